@@ -1,0 +1,119 @@
+"""Value objects of a registration (checkout): who buys, the invoice/customer/contact data,
+and the request/outcome of placing an order. Shared by the conversation and the use case."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from domain.pricing import Quote, Selection
+
+#: a cash payment of this much or more loses the input-VAT deduction (domain rules)
+CASH_VAT_LIMIT = 5_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceInfo:
+    company_name: str
+    tax_code: str
+    address: str
+    email: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerInfo:
+    name: str
+    tax_code: str
+    address: str
+    phone: str
+    email: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class ContactInfo:
+    name: str
+    phone: str
+    email: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class EnterpriseRef:
+    id: int
+    name: str
+    tax_code: str
+    role: str  # owner | member | "" for staff acting on behalf
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What a Telegram user may do, as the conversation needs to know it."""
+
+    user_id: int
+    enterprises: tuple[EnterpriseRef, ...] = ()
+    is_agent: bool = False
+    is_admin: bool = False
+
+    @property
+    def is_staff(self) -> bool:
+        return self.is_agent or self.is_admin
+
+    def can_register_for(self, enterprise_id: int) -> bool:
+        if self.is_staff:
+            return True
+        return any(e.id == enterprise_id and e.role == "owner" for e in self.enterprises)
+
+    @property
+    def owned(self) -> tuple[EnterpriseRef, ...]:
+        return tuple(e for e in self.enterprises if e.role == "owner")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    actor_id: int
+    enterprise_id: int
+    selection: Selection
+    invoice: InvoiceInfo
+    customer: CustomerInfo
+    contact: ContactInfo
+    #: the total the user saw on the summary; a different total at confirm is a price change
+    expected_total: int
+    #: the same key for a double tap: one order
+    idempotency_key: str
+    locale: str
+    chat_id: int
+
+
+class OrderOutcomeKind(enum.StrEnum):
+    CREATED = "created"
+    EXISTING = "existing"  # the same idempotency key was already placed
+    PRICE_CHANGED = "price_changed"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderOutcome:
+    kind: OrderOutcomeKind
+    order_id: int | None = None
+    order_code: str = ""
+    kind_of_service: str = ""  # ON | OS
+    total: int = 0
+    subscription_code: str = ""
+    payment_url: str = ""
+    quote: Quote | None = None
+    #: for PRICE_CHANGED/REFUSED: a DomainError key and its params
+    reason: str = ""
+    reason_params: dict[str, Any] | None = None
+
+    @property
+    def cash_vat_warning(self) -> bool:
+        return self.kind_of_service == "OS" and self.total >= CASH_VAT_LIMIT
