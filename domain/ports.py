@@ -1,0 +1,548 @@
+"""Ports: what the use cases need from the outside world, as small Protocols.
+
+Repositories return domain objects (``domain.model``), never storage rows. They never commit:
+the unit of work does, once per use case (``async with uow: ... await uow.commit()``; leaving
+the block without a commit rolls everything back).
+
+Methods named ``add`` take an entity built with ``id=0`` and return the stored copy with its id.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Collection
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from domain.catalog import Catalog
+from domain.model import (
+    ConversationRecord,
+    Employee,
+    EmployeeId,
+    Enterprise,
+    EnterpriseId,
+    HistoryEvent,
+    Invitation,
+    Invoice,
+    InvoiceId,
+    InvoiceStatus,
+    JoinRequest,
+    JoinRequestId,
+    JoinRequestStatus,
+    Membership,
+    Memo,
+    MemoId,
+    MemoStatus,
+    Order,
+    OrderId,
+    OrderStatus,
+    Page,
+    PaymentAttempt,
+    PaymentAttemptId,
+    PaymentAttemptStatus,
+    Principal,
+    Role,
+    Subscription,
+    SubscriptionId,
+    SubscriptionStatus,
+    User,
+    UserId,
+)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class LockTimeout(TimeoutError):
+    """A per-chat lock could not be taken in time (another update of that chat is running)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Repositories
+
+
+class UserRepository(Protocol):
+    async def get(self, user_id: UserId) -> User | None: ...
+
+    async def get_many(self, user_ids: Collection[UserId]) -> dict[UserId, User]: ...
+
+    async def upsert(self, user: User) -> User:
+        """Insert the user, or refresh the Telegram profile (``first_name``, ``username``) of an
+        existing one; ``phone`` and ``locale`` are overwritten only when the given user has them;
+        ``created_at`` and the global roles of an existing user are kept. One statement."""
+        ...
+
+    async def ensure(self, user_id: UserId, now: datetime) -> User:
+        """The user, created with an empty profile if unknown (e.g. granted a role by id)."""
+        ...
+
+    async def set_locale(self, user_id: UserId, locale: str | None) -> None: ...
+
+    async def set_phone(self, user_id: UserId, phone: str | None) -> None: ...
+
+    async def set_global_role(self, user_id: UserId, role: Role, enabled: bool = True) -> bool:
+        """Grant (or revoke) ``admin``/``agent``; True if it changed anything."""
+        ...
+
+    async def principal(self, user_id: UserId) -> Principal | None:
+        """The user with memberships and global roles, in one query; None if unknown."""
+        ...
+
+
+class MembershipRepository(Protocol):
+    async def for_user(self, user_id: UserId) -> list[Membership]: ...
+
+    async def for_enterprise(self, enterprise_id: EnterpriseId) -> list[Membership]: ...
+
+    async def get(self, user_id: UserId, enterprise_id: EnterpriseId) -> Membership | None: ...
+
+    async def add(self, membership: Membership) -> bool:
+        """Insert, or change the role of an existing membership; True if anything changed."""
+        ...
+
+    async def set_role(self, user_id: UserId, enterprise_id: EnterpriseId, role: Role) -> bool:
+        """Change the role of an existing membership; False if there is none."""
+        ...
+
+    async def remove(self, user_id: UserId, enterprise_id: EnterpriseId) -> bool: ...
+
+
+class EnterpriseRepository(Protocol):
+    async def get(self, enterprise_id: EnterpriseId) -> Enterprise | None: ...
+
+    async def get_many(
+        self, enterprise_ids: Collection[EnterpriseId]
+    ) -> dict[EnterpriseId, Enterprise]: ...
+
+    async def by_tax_code(self, tax_code: str) -> Enterprise | None: ...
+
+    async def search(self, query: str, limit: int = 10) -> list[Enterprise]:
+        """Enterprises whose tax code starts with, or whose name contains, ``query``."""
+        ...
+
+    async def add(self, enterprise: Enterprise) -> Enterprise:
+        """Insert; idempotent on the tax code: if it exists, the stored enterprise is returned
+        unchanged (compare ids to know whether it was created)."""
+        ...
+
+    async def update(self, enterprise: Enterprise) -> None: ...
+
+
+class CatalogRepository(Protocol):
+    async def replace(self, catalog: Catalog) -> bool:
+        """Upsert every service, plan, cycle, add-on and promotion of ``catalog``; entries whose
+        code is not in it become inactive (never deleted). True if anything changed; the
+        catalog revision is bumped only then. Concurrent replaces are serialised."""
+        ...
+
+    async def load(self) -> Catalog:
+        """The whole catalog, inactive entries included (old orders must stay readable)."""
+        ...
+
+    async def revision(self) -> int:
+        """A number that grows whenever the catalog changes; one cheap query."""
+        ...
+
+
+class PromotionUsageRepository(Protocol):
+    async def usage(
+        self, codes: Collection[str], enterprise_id: EnterpriseId
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        """``(total uses, uses by this enterprise)`` for each code (0 when unused), one query.
+        A use is one order holding the code, until that order is released."""
+        ...
+
+    async def lock(self, codes: Collection[str]) -> None:
+        """Serialise quota checks: row locks on the promotions until the unit of work ends."""
+        ...
+
+    async def redeem(
+        self,
+        order_id: OrderId,
+        enterprise_id: EnterpriseId,
+        codes: Collection[str],
+        at: datetime | None = None,
+    ) -> None:
+        """Take one use of each code for the order (a code counts once per order)."""
+        ...
+
+    async def release(self, order_id: OrderId) -> int:
+        """Give back the uses of an order that will never be paid; returns how many."""
+        ...
+
+
+class OrderRepository(Protocol):
+    async def next_code(self, year: int) -> str:
+        """A fresh order code for ``year`` (from a per-year counter)."""
+        ...
+
+    async def add(self, order: Order) -> Order:
+        """Insert; idempotent on ``idempotency_key``: when the key exists (even inserted
+        concurrently) the order stored first is returned and nothing is written.
+        Compare ``code`` or ``id`` to know whether this call created it."""
+        ...
+
+    async def get(self, order_id: OrderId, *, for_update: bool = False) -> Order | None: ...
+
+    async def get_by_code(self, code: str) -> Order | None: ...
+
+    async def by_idempotency_key(self, key: str) -> Order | None: ...
+
+    async def list_expired(self, now: datetime, limit: int = 100) -> list[Order]:
+        """Orders still waiting for payment whose ``expires_at`` is not after ``now``."""
+        ...
+
+    async def set_status(
+        self,
+        order_id: OrderId,
+        status: OrderStatus,
+        *,
+        paid_at: datetime | None = None,
+        expected: Collection[OrderStatus] | None = None,
+    ) -> bool:
+        """Set the status (and ``paid_at`` when given); with ``expected``, only when the current
+        status is one of them. True if the row changed."""
+        ...
+
+
+class PaymentRepository(Protocol):
+    async def add(self, attempt: PaymentAttempt) -> PaymentAttempt: ...
+
+    async def get(self, attempt_id: PaymentAttemptId) -> PaymentAttempt | None: ...
+
+    async def get_by_merchant_order_id(
+        self, merchant_order_id: str, *, for_update: bool = False
+    ) -> PaymentAttempt | None: ...
+
+    async def for_order(self, order_id: OrderId) -> list[PaymentAttempt]:
+        """Every attempt of an order, oldest first."""
+        ...
+
+    async def mark_pending(
+        self, attempt_id: PaymentAttemptId, redirect_url: str, create_date: str
+    ) -> bool:
+        """The gateway gave a payment link (only from CREATED/PENDING)."""
+        ...
+
+    async def mark_success(
+        self,
+        attempt_id: PaymentAttemptId,
+        *,
+        transaction_id: str | None,
+        response_code: str | None,
+        at: datetime,
+    ) -> bool:
+        """From any status but SUCCESS (a late success still counts); sets ``completed_at``.
+        Call it after :meth:`claim_success` returned True."""
+        ...
+
+    async def mark_failed(
+        self, attempt_id: PaymentAttemptId, *, response_code: str | None, at: datetime
+    ) -> bool:
+        """Only from CREATED/PENDING."""
+        ...
+
+    async def mark_cancelled(
+        self, attempt_id: PaymentAttemptId, *, response_code: str | None, at: datetime
+    ) -> bool:
+        """Only from CREATED/PENDING."""
+        ...
+
+    async def mark_expired(self, attempt_id: PaymentAttemptId, *, at: datetime) -> bool:
+        """Only from CREATED/PENDING."""
+        ...
+
+    async def mark_notified(self, attempt_id: PaymentAttemptId, at: datetime) -> None:
+        """A notification about this attempt arrived (whatever its result)."""
+        ...
+
+    async def set_status(
+        self,
+        attempt_id: PaymentAttemptId,
+        status: PaymentAttemptStatus,
+        *,
+        response_code: str | None = None,
+        transaction_id: str | None = None,
+        completed_at: datetime | None = None,
+        expected: Collection[PaymentAttemptStatus] | None = None,
+    ) -> bool:
+        """The general form of the ``mark_*`` methods (fields left ``None`` are kept);
+        with ``expected``, only from those statuses. True if the row changed."""
+        ...
+
+    async def mark_queried(self, attempt_id: PaymentAttemptId, at: datetime) -> None:
+        """Record a gateway query: ``last_queried_at`` and ``query_count + 1``."""
+        ...
+
+    async def list_unnotified(self, older_than: datetime, limit: int = 100) -> list[PaymentAttempt]:
+        """Open attempts (CREATED/PENDING) with no notification, created and last queried no
+        later than ``older_than``: the ones to ask the gateway about, oldest first."""
+        ...
+
+    async def claim_success(
+        self,
+        attempt_id: PaymentAttemptId,
+        order_id: OrderId,
+        merchant_order_id: str,
+        at: datetime,
+    ) -> bool:
+        """Record that a success is being applied. A database constraint allows one per merchant
+        order id and one per order: True for the first claim, False for any repeat (even a
+        concurrent one) — then nothing must be applied again."""
+        ...
+
+
+class SubscriptionRepository(Protocol):
+    async def next_code(self, year: int) -> str: ...
+
+    async def add(self, subscription: Subscription) -> Subscription: ...
+
+    async def get(
+        self, subscription_id: SubscriptionId, *, for_update: bool = False
+    ) -> Subscription | None: ...
+
+    async def get_by_code(self, code: str) -> Subscription | None: ...
+
+    async def for_order(self, order_id: OrderId) -> list[Subscription]: ...
+
+    async def list_for_enterprise(
+        self,
+        enterprise_id: EnterpriseId | Collection[EnterpriseId],
+        statuses: Collection[SubscriptionStatus] | None = None,
+        offset: int = 0,
+        limit: int = 10,
+    ) -> Page[Subscription]:
+        """Newest first, with the total count; two queries whatever the size."""
+        ...
+
+    async def update(self, subscription: Subscription) -> None:
+        """Store the mutable fields (status, progress, quantity, add-ons, periods)."""
+        ...
+
+
+class InvoiceRepository(Protocol):
+    async def add(self, invoice: Invoice) -> Invoice: ...
+
+    async def get(self, invoice_id: InvoiceId, *, for_update: bool = False) -> Invoice | None: ...
+
+    async def get_by_number(self, number: str) -> Invoice | None: ...
+
+    async def for_subscription(self, subscription_id: SubscriptionId) -> list[Invoice]: ...
+
+    async def for_order(self, order_id: OrderId) -> list[Invoice]: ...
+
+    async def assign_number(self, invoice_id: InvoiceId, year: int) -> str:
+        """Give the invoice the next number of ``year`` (``HD2026-000123``), gap-free: the
+        counter moves in the same transaction, so a rollback gives the number back. An invoice
+        that already has a number keeps it."""
+        ...
+
+    async def update(self, invoice: Invoice) -> None:
+        """Store status, subscription, issued/paid times and who confirmed it."""
+        ...
+
+    async def set_status(
+        self,
+        invoice_id: InvoiceId,
+        status: InvoiceStatus,
+        *,
+        paid_at: datetime | None = None,
+        confirmed_by: UserId | None = None,
+    ) -> None: ...
+
+
+class MemoRepository(Protocol):
+    async def add(self, memo: Memo) -> Memo: ...
+
+    async def get(self, memo_id: MemoId) -> Memo | None: ...
+
+    async def list(
+        self, subscription_id: SubscriptionId, offset: int = 0, limit: int = 10
+    ) -> Page[Memo]: ...
+
+    async def set_status(self, memo_id: MemoId, status: MemoStatus) -> bool: ...
+
+
+class EmployeeRepository(Protocol):
+    async def add(self, employee: Employee) -> Employee: ...
+
+    async def get(self, employee_id: EmployeeId) -> Employee | None: ...
+
+    async def list(
+        self, subscription_id: SubscriptionId, offset: int = 0, limit: int = 10
+    ) -> Page[Employee]: ...
+
+    async def count_active(self, subscription_id: SubscriptionId) -> int: ...
+
+    async def set_active(self, employee_id: EmployeeId, active: bool) -> bool: ...
+
+    async def update(self, employee: Employee) -> None: ...
+
+
+class HistoryRepository(Protocol):
+    async def add(self, event: HistoryEvent) -> HistoryEvent: ...
+
+    async def list(
+        self, subscription_id: SubscriptionId, offset: int = 0, limit: int = 10
+    ) -> Page[HistoryEvent]:
+        """Newest first."""
+        ...
+
+    async def list_for_enterprise(
+        self, enterprise_id: EnterpriseId, offset: int = 0, limit: int = 10
+    ) -> Page[HistoryEvent]: ...
+
+    async def list_for_order(self, order_id: OrderId) -> builtins.list[HistoryEvent]:
+        """Oldest first."""
+        ...
+
+
+class InvitationRepository(Protocol):
+    async def add(self, invitation: Invitation) -> Invitation: ...
+
+    async def get_by_token(self, token: str, *, for_update: bool = False) -> Invitation | None: ...
+
+    async def mark_used(self, token: str, user_id: UserId, at: datetime) -> bool:
+        """Use the invitation if it is still unused; True for the one caller that did."""
+        ...
+
+    async def for_enterprise(self, enterprise_id: EnterpriseId) -> list[Invitation]: ...
+
+
+class JoinRequestRepository(Protocol):
+    async def add(self, request: JoinRequest) -> JoinRequest: ...
+
+    async def get(self, request_id: JoinRequestId) -> JoinRequest | None: ...
+
+    async def pending_for_enterprise(self, enterprise_id: EnterpriseId) -> list[JoinRequest]: ...
+
+    async def pending_for_user(self, user_id: UserId) -> list[JoinRequest]: ...
+
+    async def decide(
+        self,
+        request_id: JoinRequestId,
+        status: JoinRequestStatus,
+        decided_by: UserId,
+        at: datetime,
+    ) -> bool:
+        """Accept or refuse a pending request; True for the one caller that decided it."""
+        ...
+
+
+class CounterRepository(Protocol):
+    async def next(self, name: str) -> int:
+        """The next value (1, 2, …) of a named counter, gap-free: the increment belongs to the
+        current transaction and concurrent transactions wait for each other."""
+        ...
+
+    async def current(self, name: str) -> int:
+        """The last value handed out (0 if never)."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction. ``async with uow:`` opens it; ``await uow.commit()`` makes it durable;
+    leaving the block without committing rolls back."""
+
+    @property
+    def users(self) -> UserRepository: ...
+
+    @property
+    def memberships(self) -> MembershipRepository: ...
+
+    @property
+    def enterprises(self) -> EnterpriseRepository: ...
+
+    @property
+    def catalog(self) -> CatalogRepository: ...
+
+    @property
+    def promotions(self) -> PromotionUsageRepository: ...
+
+    @property
+    def orders(self) -> OrderRepository: ...
+
+    @property
+    def payments(self) -> PaymentRepository: ...
+
+    @property
+    def subscriptions(self) -> SubscriptionRepository: ...
+
+    @property
+    def invoices(self) -> InvoiceRepository: ...
+
+    @property
+    def memos(self) -> MemoRepository: ...
+
+    @property
+    def employees(self) -> EmployeeRepository: ...
+
+    @property
+    def history(self) -> HistoryRepository: ...
+
+    @property
+    def invitations(self) -> InvitationRepository: ...
+
+    @property
+    def join_requests(self) -> JoinRequestRepository: ...
+
+    @property
+    def counters(self) -> CounterRepository: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+
+#: what use cases take: ``async with self._uow() as uow: ...`` opens one transaction
+UowFactory = Callable[[], UnitOfWork]
+
+
+# ---------------------------------------------------------------------------------------------
+# Conversation state, per-chat locking, update de-duplication
+
+
+class ConversationStore(Protocol):
+    """Drafts, one round trip per call. Stores may forget records after an idle time."""
+
+    async def get(self, key: str) -> ConversationRecord | None: ...
+
+    async def put(self, record: ConversationRecord) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+
+class ChatLock(Protocol):
+    """Mutual exclusion per chat: ``async with chat_lock.lock(key):``. Raises
+    :class:`LockTimeout` when the lock cannot be taken in time."""
+
+    def lock(self, key: str) -> AbstractAsyncContextManager[None]: ...
+
+
+class UpdateDeduper(Protocol):
+    async def seen(self, update_id: int) -> bool:
+        """Record ``update_id``; True if it had already been recorded (a repeat)."""
+        ...
+
+    async def forget(self, update_id: int) -> None:
+        """Undo :meth:`seen` for an update whose processing failed, so a redelivery runs."""
+        ...

@@ -1,0 +1,312 @@
+"""Engines, sessions and the SQL unit of work.
+
+SQLite is set up for a small concurrent server: foreign keys on, WAL journal, a busy timeout,
+and every transaction opened with ``BEGIN IMMEDIATE`` so writers queue behind each other
+(a deferred transaction that reads first and writes later would fail with "database is locked"
+instead of waiting). So on SQLite a task must not wait for another task's transaction while it
+holds one itself. PostgreSQL uses the driver's defaults (READ COMMITTED).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextvars import ContextVar
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.pool import NullPool
+
+from domain.ports import UnitOfWork
+from storage.repositories import (
+    SqlCatalogRepository,
+    SqlCounterRepository,
+    SqlEmployeeRepository,
+    SqlEnterpriseRepository,
+    SqlHistoryRepository,
+    SqlInvitationRepository,
+    SqlInvoiceRepository,
+    SqlJoinRequestRepository,
+    SqlMembershipRepository,
+    SqlMemoRepository,
+    SqlOrderRepository,
+    SqlPaymentRepository,
+    SqlPromotionUsageRepository,
+    SqlSubscriptionRepository,
+    SqlUserRepository,
+)
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: execution option: ``"DEFERRED"`` opens a read-only SQLite transaction without the write lock
+SQLITE_BEGIN_OPTION = "sqlite_begin"
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_engine(
+    url: str,
+    *,
+    echo: bool = False,
+    sqlite_foreign_keys: bool = True,
+    null_pool: bool = False,
+    **kwargs: Any,
+) -> AsyncEngine:
+    """An async engine for ``url`` (``sqlite+aiosqlite://…`` or ``postgresql+asyncpg://…``).
+
+    ``sqlite_foreign_keys=False`` is for migrations only (batch table rebuilds need it off).
+    """
+    if null_pool:
+        kwargs["poolclass"] = NullPool
+    if is_sqlite(url):
+        engine = _create_async_engine(url, echo=echo, **kwargs)
+        _setup_sqlite(engine, foreign_keys=sqlite_foreign_keys)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return _create_async_engine(url, echo=echo, **kwargs)
+
+
+def _setup_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
+    memory = make_url(str(engine.url)).database in (None, "", ":memory:")
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the driver; "begin" below opens transactions.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            if not memory:
+                cursor.execute("PRAGMA journal_mode = WAL")
+                cursor.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "IMMEDIATE")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+class _FreshSession(Session):
+    """Every ORM select refreshes the rows it returns.
+
+    Repositories write with bulk statements (upserts, conditional updates) that bypass the
+    identity map; without ``populate_existing`` a later select in the same transaction could
+    return a stale object still held by the identity map.
+    """
+
+
+@event.listens_for(_FreshSession, "do_orm_execute")
+def _refresh_selected_rows(state: ORMExecuteState) -> None:
+    if state.is_select:
+        state.update_execution_options(populate_existing=True)
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autoflush=False, sync_session_class=_FreshSession
+    )
+
+
+class _Active:
+    """The session of one open unit of work and its repositories."""
+
+    __slots__ = (
+        "catalog",
+        "counters",
+        "employees",
+        "enterprises",
+        "history",
+        "invitations",
+        "invoices",
+        "join_requests",
+        "memberships",
+        "memos",
+        "orders",
+        "payments",
+        "promotions",
+        "session",
+        "subscriptions",
+        "task",
+        "users",
+    )
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.task = asyncio.current_task()
+        self.users = SqlUserRepository(session)
+        self.memberships = SqlMembershipRepository(session)
+        self.enterprises = SqlEnterpriseRepository(session)
+        self.catalog = SqlCatalogRepository(session)
+        self.promotions = SqlPromotionUsageRepository(session)
+        self.orders = SqlOrderRepository(session)
+        self.payments = SqlPaymentRepository(session)
+        self.subscriptions = SqlSubscriptionRepository(session)
+        self.invoices = SqlInvoiceRepository(session)
+        self.memos = SqlMemoRepository(session)
+        self.employees = SqlEmployeeRepository(session)
+        self.history = SqlHistoryRepository(session)
+        self.invitations = SqlInvitationRepository(session)
+        self.join_requests = SqlJoinRequestRepository(session)
+        self.counters = SqlCounterRepository(session)
+
+
+class SqlUnitOfWork:
+    """The :class:`domain.ports.UnitOfWork` on SQLAlchemy.
+
+    Each ``async with uow:`` opens its own session and transaction, bound to the task that
+    opened it, so one ``SqlUnitOfWork`` can be shared by the whole application and used by
+    concurrent tasks at once; a task started inside the block cannot use that session (a
+    session is not safe for concurrent use) but may open its own. Nested use in the same task
+    is refused (it would silently mean two transactions). Leaving the block without
+    :meth:`commit` rolls back.
+    """
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._session_factory = session_factory
+        self._active: ContextVar[_Active | None] = ContextVar(
+            f"SqlUnitOfWork-{id(self)}", default=None
+        )
+
+    async def __aenter__(self) -> Self:
+        if self._open_here() is not None:
+            raise RuntimeError("this unit of work is already open in this task")
+        self._active.set(_Active(self._session_factory()))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        active = self._current()
+        self._active.set(None)
+        try:
+            await active.session.rollback()
+        finally:
+            await active.session.close()
+
+    async def commit(self) -> None:
+        await self._current().session.commit()
+
+    async def rollback(self) -> None:
+        await self._current().session.rollback()
+
+    @property
+    def session(self) -> AsyncSession:
+        """The open session (for storage code and tests only)."""
+        return self._current().session
+
+    def _open_here(self) -> _Active | None:
+        # A task started inside the block inherits a copy of the context; the session still
+        # belongs to the task that opened it, so the child must open its own.
+        active = self._active.get()
+        if active is None or active.task is not asyncio.current_task():
+            return None
+        return active
+
+    def _current(self) -> _Active:
+        active = self._open_here()
+        if active is None:
+            raise RuntimeError("the unit of work is not open in this task: use `async with uow:`")
+        return active
+
+    @property
+    def users(self) -> SqlUserRepository:
+        return self._current().users
+
+    @property
+    def memberships(self) -> SqlMembershipRepository:
+        return self._current().memberships
+
+    @property
+    def enterprises(self) -> SqlEnterpriseRepository:
+        return self._current().enterprises
+
+    @property
+    def catalog(self) -> SqlCatalogRepository:
+        return self._current().catalog
+
+    @property
+    def promotions(self) -> SqlPromotionUsageRepository:
+        return self._current().promotions
+
+    @property
+    def orders(self) -> SqlOrderRepository:
+        return self._current().orders
+
+    @property
+    def payments(self) -> SqlPaymentRepository:
+        return self._current().payments
+
+    @property
+    def subscriptions(self) -> SqlSubscriptionRepository:
+        return self._current().subscriptions
+
+    @property
+    def invoices(self) -> SqlInvoiceRepository:
+        return self._current().invoices
+
+    @property
+    def memos(self) -> SqlMemoRepository:
+        return self._current().memos
+
+    @property
+    def employees(self) -> SqlEmployeeRepository:
+        return self._current().employees
+
+    @property
+    def history(self) -> SqlHistoryRepository:
+        return self._current().history
+
+    @property
+    def invitations(self) -> SqlInvitationRepository:
+        return self._current().invitations
+
+    @property
+    def join_requests(self) -> SqlJoinRequestRepository:
+        return self._current().join_requests
+
+    @property
+    def counters(self) -> SqlCounterRepository:
+        return self._current().counters
+
+
+class Database:
+    """An engine with its session factory and unit of work, built once by the composition root.
+
+    ``await db.dispose()`` at shutdown.
+    """
+
+    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+        self.url = url
+        self.engine = create_engine(url, **engine_kwargs)
+        self.session_factory = create_session_factory(self.engine)
+        self.uow = SqlUnitOfWork(self.session_factory)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    async def ping(self) -> None:
+        """Raises if the database cannot be reached (for readiness checks)."""
+        async with self.engine.connect() as connection:
+            connection = await connection.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
+            await connection.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+if TYPE_CHECKING:
+
+    def _implements_the_port(uow: SqlUnitOfWork) -> UnitOfWork:
+        return uow

@@ -1,0 +1,99 @@
+"""In-process equivalents of the Redis adapters, for a single bot process (``REDIS_URL``
+unset) and for tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+
+from domain.model import ConversationRecord
+from domain.ports import LockTimeout
+
+
+@dataclass(slots=True)
+class _Entry:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
+class LocalChatLock:
+    """One ``asyncio.Lock`` per chat key, dropped when nobody holds or waits for it."""
+
+    def __init__(self, *, wait_timeout: timedelta | float = 10.0) -> None:
+        self._wait = (
+            wait_timeout.total_seconds() if isinstance(wait_timeout, timedelta) else wait_timeout
+        )
+        self._entries: dict[str, _Entry] = {}
+
+    @asynccontextmanager
+    async def lock(self, key: str) -> AsyncIterator[None]:
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = _Entry()
+        entry.users += 1
+        try:
+            try:
+                async with asyncio.timeout(self._wait):
+                    await entry.lock.acquire()
+            except TimeoutError:
+                raise LockTimeout(f"chat {key} is busy") from None
+            try:
+                yield
+            finally:
+                entry.lock.release()
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                del self._entries[key]
+
+    def __len__(self) -> int:
+        """How many chat keys are currently held or waited for."""
+        return len(self._entries)
+
+
+class MemoryUpdateDeduper:
+    """Remembers the last ``max_size`` update ids (least recently seen forgotten first)."""
+
+    def __init__(self, max_size: int = 10_000) -> None:
+        if max_size < 1:
+            raise ValueError("max_size must be ≥ 1")
+        self._max = max_size
+        self._ids: OrderedDict[int, None] = OrderedDict()
+
+    async def seen(self, update_id: int) -> bool:
+        if update_id in self._ids:
+            self._ids.move_to_end(update_id)
+            return True
+        self._ids[update_id] = None
+        if len(self._ids) > self._max:
+            self._ids.popitem(last=False)
+        return False
+
+    async def forget(self, update_id: int) -> None:
+        self._ids.pop(update_id, None)
+
+
+class MemoryConversationStore:
+    """Drafts in a dict. Data goes through JSON like the real stores, so a draft holding
+    something that cannot be stored fails here too."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, tuple[ConversationRecord, str]] = {}
+
+    async def get(self, key: str) -> ConversationRecord | None:
+        stored = self._records.get(key)
+        if stored is None:
+            return None
+        record, raw = stored
+        return replace(record, data=json.loads(raw))
+
+    async def put(self, record: ConversationRecord) -> None:
+        self._records[record.key] = (record, json.dumps(record.data))
+
+    async def delete(self, key: str) -> None:
+        self._records.pop(key, None)

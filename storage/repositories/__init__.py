@@ -1,0 +1,40 @@
+"""SQL implementations of the repository ports of ``domain.ports``."""
+
+from storage.repositories.accounts import (
+    SqlEnterpriseRepository,
+    SqlMembershipRepository,
+    SqlUserRepository,
+)
+from storage.repositories.catalog import SqlCatalogRepository
+from storage.repositories.joining import SqlInvitationRepository, SqlJoinRequestRepository
+from storage.repositories.orders import (
+    SqlCounterRepository,
+    SqlOrderRepository,
+    SqlPaymentRepository,
+    SqlPromotionUsageRepository,
+)
+from storage.repositories.subscriptions import (
+    SqlEmployeeRepository,
+    SqlHistoryRepository,
+    SqlInvoiceRepository,
+    SqlMemoRepository,
+    SqlSubscriptionRepository,
+)
+
+__all__ = [
+    "SqlCatalogRepository",
+    "SqlCounterRepository",
+    "SqlEmployeeRepository",
+    "SqlEnterpriseRepository",
+    "SqlHistoryRepository",
+    "SqlInvitationRepository",
+    "SqlInvoiceRepository",
+    "SqlJoinRequestRepository",
+    "SqlMembershipRepository",
+    "SqlMemoRepository",
+    "SqlOrderRepository",
+    "SqlPaymentRepository",
+    "SqlPromotionUsageRepository",
+    "SqlSubscriptionRepository",
+    "SqlUserRepository",
+]

@@ -1,0 +1,296 @@
+"""Users, memberships and enterprises."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, update
+
+from domain.model import (
+    Enterprise,
+    EnterpriseId,
+    Membership,
+    Principal,
+    Role,
+    User,
+    UserId,
+)
+from storage.models import EnterpriseRow, MembershipRow, UserRow
+from storage.repositories._common import SqlRepository, rowcount, utcnow
+
+_USER_COLUMNS = tuple(UserRow.__table__.c)
+
+
+def to_user(row: Any) -> User:
+    return User(
+        id=UserId(row.id),
+        first_name=row.first_name,
+        username=row.username,
+        phone=row.phone,
+        locale=row.locale,
+        is_admin=bool(row.is_admin),
+        is_agent=bool(row.is_agent),
+        created_at=row.created_at,
+    )
+
+
+def to_membership(row: Any) -> Membership:
+    return Membership(
+        user_id=UserId(row.user_id),
+        enterprise_id=EnterpriseId(row.enterprise_id),
+        role=Role(row.role),
+    )
+
+
+def to_enterprise(row: Any) -> Enterprise:
+    return Enterprise(
+        id=EnterpriseId(row.id),
+        tax_code=row.tax_code,
+        name=row.name,
+        address=row.address,
+        email=row.email,
+        phone=row.phone,
+        province=row.province,
+        created_at=row.created_at,
+    )
+
+
+_ROLE_COLUMN = {Role.ADMIN: UserRow.is_admin, Role.AGENT: UserRow.is_agent}
+
+
+class SqlUserRepository(SqlRepository):
+    __slots__ = ()
+
+    async def get(self, user_id: UserId) -> User | None:
+        row = await self._session.scalar(select(UserRow).where(UserRow.id == user_id))
+        return to_user(row) if row is not None else None
+
+    async def get_many(self, user_ids: Collection[UserId]) -> dict[UserId, User]:
+        if not user_ids:
+            return {}
+        rows = await self._session.scalars(select(UserRow).where(UserRow.id.in_(set(user_ids))))
+        return {UserId(r.id): to_user(r) for r in rows}
+
+    async def upsert(self, user: User) -> User:
+        stmt = self._insert(UserRow).values(
+            id=user.id,
+            first_name=user.first_name,
+            username=user.username,
+            phone=user.phone,
+            locale=user.locale,
+            is_admin=user.is_admin,
+            is_agent=user.is_agent,
+            created_at=user.created_at,
+        )
+        excluded = stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[UserRow.id],
+            set_={
+                "first_name": excluded.first_name,
+                "username": excluded.username,
+                "phone": func.coalesce(excluded.phone, UserRow.phone),
+                "locale": func.coalesce(excluded.locale, UserRow.locale),
+            },
+        ).returning(*_USER_COLUMNS)
+        row = (await self._session.execute(stmt)).one()
+        return to_user(row)
+
+    async def ensure(self, user_id: UserId, now: datetime) -> User:
+        stmt = (
+            self._insert(UserRow)
+            .values(id=user_id, first_name="", is_admin=False, is_agent=False, created_at=now)
+            .on_conflict_do_nothing(index_elements=[UserRow.id])
+        )
+        await self._session.execute(stmt)
+        user = await self.get(user_id)
+        assert user is not None
+        return user
+
+    async def set_locale(self, user_id: UserId, locale: str | None) -> None:
+        await self._session.execute(
+            update(UserRow).where(UserRow.id == user_id).values(locale=locale)
+        )
+
+    async def set_phone(self, user_id: UserId, phone: str | None) -> None:
+        await self._session.execute(
+            update(UserRow).where(UserRow.id == user_id).values(phone=phone)
+        )
+
+    async def set_global_role(self, user_id: UserId, role: Role, enabled: bool = True) -> bool:
+        column = _ROLE_COLUMN.get(role)
+        if column is None:
+            raise ValueError(f"{role} is not a global role")
+        result = await self._session.execute(
+            update(UserRow)
+            .where(UserRow.id == user_id, column != enabled)
+            .values({column: enabled})
+        )
+        return rowcount(result) > 0
+
+    async def principal(self, user_id: UserId) -> Principal | None:
+        rows = (
+            await self._session.execute(
+                select(UserRow, MembershipRow)
+                .outerjoin(MembershipRow, MembershipRow.user_id == UserRow.id)
+                .where(UserRow.id == user_id)
+                .order_by(MembershipRow.enterprise_id)
+            )
+        ).all()
+        if not rows:
+            return None
+        user = to_user(rows[0][0])
+        memberships = tuple(to_membership(m) for _, m in rows if m is not None)
+        return Principal(user=user, memberships=memberships)
+
+
+class SqlMembershipRepository(SqlRepository):
+    __slots__ = ()
+
+    async def for_user(self, user_id: UserId) -> list[Membership]:
+        rows = await self._session.scalars(
+            select(MembershipRow)
+            .where(MembershipRow.user_id == user_id)
+            .order_by(MembershipRow.enterprise_id)
+        )
+        return [to_membership(r) for r in rows]
+
+    async def for_enterprise(self, enterprise_id: EnterpriseId) -> list[Membership]:
+        rows = await self._session.scalars(
+            select(MembershipRow)
+            .where(MembershipRow.enterprise_id == enterprise_id)
+            .order_by(MembershipRow.created_at, MembershipRow.user_id)
+        )
+        return [to_membership(r) for r in rows]
+
+    async def get(self, user_id: UserId, enterprise_id: EnterpriseId) -> Membership | None:
+        row = await self._session.scalar(
+            select(MembershipRow).where(
+                MembershipRow.user_id == user_id, MembershipRow.enterprise_id == enterprise_id
+            )
+        )
+        return to_membership(row) if row is not None else None
+
+    async def add(self, membership: Membership) -> bool:
+        stmt = self._insert(MembershipRow).values(
+            user_id=membership.user_id,
+            enterprise_id=membership.enterprise_id,
+            role=membership.role.value,
+            created_at=utcnow(),
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[MembershipRow.user_id, MembershipRow.enterprise_id],
+            set_={"role": stmt.excluded.role},
+            where=MembershipRow.role != stmt.excluded.role,
+        ).returning(MembershipRow.user_id)
+        return (await self._session.execute(stmt)).first() is not None
+
+    async def set_role(self, user_id: UserId, enterprise_id: EnterpriseId, role: Role) -> bool:
+        Membership(user_id, enterprise_id, role)  # validates the role
+        result = await self._session.execute(
+            update(MembershipRow)
+            .where(
+                MembershipRow.user_id == user_id,
+                MembershipRow.enterprise_id == enterprise_id,
+                MembershipRow.role != role.value,
+            )
+            .values(role=role.value)
+        )
+        return rowcount(result) > 0
+
+    async def remove(self, user_id: UserId, enterprise_id: EnterpriseId) -> bool:
+        result = await self._session.execute(
+            delete(MembershipRow).where(
+                MembershipRow.user_id == user_id, MembershipRow.enterprise_id == enterprise_id
+            )
+        )
+        return rowcount(result) > 0
+
+
+class SqlEnterpriseRepository(SqlRepository):
+    __slots__ = ()
+
+    async def get(self, enterprise_id: EnterpriseId) -> Enterprise | None:
+        row = await self._session.scalar(
+            select(EnterpriseRow).where(EnterpriseRow.id == enterprise_id)
+        )
+        return to_enterprise(row) if row is not None else None
+
+    async def get_many(
+        self, enterprise_ids: Collection[EnterpriseId]
+    ) -> dict[EnterpriseId, Enterprise]:
+        if not enterprise_ids:
+            return {}
+        rows = await self._session.scalars(
+            select(EnterpriseRow).where(EnterpriseRow.id.in_(set(enterprise_ids)))
+        )
+        return {EnterpriseId(r.id): to_enterprise(r) for r in rows}
+
+    async def by_tax_code(self, tax_code: str) -> Enterprise | None:
+        row = await self._session.scalar(
+            select(EnterpriseRow).where(EnterpriseRow.tax_code == tax_code)
+        )
+        return to_enterprise(row) if row is not None else None
+
+    async def search(self, query: str, limit: int = 10) -> list[Enterprise]:
+        query = query.strip()
+        if not query:
+            return []
+        rows = await self._session.scalars(
+            select(EnterpriseRow)
+            .where(
+                or_(
+                    EnterpriseRow.tax_code.startswith(query, autoescape=True),
+                    func.lower(EnterpriseRow.name).contains(query.lower(), autoescape=True),
+                )
+            )
+            .order_by(EnterpriseRow.name, EnterpriseRow.id)
+            .limit(limit)
+        )
+        return [to_enterprise(r) for r in rows]
+
+    async def add(self, enterprise: Enterprise) -> Enterprise:
+        stmt = (
+            self._insert(EnterpriseRow)
+            .values(
+                tax_code=enterprise.tax_code,
+                name=enterprise.name,
+                address=enterprise.address,
+                email=enterprise.email,
+                phone=enterprise.phone,
+                province=enterprise.province,
+                created_at=enterprise.created_at,
+            )
+            .on_conflict_do_nothing(index_elements=[EnterpriseRow.tax_code])
+            .returning(EnterpriseRow.id)
+        )
+        new_id = (await self._session.execute(stmt)).scalar_one_or_none()
+        if new_id is None:
+            existing = await self.by_tax_code(enterprise.tax_code)
+            assert existing is not None
+            return existing
+        return Enterprise(
+            id=EnterpriseId(new_id),
+            tax_code=enterprise.tax_code,
+            name=enterprise.name,
+            address=enterprise.address,
+            email=enterprise.email,
+            phone=enterprise.phone,
+            province=enterprise.province,
+            created_at=enterprise.created_at,
+        )
+
+    async def update(self, enterprise: Enterprise) -> None:
+        await self._session.execute(
+            update(EnterpriseRow)
+            .where(EnterpriseRow.id == enterprise.id)
+            .values(
+                tax_code=enterprise.tax_code,
+                name=enterprise.name,
+                address=enterprise.address,
+                email=enterprise.email,
+                phone=enterprise.phone,
+                province=enterprise.province,
+            )
+        )
