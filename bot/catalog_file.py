@@ -92,6 +92,8 @@ def read_catalog_data(text: str, *, json_format: bool = False) -> object:
         data = yaml.load(text)
     except YAMLError as error:
         raise _file_problem(_yaml_error_message(error)) from error
+    except ValueError as error:  # e.g. an impossible date such as 2026-02-30
+        raise _file_problem(f"invalid value: {error}") from error
     return _to_plain(data)
 
 

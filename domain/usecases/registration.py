@@ -1,0 +1,338 @@
+"""Placing an order at **Xác nhận**, and asking the gateway for the payment link.
+
+PlaceOrder checks everything again (who acts, the catalog, every promotion against its quota
+and per-customer limit under a lock, the total the user saw), then stores exactly one order per
+idempotency key with a frozen snapshot of the quote and of the invoice, customer and contact
+data, in one transaction. An OS order also gets its subscription (waiting for cash) and its
+invoice (WAITING). An ON order gets a payment attempt; StartPayment then asks the gateway for
+the link outside that transaction (no database transaction is held open over HTTP).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from domain.catalog import Catalog, ServiceKind
+from domain.errors import DomainError, InvalidInput, PromotionNotApplicable
+from domain.model import (
+    EnterpriseId,
+    HistoryEvent,
+    Invoice,
+    InvoiceStatus,
+    Order,
+    OrderId,
+    OrderProgress,
+    OrderStatus,
+    PaymentAttempt,
+    PaymentAttemptStatus,
+    PaymentMethod,
+    Principal,
+    Role,
+    Subscription,
+    SubscriptionStatus,
+    UserId,
+)
+from domain.payments import GatewayError, PaymentGateway, PaymentRequest
+from domain.ports import Clock, UnitOfWork
+from domain.pricing import PromotionUsage, Quote, quote
+from domain.registration import OrderOutcome, OrderOutcomeKind, OrderRequest
+from domain.validation import (
+    validate_address,
+    validate_company_name,
+    validate_contact_name,
+    validate_email,
+    validate_phone,
+    validate_tax_code,
+)
+
+VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def may_register(principal: Principal | None, enterprise_id: EnterpriseId) -> bool:
+    """Owners register for their business; agents and admins for any. Members only view."""
+    if principal is None:
+        return False
+    return principal.is_staff or principal.role_in(enterprise_id) is Role.OWNER
+
+
+def _check_fields(req: OrderRequest) -> None:
+    """The invoice needs a valid buyer; typed values were validated at entry, and are checked
+    again here because the snapshot is what the e-invoice will carry."""
+    validate_company_name(req.invoice.company_name)
+    validate_tax_code(req.invoice.tax_code)
+    validate_address(req.invoice.address)
+    validate_email(req.invoice.email)
+    validate_contact_name(req.contact.name)
+    validate_phone(req.contact.phone)
+    validate_email(req.contact.email)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderSettings:
+    unpaid_order_ttl: timedelta = timedelta(minutes=30)
+
+
+class PlaceOrder:
+    def __init__(
+        self,
+        uow: Callable[[], UnitOfWork],
+        catalog: Callable[[], Catalog],
+        clock: Clock,
+        settings: OrderSettings | None = None,
+    ) -> None:
+        self._uow = uow
+        self._catalog = catalog
+        self._clock = clock
+        self._settings = settings or OrderSettings()
+
+    async def __call__(self, req: OrderRequest) -> OrderOutcome:
+        now = self._clock.now()
+        today = now.astimezone(VN_TZ).date()
+        catalog = self._catalog()
+        enterprise_id = EnterpriseId(req.enterprise_id)
+        async with self._uow() as uow:
+            existing = await uow.orders.by_idempotency_key(req.idempotency_key)
+            if existing is not None:
+                return await _existing(uow, existing)
+            principal = await uow.users.principal(UserId(req.actor_id))
+            if not may_register(principal, enterprise_id):
+                return OrderOutcome(OrderOutcomeKind.REFUSED, reason="reg.no_permission")
+            if await uow.enterprises.get(enterprise_id) is None:
+                return OrderOutcome(OrderOutcomeKind.REFUSED, reason="error.not_found")
+            try:
+                _check_fields(req)
+            except InvalidInput as exc:
+                return OrderOutcome(
+                    OrderOutcomeKind.REFUSED,
+                    reason="reg.invalid_snapshot",
+                    reason_params={"field": str(exc.params.get("field", ""))},
+                )
+            codes = req.selection.promotion_codes
+            if codes:
+                await uow.promotions.lock(codes)
+            totals, mine = await uow.promotions.usage(codes, enterprise_id)
+            try:
+                q = quote(
+                    catalog,
+                    req.selection,
+                    today=today,
+                    usage=PromotionUsage(total=totals, by_customer=mine),
+                )
+            except PromotionNotApplicable as exc:
+                return OrderOutcome(
+                    OrderOutcomeKind.PRICE_CHANGED,
+                    reason=PromotionNotApplicable.key,
+                    reason_params={"code": exc.code, "reason": exc.reason},
+                )
+            except DomainError as exc:
+                return OrderOutcome(
+                    OrderOutcomeKind.PRICE_CHANGED,
+                    reason=exc.key,
+                    reason_params={"reason": "catalog"},
+                )
+            if q.total != req.expected_total:
+                return OrderOutcome(
+                    OrderOutcomeKind.PRICE_CHANGED,
+                    total=q.total,
+                    quote=q,
+                    reason="reg.total_changed",
+                    reason_params={"reason": "total"},
+                )
+            service = catalog.service(req.selection.service_code)
+            assert service is not None  # quote() succeeded
+            kind = service.kind
+            code = await uow.orders.next_code(today.year)
+            order = await uow.orders.add(
+                Order(
+                    code=code,
+                    enterprise_id=enterprise_id,
+                    registered_by=UserId(req.actor_id),
+                    service_code=service.code,
+                    plan_code=req.selection.plan_code,
+                    cycle_code=req.selection.cycle_code,
+                    kind=kind,
+                    payment_method=PaymentMethod.VNPTPAY
+                    if kind is ServiceKind.ON
+                    else PaymentMethod.BY_CASH,
+                    total=q.total,
+                    idempotency_key=req.idempotency_key,
+                    created_at=now,
+                    quantity=req.selection.quantity,
+                    addon_codes=req.selection.addon_codes,
+                    plan_promotion=req.selection.plan_promotion,
+                    addon_promotions=dict(req.selection.addon_promotions),
+                    invoice_promotions=req.selection.invoice_promotions,
+                    quote=q.to_dict(),
+                    invoice_info=req.invoice.to_dict(),
+                    customer_info=req.customer.to_dict(),
+                    contact=req.contact.to_dict(),
+                    locale=req.locale,
+                    chat_id=req.chat_id,
+                    expires_at=now + self._settings.unpaid_order_ttl
+                    if kind is ServiceKind.ON
+                    else None,
+                )
+            )
+            if order.code != code:  # a concurrent double tap stored it first
+                return await _existing(uow, order)
+            if codes:
+                await uow.promotions.redeem(order.id, enterprise_id, codes)
+            await uow.history.add(
+                HistoryEvent(
+                    action="order.created",
+                    created_at=now,
+                    enterprise_id=enterprise_id,
+                    order_id=order.id,
+                    actor_id=UserId(req.actor_id),
+                    details={"order": order.code, "total": q.total, "kind": kind.value},
+                )
+            )
+            subscription_code = ""
+            if kind is ServiceKind.OS:
+                subscription_code = await _open_cash_subscription(uow, order, q, now)
+            else:
+                await uow.payments.add(
+                    PaymentAttempt(
+                        order_id=order.id,
+                        merchant_order_id=f"{order.code}-1",
+                        amount=q.total,
+                        method=PaymentMethod.VNPTPAY,
+                        created_at=now,
+                    )
+                )
+            await uow.commit()
+        return OrderOutcome(
+            OrderOutcomeKind.CREATED,
+            order_id=order.id,
+            order_code=order.code,
+            kind_of_service=kind.value,
+            total=q.total,
+            subscription_code=subscription_code,
+            quote=q,
+        )
+
+
+async def _open_cash_subscription(uow: UnitOfWork, order: Order, q: Quote, now: datetime) -> str:
+    """An OS order: the subscription waits for cash (FUTURE, progress ORDERED) and its invoice
+    waits for payment."""
+    code = await uow.subscriptions.next_code(now.astimezone(VN_TZ).year)
+    sub = await uow.subscriptions.add(
+        Subscription(
+            code=code,
+            order_id=order.id,
+            enterprise_id=order.enterprise_id,
+            service_code=order.service_code,
+            plan_code=order.plan_code,
+            cycle_code=order.cycle_code,
+            kind=order.kind,
+            registered_by=order.registered_by,
+            created_at=now,
+            quantity=order.quantity,
+            addon_codes=order.addon_codes,
+            status=SubscriptionStatus.FUTURE,
+            progress=OrderProgress.ORDERED,
+        )
+    )
+    await uow.invoices.add(
+        Invoice(
+            order_id=order.id,
+            enterprise_id=order.enterprise_id,
+            payment_method=PaymentMethod.BY_CASH,
+            subtotal=q.subtotal,
+            discount_total=q.line_discount_total + q.invoice_discount_total,
+            vat_total=q.vat_total,
+            total=q.total,
+            created_at=now,
+            subscription_id=sub.id,
+            status=InvoiceStatus.WAITING,
+            lines=q.to_dict(),
+        )
+    )
+    await uow.history.add(
+        HistoryEvent(
+            action="subscription.created",
+            created_at=now,
+            enterprise_id=order.enterprise_id,
+            subscription_id=sub.id,
+            order_id=order.id,
+            actor_id=order.registered_by,
+            details={"subscription": code, "payment": "cash_pending"},
+        )
+    )
+    return code
+
+
+async def _existing(uow: UnitOfWork, order: Order) -> OrderOutcome:
+    subs = await uow.subscriptions.for_order(order.id)
+    attempts = await uow.payments.for_order(order.id)
+    url = next((a.redirect_url or "" for a in reversed(attempts) if a.status.is_open), "")
+    return OrderOutcome(
+        OrderOutcomeKind.EXISTING,
+        order_id=order.id,
+        order_code=order.code,
+        kind_of_service=order.kind.value,
+        total=order.total,
+        subscription_code=subs[0].code if subs else "",
+        payment_url=url,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentStart:
+    order_code: str
+    merchant_order_id: str
+    redirect_url: str  # "" when the gateway could not be reached or refused
+
+
+class StartPayment:
+    """Ask the gateway for a payment link for the order's open attempt and record it.
+
+    Safe to call again: an attempt that already has a link returns it; a gateway failure
+    leaves the attempt CREATED (reconciliation and **Thanh toán lại** take it from there).
+    """
+
+    def __init__(
+        self,
+        uow: Callable[[], UnitOfWork],
+        gateway: PaymentGateway,
+        clock: Clock,
+        description: Callable[[Order], str] | None = None,
+    ) -> None:
+        self._uow = uow
+        self._gateway = gateway
+        self._clock = clock
+        self._description = description or (lambda o: f"Thanh toan don hang {o.code}")
+
+    async def __call__(self, order_id: int) -> PaymentStart:
+        async with self._uow() as uow:
+            order = await uow.orders.get(OrderId(order_id))
+            if order is None:
+                raise DomainError("order not found")
+            attempts = await uow.payments.for_order(order.id)
+        attempt = next((a for a in reversed(attempts) if a.status.is_open), None)
+        if order.status is not OrderStatus.PENDING_PAYMENT or attempt is None:
+            return PaymentStart(order.code, "", "")
+        if attempt.status is PaymentAttemptStatus.PENDING and attempt.redirect_url:
+            return PaymentStart(order.code, attempt.merchant_order_id, attempt.redirect_url)
+        request = PaymentRequest(
+            merchant_order_id=attempt.merchant_order_id,
+            amount=attempt.amount,
+            description=self._description(order),
+            locale="en" if order.locale == "en" else "vi",
+            created_at=self._clock.now(),
+        )
+        try:
+            link = await self._gateway.create_payment(request)
+        except GatewayError:
+            return PaymentStart(order.code, attempt.merchant_order_id, "")
+        async with self._uow() as uow:
+            await uow.payments.mark_pending(attempt.id, link.redirect_url, link.create_date)
+            await uow.commit()
+        return PaymentStart(order.code, attempt.merchant_order_id, link.redirect_url)
+
+
+def with_payment(outcome: OrderOutcome, start: PaymentStart) -> OrderOutcome:
+    return replace(outcome, payment_url=start.redirect_url)
