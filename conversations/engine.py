@@ -3,21 +3,27 @@
 It owns the rules every flow shares: the main menu, /cancel, /help, /language, drafts that
 expire after an idle time, and buttons from older screens (their ``rev`` no longer matches:
 the user is told the menu is out of date and sees the current step, nothing changes).
+
+Flows plug in by name. A command (``/services``) or an *entry* button (``Quản lý thuê bao`` on a
+success message, ``Thanh toán lại`` on a payment notice) starts a flow afresh; entry buttons do
+not depend on the draft, so they work on any message, and the flow re-checks who is pressing.
+Every other button belongs to the current flow and must carry the current ``rev``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from conversations.flow import Flow
 from conversations.registration import FLOW as REGISTRATION
-from conversations.registration import RegistrationBackend, RegistrationFlow, Step, Turn
+from conversations.registration import RegistrationBackend, RegistrationFlow, Turn
 from conversations.reply import Reply
 from conversations.screens import Button, Delivery, Join, Msg, Screen
 from conversations.session import Actor, ChatSession, Event, EventKind
 from domain.catalog import Catalog
-from domain.errors import DomainError, NotFound
+from domain.errors import DomainError
 
 LANGUAGES = ("vi", "en")
 
@@ -27,7 +33,7 @@ class EngineSettings:
     draft_ttl: timedelta = timedelta(hours=24)
 
 
-def main_menu(notice: Msg | None = None) -> Screen:
+def main_menu(notice: Msg | Join | None = None) -> Screen:
     return Screen(
         Msg("menu.welcome"),
         (
@@ -62,6 +68,10 @@ def language_menu() -> Screen:
     )
 
 
+#: buttons that work whatever the draft: they only navigate or start a flow afresh
+GLOBAL_ACTIONS = frozenset({"menu", "lang", "cancel"})
+
+
 class ConversationEngine:
     def __init__(
         self,
@@ -70,21 +80,25 @@ class ConversationEngine:
         registration: RegistrationBackend,
         settings: EngineSettings | None = None,
         flow: RegistrationFlow | None = None,
-        subscriptions: SubscriptionsView | None = None,
+        flows: Mapping[str, Flow] | None = None,
+        commands: Mapping[str, str] | None = None,
+        entries: Mapping[str, str] | None = None,
     ) -> None:
+        """``flows`` adds flows by name; ``commands`` maps a command to the flow it starts;
+        ``entries`` maps an entry-button action to the flow it starts (with the button's arg)."""
         self._catalog = catalog
         self._backend = registration
         self._settings = settings or EngineSettings()
-        self._flow = flow or RegistrationFlow()
-        self._subscriptions = subscriptions
+        self._flows: dict[str, Flow] = {REGISTRATION: flow or RegistrationFlow()}
+        self._flows.update(flows or {})
+        self._commands: dict[str, str] = {"services": REGISTRATION, **(commands or {})}
+        self._entries: dict[str, str] = {"subs": "manage", **(entries or {})}
 
     async def handle(
         self, session: ChatSession, actor: Actor, event: Event, now: datetime
     ) -> Reply:
         expired = self._expire(session, now)
-        if expired and not (
-            event.kind is EventKind.COMMAND and event.name in {"start", "services"}
-        ):
+        if expired and not (event.kind is EventKind.COMMAND and event.name in self._commands):
             session.rev += 1
             return Reply(
                 screens=(main_menu(Msg("draft.expired")),),
@@ -93,19 +107,25 @@ class ConversationEngine:
         if event.kind is EventKind.COMMAND:
             return await self._command(session, actor, event, now)
         if event.kind is EventKind.BUTTON:
+            if event.name in GLOBAL_ACTIONS or event.name in self._entries:
+                return await self._global(session, actor, event, now)
             if event.rev is None or event.rev != session.rev:
                 return await self._stale(session, actor, now)
             return await self._button(session, actor, event, now)
-        if session.flow != REGISTRATION:
+        flow = self._flows.get(session.flow or "")
+        if flow is None:
             return Reply(screens=(main_menu(Msg("menu.use_buttons")),), changed=False)
         turn = self._turn(session, actor, now)
         if event.kind is EventKind.CONTACT:
             if not event.own_contact:
-                return await self._redraw(session, turn, Msg("contact.not_own"), changed=False)
-            await self._flow.contact(turn, event.phone, True)
+                screen = await flow.screen(turn)
+                return Reply(
+                    screens=(_with(screen, Delivery.NEW, Msg("contact.not_own")),), changed=False
+                )
+            await flow.contact(turn, event.phone, True)
         else:
-            await self._flow.text(turn, event.text)
-        return await self._after(session, turn)
+            await flow.text(turn, event.text)
+        return await self._after(session, turn, flow)
 
     def _expire(self, session: ChatSession, now: datetime) -> bool:
         if (
@@ -133,16 +153,13 @@ class ConversationEngine:
         self, session: ChatSession, actor: Actor, event: Event, now: datetime
     ) -> Reply:
         name = event.name
-        if name == "services":
-            return await self._start_registration(session, actor, now, event.arg or None)
+        if name in self._commands:
+            return await self._start(session, actor, now, self._commands[name], event.arg)
         if name == "cancel":
             had_flow = session.flow is not None
             self._clear(session)
-            return Reply(
-                screens=(
-                    main_menu(Msg("flow.cancelled" if had_flow else "flow.nothing_to_cancel")),
-                )
-            )
+            key = "flow.cancelled" if had_flow else "flow.nothing_to_cancel"
+            return Reply(screens=(main_menu(Msg(key)),))
         if name == "help":
             return await self._help(session, actor, now)
         if name == "language":
@@ -150,83 +167,103 @@ class ConversationEngine:
                 session.lang = event.arg
                 return Reply(screens=(main_menu(Msg("language.changed")),))
             return Reply(screens=(_new(language_menu()),), changed=False)
-        if name == "subscriptions":
-            return await self._subscriptions_screen(session, actor)
         # /start and anything unknown: the main menu (the current draft is dropped)
         self._clear(session)
         return Reply(screens=(main_menu(),))
 
-    async def _button(
+    async def _global(
         self, session: ChatSession, actor: Actor, event: Event, now: datetime
     ) -> Reply:
         action, arg = event.name, event.arg
+        if action in self._entries:
+            return await self._start(session, actor, now, self._entries[action], arg, edit=True)
         if action == "cancel":
             self._clear(session)
             return Reply(
                 screens=(_edit(main_menu(Msg("flow.cancelled"))),), answer=Msg("flow.cancelled")
             )
-        if action == "menu":
-            session.rev += 1
-            if arg == "services":
-                return await self._start_registration(session, actor, now, None, edit=True)
-            if arg == "manage":
-                return Reply(screens=(manage_menu(),))
-            if arg == "language":
-                return Reply(screens=(language_menu(),))
-            return Reply(screens=(_edit(main_menu()),))
         if action == "lang" and arg in LANGUAGES:
             session.lang = arg
             session.rev += 1
             return Reply(screens=(_edit(main_menu()),), answer=Msg("language.changed"))
-        if action == "subs":
-            return await self._subscriptions_screen(session, actor)
-        if session.flow != REGISTRATION:
+        session.rev += 1
+        if arg == "services":
+            return await self._start(session, actor, now, REGISTRATION, "", edit=True)
+        if arg == "manage":
+            return Reply(screens=(manage_menu(),))
+        if arg == "language":
+            return Reply(screens=(language_menu(),))
+        return Reply(screens=(_edit(main_menu()),))
+
+    async def _button(
+        self, session: ChatSession, actor: Actor, event: Event, now: datetime
+    ) -> Reply:
+        flow = self._flows.get(session.flow or "")
+        if flow is None:
             return await self._stale(session, actor, now)
         turn = self._turn(session, actor, now)
-        await self._flow.button(turn, action, arg)
-        return await self._after(session, turn)
+        await flow.button(turn, event.name, event.arg)
+        return await self._after(session, turn, flow)
 
-    async def _start_registration(
+    async def _start(
         self,
         session: ChatSession,
         actor: Actor,
         now: datetime,
-        service: str | None,
+        name: str,
+        arg: str,
         *,
         edit: bool = False,
     ) -> Reply:
-        session.flow = REGISTRATION
+        flow = self._flows.get(name)
+        if flow is None:
+            session.rev += 1
+            return Reply(screens=(Screen(Msg("subs.unavailable"), delivery=Delivery.NEW),))
+        session.flow = name
         session.draft = {}
         turn = self._turn(session, actor, now)
-        self._flow.start(turn, service)
-        session.rev += 1
-        screen = await self._flow.screen(turn)
-        return Reply(screens=(screen if edit else _new(screen),))
+        await flow.start(turn, arg)
+        reply = await self._after(session, turn, flow)
+        if edit or not reply.screens:
+            return reply
+        first, *rest = reply.screens
+        return Reply(
+            screens=(_new(first), *rest),
+            answer=reply.answer,
+            alert=reply.alert,
+            outgoing=reply.outgoing,
+        )
 
-    async def _after(self, session: ChatSession, turn: Turn) -> Reply:
-        """Finish a turn of the registration flow: bump the revision and draw."""
+    async def _after(self, session: ChatSession, turn: Turn, flow: Flow) -> Reply:
+        """Finish a turn of a flow: bump the revision and draw."""
         session.rev += 1
+        outgoing = tuple(turn.outgoing)
         if turn.done:
             self._clear(session)
-            first = turn.extra[0] if turn.extra else main_menu()
-            return Reply(screens=(first, *turn.extra[1:]), answer=turn.answer, alert=turn.alert)
-        screen = await self._flow.screen(turn)
-        screen = _with(screen, turn.delivery, turn.notice)
-        return Reply(screens=(screen,), answer=turn.answer, alert=turn.alert)
-
-    async def _redraw(
-        self, session: ChatSession, turn: Turn, notice: Msg | Join, *, changed: bool
-    ) -> Reply:
-        screen = await self._flow.screen(turn)
-        return Reply(screens=(_with(screen, Delivery.NEW, notice),), changed=changed)
+            first = turn.extra[0] if turn.extra else main_menu(turn.notice)
+            return Reply(
+                screens=(first, *turn.extra[1:]),
+                answer=turn.answer,
+                alert=turn.alert,
+                outgoing=outgoing,
+            )
+        screen = await flow.screen(turn)
+        screen = _with(screen, turn.delivery, turn.notice or screen.notice)
+        return Reply(
+            screens=(screen, *turn.extra),
+            answer=turn.answer,
+            alert=turn.alert,
+            outgoing=outgoing,
+        )
 
     async def _stale(self, session: ChatSession, actor: Actor, now: datetime) -> Reply:
         """A button from an older screen: say so and show the current step again, as a new
         message (the old one may be far up the chat); the draft is not touched."""
-        if session.flow == REGISTRATION:
+        flow = self._flows.get(session.flow or "")
+        if flow is not None:
             turn = self._turn(session, actor, now)
             try:
-                screen = await self._flow.screen(turn)
+                screen = await flow.screen(turn)
             except DomainError:
                 self._clear(session)
                 return Reply(
@@ -236,34 +273,20 @@ class ConversationEngine:
         return Reply(screens=(main_menu(),), answer=Msg("bot.stale_menu"))
 
     async def _help(self, session: ChatSession, actor: Actor, now: datetime) -> Reply:
-        if session.flow == REGISTRATION:
-            step = Step(session.draft.get("s", Step.CATALOG))
+        flow = self._flows.get(session.flow or "")
+        if flow is not None:
+            step = str(session.draft.get("s", "cat"))
             turn = self._turn(session, actor, now)
-            screen = await self._flow.screen(turn)
-            help_text = Join((Msg(f"help.step.{step.value}"), Msg("help.flow_common")))
-            return Reply(screens=(_with(screen, Delivery.NEW, help_text),), changed=True)
+            screen = await flow.screen(turn)
+            help_text = Join((Msg(f"help.step.{step}"), Msg("help.flow_common")))
+            return Reply(screens=(_with(screen, Delivery.NEW, help_text),))
         return Reply(screens=(Screen(Msg("help.general"), delivery=Delivery.NEW),), changed=False)
-
-    async def _subscriptions_screen(self, session: ChatSession, actor: Actor) -> Reply:
-        session.rev += 1
-        if self._subscriptions is None:
-            return Reply(screens=(Screen(Msg("subs.unavailable"), delivery=Delivery.NEW),))
-        screen = await self._subscriptions.list_screen(actor)
-        return Reply(screens=(screen,))
 
     @staticmethod
     def _clear(session: ChatSession) -> None:
         session.flow = None
         session.draft = {}
         session.rev += 1
-
-
-class SubscriptionsView:
-    """The subscription list screen (Quản lý thuê bao); the full management flow is its own
-    module. Subclassed by the bot's wiring with a data source."""
-
-    async def list_screen(self, actor: Actor) -> Screen:
-        raise NotFound("subscriptions")
 
 
 def _new(screen: Screen) -> Screen:

@@ -33,6 +33,7 @@ from conversations.screens import (
     ReplyKeyboard,
     Screen,
 )
+from conversations.session import Outgoing
 from domain.catalog import Addon, Catalog, Plan, PromotionScope, Service, ServiceKind
 from domain.errors import DomainError, InvalidInput, NotFound, PromotionNotApplicable
 from domain.pricing import PromotionUsage, Quote, Selection, eligible_promotions, quote
@@ -114,6 +115,8 @@ class Turn:
     now: datetime
     catalog: Catalog
     backend: RegistrationBackend
+    #: messages for other chats (e.g. the business owners when an agent registers)
+    outgoing: list[Outgoing] = field(default_factory=list)
     _usage: PromotionUsage | None = None
     _customer: CustomerInfo | None = None
     notice: Msg | None = None
@@ -250,7 +253,8 @@ class RegistrationFlow:
 
     # entry points
 
-    def start(self, t: Turn, service_code: str | None = None) -> None:
+    async def start(self, t: Turn, arg: str = "") -> None:
+        service_code = arg or None
         t.draft.clear()
         t.draft["s"] = Step.CATALOG.value
         if service_code and t.catalog.service(service_code):

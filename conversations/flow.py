@@ -1,0 +1,27 @@
+"""What every conversation flow offers the engine.
+
+A flow keeps its state in ``turn.draft`` (plain JSON data, ids and choices only) and draws its
+current step with ``screen``. The engine owns what all flows share: commands, cancel, stale
+buttons, expiry, language; it hands a flow only the events meant for it.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from conversations.registration import Turn
+from conversations.screens import Screen
+
+
+class Flow(Protocol):
+    async def start(self, t: Turn, arg: str) -> None:
+        """Begin the flow (the draft is empty); ``arg`` comes from the command or entry button."""
+        ...
+
+    async def screen(self, t: Turn) -> Screen: ...
+
+    async def button(self, t: Turn, action: str, arg: str) -> None: ...
+
+    async def text(self, t: Turn, text: str) -> None: ...
+
+    async def contact(self, t: Turn, phone: str, own: bool) -> None: ...
