@@ -1,0 +1,658 @@
+"""The composition root: everything the running bot is made of is built here, once.
+
+:func:`build_app` creates (without any I/O) the database, the Redis client when ``REDIS_URL`` is
+set, the conversation store, the per-chat lock and the update de-duplicator, the in-memory
+catalog, the conversation engine, the aiogram ``Bot`` (pointed at ``TELEGRAM_API_URL``, HTML
+parse mode) and ``Dispatcher`` with its one router, and the HTTP app. :class:`BotApp` then runs
+them: :meth:`BotApp.prepare` (migrations, ``CATALOG_FILE``, ``ADMIN_IDS``, the command menu),
+:meth:`BotApp.start` (HTTP server, then polling or the webhook, and the catalog refresher) and
+:meth:`BotApp.stop` (graceful). :func:`run_bot` is ``onesme-bot run``.
+
+There are no module-level bot, dispatcher, engine or session objects: tests build as many apps
+as they like, side by side or one after another on the same database.
+
+Polling is our own small loop rather than aiogram's ``start_polling``: on shutdown aiogram
+cancels the update being handled and closes the HTTP session under it, while here the long poll
+is cancelled, updates in hand are finished, and their ``update_id`` is confirmed to Telegram, so
+a restart neither loses nor repeats them. Updates of one chat are handled in order; different
+chats concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import signal
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramConflictError,
+    TelegramUnauthorizedError,
+)
+from aiogram.types import BotCommand, BotCommandScopeDefault, Update
+from aiogram.utils.token import validate_token
+from aiohttp import web
+from redis.asyncio import Redis
+
+from bot.backend import DatabaseRegistrationBackend
+from bot.catalog_file import load_catalog_file
+from bot.handlers import BOT_COMMANDS, ChatFlow, ConversationEngine, create_router
+from bot.http import RouteDef, WebhookEndpoint, create_http_app
+from bot.i18n import I18n
+from bot.logging import configure_logging
+from bot.metrics import Metrics
+from bot.middlewares import BotApiCallCounter, UpdateGate
+from bot.render import Renderer
+from bot.settings import Settings, mask_url_password
+from conversations.engine import ConversationEngine as Engine
+from conversations.engine import EngineSettings
+from domain.catalog import Catalog
+from domain.payments import PaymentGateway
+from domain.ports import ChatLock, Clock, ConversationStore, SystemClock, UpdateDeduper
+from domain.usecases.admin import GrantRole, GrantRoleRequest, LoadCatalog
+from domain.usecases.registration import OrderSettings, PlaceOrder, StartPayment
+from payments.vnptpay import VnptPayClient
+from storage.conversation_store import SqlConversationStore
+from storage.db import Database
+from storage.local_store import LocalChatLock, MemoryUpdateDeduper
+from storage.migrate import upgrade_to_head
+from storage.redis_store import RedisChatLock, RedisConversationStore, RedisUpdateDeduper
+
+__all__ = [
+    "ALLOWED_UPDATES",
+    "AppContext",
+    "BotApp",
+    "CatalogCache",
+    "EngineFactory",
+    "build_app",
+    "default_engine_factory",
+    "default_gateway_factory",
+    "run_bot",
+]
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = ("message", "callback_query")
+POLL_TIMEOUT_SECONDS = 10
+STOP_TIMEOUT_SECONDS = 25.0
+_BACKOFF = (0.5, 1.0, 2.0, 5.0)
+
+
+class CatalogCache:
+    """The catalog the engine reads, kept in memory; ``refresh`` reloads it when the stored
+    revision moved (one cheap query when it did not)."""
+
+    def __init__(self, database: Database, metrics: Metrics) -> None:
+        self._database = database
+        self._metrics = metrics
+        self._catalog = Catalog()
+        self._revision: int | None = None
+
+    def get(self) -> Catalog:
+        return self._catalog
+
+    @property
+    def revision(self) -> int | None:
+        return self._revision
+
+    async def refresh(self) -> bool:
+        """Reload when the stored catalog changed; True if it did."""
+        async with self._database.uow as uow:
+            revision = await uow.catalog.revision()
+            if revision == self._revision:
+                return False
+            catalog = await uow.catalog.load()
+        self._catalog, self._revision = catalog, revision
+        self._metrics.catalog_reloads.inc()
+        log.info("catalog loaded (revision %s, %d services)", revision, len(catalog.services))
+        return True
+
+
+@dataclass
+class AppContext:
+    """What the pieces built by factories (the engine, the payment gateway, extra HTTP routes
+    and background services) may use. ``bot`` and ``renderer`` let them message users."""
+
+    settings: Settings
+    database: Database
+    catalog: CatalogCache
+    clock: Clock
+    i18n: I18n
+    metrics: Metrics
+    bot: Bot
+    renderer: Renderer
+    redis: Redis | None = None
+    redis_prefix: str = "onesme:"
+    gateway: PaymentGateway | None = None
+    #: started by BotApp.start after updates flow, stopped by BotApp.stop once they are drained
+    #: (e.g. the payment reconciler)
+    background: list[Background] = field(default_factory=list)
+    #: closed by BotApp.stop, last first (e.g. the payment gateway's HTTP client)
+    closers: list[Callable[[], Any]] = field(default_factory=list)
+
+    @property
+    def bot_id(self) -> int:
+        return self.bot.id
+
+
+class Background(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+EngineFactory = Callable[[AppContext], ConversationEngine]
+RoutesFactory = Callable[[AppContext], Sequence[RouteDef]]
+
+
+def default_engine_factory(ctx: AppContext) -> ConversationEngine:
+    """The real engine: the registration flow on the database, paying through the gateway."""
+    settings = ctx.settings
+    database = ctx.database
+
+    def uow() -> Any:
+        return database.uow
+
+    place_order = PlaceOrder(
+        uow,
+        ctx.catalog.get,
+        ctx.clock,
+        OrderSettings(unpaid_order_ttl=timedelta(minutes=settings.order_expiry_minutes)),
+    )
+    start_payment = StartPayment(uow, ctx.gateway, ctx.clock) if ctx.gateway else None
+    backend = DatabaseRegistrationBackend(
+        uow, ctx.catalog.get, place_order, start_payment, ctx.clock
+    )
+    return Engine(
+        catalog=ctx.catalog.get,
+        registration=backend,
+        settings=EngineSettings(draft_ttl=timedelta(hours=settings.draft_ttl_hours)),
+    )
+
+
+def default_gateway_factory(ctx: AppContext) -> PaymentGateway | None:
+    """The VNPT Pay client when ``VNPTPAY_*`` are all set; None otherwise (cash only)."""
+    settings = ctx.settings
+    if not settings.vnptpay_configured:
+        return None
+    assert settings.vnptpay_url and settings.vnptpay_merchant_service_id
+    assert settings.vnptpay_api_key and settings.vnptpay_secret_key
+    client = VnptPayClient(
+        settings.vnptpay_url,
+        settings.vnptpay_merchant_service_id,
+        settings.vnptpay_api_key.get_secret_value(),
+        settings.vnptpay_secret_key.get_secret_value(),
+    )
+    ctx.closers.append(client.aclose)
+    return client
+
+
+def _state_stores(
+    ctx: AppContext,
+) -> tuple[ConversationStore, ChatLock, UpdateDeduper]:
+    """Conversation state, per-chat locks and update de-duplication: in Redis when it is
+    configured (shared by every replica), else the database and this process."""
+    if ctx.redis is not None:
+        # Redis' expiry only collects garbage; the engine tells the user a draft expired, so
+        # a draft must outlive DRAFT_TTL_HOURS in Redis.
+        ttl = max(timedelta(days=7), 2 * timedelta(hours=ctx.settings.draft_ttl_hours))
+        prefix = ctx.redis_prefix
+        return (
+            RedisConversationStore(ctx.redis, prefix=prefix, ttl=ttl),
+            RedisChatLock(ctx.redis, prefix=prefix),
+            # update ids are per bot: two bots sharing a Redis must not skip each other's
+            RedisUpdateDeduper(ctx.redis, prefix=f"{prefix}{ctx.bot.id}:"),
+        )
+    return (
+        SqlConversationStore(ctx.database.engine),
+        LocalChatLock(),
+        MemoryUpdateDeduper(),
+    )
+
+
+class _InFlight:
+    """Counts updates being handled, so shutdown can wait for them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @contextlib.contextmanager
+    def track(self) -> Iterator[None]:
+        self.count += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self.count -= 1
+            if self.count == 0:
+                self._idle.set()
+
+    async def wait_idle(self, timeout: float) -> bool:  # noqa: ASYNC109 - a bounded drain
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+
+def _chat_of(update: Update) -> int | None:
+    if update.message is not None:
+        return update.message.chat.id
+    if update.callback_query is not None:
+        query = update.callback_query
+        return query.message.chat.id if query.message is not None else query.from_user.id
+    return None
+
+
+class BotApp:
+    """One running bot: see the module doc. Built by :func:`build_app`."""
+
+    def __init__(
+        self,
+        *,
+        context: AppContext,
+        bot: Bot,
+        dispatcher: Dispatcher,
+        flow: ChatFlow,
+        store: ConversationStore,
+        chat_lock: ChatLock,
+        deduper: UpdateDeduper,
+        http_app: web.Application,
+        webhook: WebhookEndpoint | None,
+    ) -> None:
+        self.context = context
+        self.settings = context.settings
+        self.database = context.database
+        self.catalog = context.catalog
+        self.metrics = context.metrics
+        self.bot = bot
+        self.dispatcher = dispatcher
+        self.flow = flow
+        self.store = store
+        self.chat_lock = chat_lock
+        self.deduper = deduper
+        self.http_app = http_app
+        self.webhook = webhook
+        self.inflight = _InFlight()
+        self._runner: web.AppRunner | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._refresher: asyncio.Task[None] | None = None
+        self._update_tasks: set[asyncio.Task[None]] = set()
+        self._chat_tails: dict[int, asyncio.Task[None]] = {}
+        self._next_offset: int | None = None
+        self._stopping = False
+        self._stopped = asyncio.Event()
+        self.http_port: int | None = None
+
+    @property
+    def mode(self) -> str:
+        return "webhook" if self.settings.webhook_url else "polling"
+
+    @property
+    def http_url(self) -> str:
+        if self.http_port is None:
+            raise RuntimeError("the HTTP server is not running")
+        return f"http://{self.settings.http_host}:{self.http_port}"
+
+    # preparing
+
+    async def prepare(self, *, migrate: bool = True, set_commands: bool = True) -> None:
+        """Migrate the schema, apply ``CATALOG_FILE`` and ``ADMIN_IDS``, load the catalog into
+        memory and publish the command menu (Vietnamese by default, English by language)."""
+        if migrate:
+            await upgrade_to_head(self.settings.database_url)
+        await self._apply_start_settings()
+        await self.catalog.refresh()
+        if set_commands:
+            await self._set_commands()
+
+    async def _apply_start_settings(self) -> None:
+        settings = self.settings
+        if settings.catalog_file is None and not settings.admin_ids:
+            return
+        clock = self.context.clock
+
+        def uow() -> Any:
+            return self.database.uow
+
+        if settings.catalog_file is not None:
+            catalog = load_catalog_file(settings.catalog_file)
+            result = await LoadCatalog(uow, clock)(catalog, source=str(settings.catalog_file))
+            log.info(
+                "catalog file %s applied (%s)",
+                settings.catalog_file,
+                "changed" if result.changed else "unchanged",
+            )
+        for user_id in settings.admin_ids:
+            await GrantRole(uow, clock)(GrantRoleRequest(user_id=user_id, role="admin"))
+        if settings.admin_ids:
+            log.info("admin role granted to %d user(s)", len(settings.admin_ids))
+
+    async def _set_commands(self) -> None:
+        i18n = self.context.i18n
+        for lang in ("vi", "en"):
+            commands = [
+                BotCommand(command=name, description=i18n.template(lang, f"command.{name}"))
+                for name in BOT_COMMANDS
+            ]
+            await self.bot.set_my_commands(
+                commands=commands,
+                scope=BotCommandScopeDefault(),
+                language_code=None if lang == "vi" else lang,
+            )
+
+    # running
+
+    async def start(self) -> None:
+        """Start the HTTP server, then take updates (polling or webhook) and keep the catalog
+        fresh. Returns once everything runs; :meth:`stop` ends it."""
+        settings = self.settings
+        self._runner = web.AppRunner(self.http_app, access_log=None, shutdown_timeout=5.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, settings.http_host, settings.http_port)
+        await site.start()
+        self.http_port = int(self._runner.addresses[0][1])
+        log.info("HTTP server on %s", self.http_url)
+        if settings.webhook_url:
+            secret = settings.webhook_secret
+            if secret is None:
+                log.warning("WEBHOOK_URL is set without WEBHOOK_SECRET: any caller is trusted")
+            await self.bot.set_webhook(
+                url=settings.webhook_url,
+                secret_token=secret.get_secret_value() if secret else None,
+                allowed_updates=list(ALLOWED_UPDATES),
+            )
+            log.info("webhook set: %s", settings.webhook_url)
+        else:
+            await self.bot.delete_webhook(drop_pending_updates=False)
+            self._poller = asyncio.create_task(self._poll(), name="telegram-polling")
+            log.info("polling for updates")
+        self._refresher = asyncio.create_task(self._refresh_catalog(), name="catalog-refresh")
+        for service in self.context.background:
+            await service.start()
+
+    async def process_update(self, update: Update) -> None:
+        """Handle one update to the end (the webhook awaits this; polling runs it as a task)."""
+        with self.inflight.track():
+            try:
+                await self.dispatcher.feed_update(self.bot, update)
+            except Exception:
+                log.exception("update %s failed", update.update_id)
+                with contextlib.suppress(Exception):
+                    await self.deduper.forget(update.update_id)  # a redelivery may retry
+
+    async def feed_webhook(self, data: dict[str, Any]) -> None:
+        try:
+            update = Update.model_validate(data, context={"bot": self.bot})
+        except ValueError as error:
+            log.warning("webhook update %s could not be read: %s", data.get("update_id"), error)
+            return
+        await self.process_update(update)
+
+    async def _poll(self) -> None:
+        failures = 0
+        while not self._stopping:
+            try:
+                updates = await self.bot.get_updates(
+                    offset=self._next_offset,
+                    timeout=POLL_TIMEOUT_SECONDS,
+                    allowed_updates=list(ALLOWED_UPDATES),
+                    request_timeout=POLL_TIMEOUT_SECONDS + 15,
+                )
+            except TelegramUnauthorizedError:
+                log.error("Telegram refused the bot token: polling stops")
+                raise
+            except (TelegramAPIError, OSError, TimeoutError) as error:
+                delay = _BACKOFF[min(failures, len(_BACKOFF) - 1)]
+                failures += 1
+                level = (
+                    logging.ERROR if isinstance(error, TelegramConflictError) else logging.WARNING
+                )
+                log.log(level, "getUpdates failed (%s); retrying in %.1f s", error, delay)
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
+            for update in updates:
+                self._next_offset = update.update_id + 1
+                self._schedule(update)
+
+    def _schedule(self, update: Update) -> None:
+        chat = _chat_of(update)
+        previous = self._chat_tails.get(chat) if chat is not None else None
+        task = asyncio.create_task(self._after(previous, update))
+        self._update_tasks.add(task)
+        task.add_done_callback(self._update_tasks.discard)
+        if chat is not None:
+            self._chat_tails[chat] = task
+            task.add_done_callback(functools.partial(self._forget_tail, chat))
+
+    def _forget_tail(self, chat: int, task: asyncio.Task[None]) -> None:
+        if self._chat_tails.get(chat) is task:
+            del self._chat_tails[chat]
+
+    async def _after(self, previous: asyncio.Task[None] | None, update: Update) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        await self.process_update(update)
+
+    async def _refresh_catalog(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.catalog_refresh_seconds)
+            try:
+                await self.catalog.refresh()
+            except Exception as error:
+                log.warning("catalog refresh failed: %s", error)
+
+    async def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:  # noqa: ASYNC109
+        """Stop taking updates, finish the ones in hand (up to ``timeout``), confirm them to
+        Telegram when polling, then close the HTTP server, the bot session, Redis and the
+        database. Safe to call twice."""
+        if self._stopping:
+            await self._stopped.wait()
+            return
+        self._stopping = True
+        log.info("stopping: %d update(s) in hand", self.inflight.count + len(self._update_tasks))
+        if self.webhook is not None:
+            self.webhook.accepting = False
+        try:
+            await self._cancel(self._poller)
+            await self._cancel(self._refresher)
+            if self._update_tasks:
+                _, pending = await asyncio.wait(set(self._update_tasks), timeout=timeout)
+                for task in pending:
+                    task.cancel()
+            if not await self.inflight.wait_idle(timeout):
+                log.warning("stopped with %d update(s) unfinished", self.inflight.count)
+            if self._poller is not None and self._next_offset is not None:
+                with contextlib.suppress(Exception):
+                    await self.bot.get_updates(offset=self._next_offset, limit=1, timeout=0)
+            for service in reversed(self.context.background):
+                try:
+                    await service.stop()
+                except Exception as error:
+                    log.warning("stopping %s failed: %s", service, error)
+            if self._runner is not None:
+                await self._runner.cleanup()
+        finally:
+            await self._close()
+            self._stopped.set()
+            log.info("stopped")
+
+    @staticmethod
+    async def _cancel(task: asyncio.Task[None] | None) -> None:
+        if task is None or task.done():
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def _close(self) -> None:
+        for close in reversed(self.context.closers):
+            try:
+                result = close()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception as error:
+                log.warning("closing %s failed: %s", close, error)
+
+    async def run_until(self, stop: asyncio.Event) -> None:
+        """prepare → start → wait for ``stop`` (or the poller's fatal end) → stop."""
+        stop_wait = asyncio.create_task(stop.wait())
+        try:
+            await self.prepare()
+            await self.start()
+            waiters: set[asyncio.Future[Any]] = {stop_wait}
+            if self._poller is not None:
+                waiters.add(self._poller)
+            done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            if self._poller is not None and self._poller in done:
+                self._poller.result()
+        finally:
+            stop_wait.cancel()
+            await self.stop()
+
+
+def build_app(
+    settings: Settings,
+    *,
+    engine_factory: EngineFactory = default_engine_factory,
+    gateway_factory: Callable[[AppContext], PaymentGateway | None] = default_gateway_factory,
+    extra_routes: Sequence[RouteDef] | RoutesFactory = (),
+    database: Database | None = None,
+    redis: Any | None = None,
+    redis_prefix: str = "onesme:",
+    clock: Clock | None = None,
+    i18n: I18n | None = None,
+    session: AiohttpSession | None = None,
+) -> BotApp:
+    """Build the whole bot for ``settings`` (no I/O happens here).
+
+    Overrides exist for tests and the one-port sandbox: ``database`` (e.g. one with a statement
+    counter; then the caller disposes it), ``redis`` (a client) and ``redis_prefix`` (its keys'
+    prefix), ``clock``, ``i18n``, the Bot API ``session``, the ``engine_factory`` (a test
+    double), the ``gateway_factory``, and ``extra_routes`` mounted on the HTTP server (a
+    sequence, or a callable given the :class:`AppContext`).
+    """
+    if settings.bot_token is None:
+        raise ValueError("BOT_TOKEN is required to run the bot")
+    token = settings.bot_token.get_secret_value()
+    validate_token(token)
+    metrics = Metrics()
+    owns_database = database is None
+    database = database if database is not None else Database(settings.database_url)
+    owns_redis = redis is None and settings.redis_url is not None
+    if redis is None and settings.redis_url is not None:
+        redis = Redis.from_url(settings.redis_url)
+    if session is None:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session.middleware(BotApiCallCounter(metrics))
+    bot = Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    i18n = i18n or I18n.load()
+    context = AppContext(
+        settings=settings,
+        database=database,
+        catalog=CatalogCache(database, metrics),
+        clock=clock or SystemClock(),
+        i18n=i18n,
+        metrics=metrics,
+        bot=bot,
+        renderer=Renderer(i18n),
+        redis=redis,
+        redis_prefix=redis_prefix,
+    )
+    if owns_database:
+        context.closers.append(database.dispose)
+    if owns_redis and redis is not None:
+        context.closers.append(redis.aclose)
+    context.closers.append(bot.session.close)
+    context.gateway = gateway_factory(context)
+    store, chat_lock, deduper = _state_stores(context)
+    flow = ChatFlow(
+        bot_id=bot.id,
+        engine=engine_factory(context),
+        store=store,
+        chat_lock=chat_lock,
+        renderer=context.renderer,
+        metrics=metrics,
+        clock=context.clock,
+        default_locale=settings.default_locale,
+    )
+    dispatcher = Dispatcher(disable_fsm=True)
+    dispatcher.update.outer_middleware(UpdateGate(deduper, metrics))
+    dispatcher.include_router(create_router(flow))
+
+    readiness: dict[str, Callable[[], Any]] = {"database": database.ping}
+    if redis is not None:
+        readiness["redis"] = redis.ping
+    routes = extra_routes(context) if callable(extra_routes) else extra_routes
+    app_holder: list[BotApp] = []
+
+    async def feed(data: dict[str, Any]) -> None:
+        await app_holder[0].feed_webhook(data)
+
+    webhook = None
+    if settings.webhook_url:
+        secret = settings.webhook_secret
+        webhook = WebhookEndpoint(feed, secret.get_secret_value() if secret else None)
+    http_app = create_http_app(
+        metrics=metrics, readiness=readiness, webhook=webhook, extra_routes=routes
+    )
+    app = BotApp(
+        context=context,
+        bot=bot,
+        dispatcher=dispatcher,
+        flow=flow,
+        store=store,
+        chat_lock=chat_lock,
+        deduper=deduper,
+        http_app=http_app,
+        webhook=webhook,
+    )
+    app_holder.append(app)
+    return app
+
+
+def _secrets(settings: Settings) -> list[str | None]:
+    values: list[str | None] = []
+    for secret in (
+        settings.bot_token,
+        settings.webhook_secret,
+        settings.vnptpay_api_key,
+        settings.vnptpay_secret_key,
+    ):
+        values.append(secret.get_secret_value() if secret is not None else None)
+    for url in (settings.database_url, settings.redis_url):
+        if url and mask_url_password(url) != url:
+            password = url.split("://", 1)[1].split("@", 1)[0].partition(":")[2]
+            values.append(password)
+    return values
+
+
+async def run_bot(settings: Settings) -> None:
+    """``onesme-bot run``: the bot until SIGTERM or SIGINT, then a graceful stop."""
+    configure_logging(settings.log_level, settings.log_format, secrets=_secrets(settings))
+    app = build_app(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await app.run_until(stop)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(sig)

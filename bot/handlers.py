@@ -1,0 +1,288 @@
+"""The one router: every update becomes exactly one engine :class:`Event`.
+
+Handlers are thin: they read who sent what (:class:`Actor`, :class:`Event`, :class:`Origin`)
+and hand it to :class:`ChatFlow`, which runs the per-update pipeline:
+
+    per-chat lock → load the session once → engine.handle → render → save once
+
+Filters are few and asynchronous (house style, performance habits): messages have no filter at
+all; callback queries go through ``FlowCallback.filter()`` (async), and whatever it rejects —
+forged, garbage or foreign callback data — falls through to a handler that only answers with
+the "menu out of date" notice.
+
+Errors never drop an update silently: a :class:`DomainError` escaping the engine becomes a reply
+from its key (``error.*``) with a way forward; anything else is logged with its traceback and
+answered with a generic apology. Every callback query is answered exactly once. After an error
+the session is not saved (the engine may have half-changed it).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import datetime
+from typing import Protocol
+
+from aiogram import Bot, Router
+from aiogram.types import CallbackQuery, InaccessibleMessage, Message, User
+
+from bot.callbacks import FlowCallback
+from bot.i18n import normalize_language, placeholders
+from bot.metrics import Metrics
+from bot.render import Origin, Renderer, error_params
+from conversations.reply import Reply
+from conversations.screens import Delivery, Join, Msg, Screen
+from conversations.session import Actor, ChatSession, Event, EventKind
+from domain.errors import DomainError
+from domain.model import ConversationRecord
+from domain.ports import ChatLock, Clock, ConversationStore, LockTimeout
+
+__all__ = [
+    "BOT_COMMANDS",
+    "ChatFlow",
+    "ConversationEngine",
+    "actor_of",
+    "create_router",
+    "parse_command",
+    "record_of",
+    "session_of",
+]
+
+log = logging.getLogger(__name__)
+
+#: the commands shown in Telegram's menu (setMyCommands), in this order
+BOT_COMMANDS = ("start", "services", "subscriptions", "cancel", "help", "language")
+
+GENERIC_ERROR = "error.generic"
+DOMAIN_ERROR = "error.domain"
+WAY_FORWARD = "error.way_forward"
+STALE_MENU = "bot.stale_menu"
+
+
+class ConversationEngine(Protocol):
+    """The engine's interface (``conversations.engine``), as the bot calls it."""
+
+    async def handle(
+        self, session: ChatSession, actor: Actor, event: Event, now: datetime
+    ) -> Reply: ...
+
+
+def parse_command(text: str) -> tuple[str, str] | None:
+    """``"/start@MyBot ref_123"`` → ``("start", "ref_123")``; None when not a command."""
+    if not text.startswith("/") or len(text) < 2:
+        return None
+    head, _, rest = text[1:].partition(" ")
+    if "\n" in head:
+        head, _, more = head.partition("\n")
+        rest = f"{more} {rest}".strip()
+    name = head.split("@", 1)[0].lower()
+    if not name or not name.replace("_", "").isalnum():
+        return None
+    return name, rest.strip()
+
+
+def actor_of(user: User, chat_id: int) -> Actor:
+    return Actor(
+        user_id=user.id,
+        chat_id=chat_id,
+        first_name=user.first_name or "",
+        last_name=user.last_name or "",
+        username=user.username,
+        language_code=user.language_code,
+    )
+
+
+def session_of(record: ConversationRecord) -> ChatSession:
+    return ChatSession.from_dict(record.key, record.data, record.updated_at)
+
+
+def record_of(session: ChatSession) -> ConversationRecord:
+    if session.updated_at is None:
+        raise ValueError("a session is saved with its update time")
+    return ConversationRecord(
+        key=session.key,
+        state=session.flow or "",
+        data=session.to_dict(),
+        version=session.rev,
+        updated_at=session.updated_at,
+    )
+
+
+class ChatFlow:
+    """Runs one update of one chat through the conversation engine (see the module doc)."""
+
+    def __init__(
+        self,
+        *,
+        bot_id: int,
+        engine: ConversationEngine,
+        store: ConversationStore,
+        chat_lock: ChatLock,
+        renderer: Renderer,
+        metrics: Metrics,
+        clock: Clock,
+        default_locale: str = "vi",
+    ) -> None:
+        self.bot_id = bot_id
+        self.engine = engine
+        self.store = store
+        self.chat_lock = chat_lock
+        self.renderer = renderer
+        self.metrics = metrics
+        self.clock = clock
+        self.default_locale = default_locale
+
+    def key(self, chat_id: int) -> str:
+        return f"{self.bot_id}:{chat_id}"
+
+    def language_of(self, actor: Actor) -> str:
+        return normalize_language(actor.language_code) or self.default_locale
+
+    async def run(self, bot: Bot, actor: Actor, event: Event, origin: Origin) -> None:
+        self.metrics.updates.labels(event.kind.value).inc()
+        key = self.key(actor.chat_id)
+        try:
+            async with self.chat_lock.lock(key):
+                await self._run_locked(bot, key, actor, event, origin)
+        except LockTimeout:
+            log.warning("chat %s is busy: update dropped with an apology", key)
+            await self._apologise(bot, self.language_of(actor), origin, stage="lock")
+        finally:
+            await self.renderer.answer_callback(bot, origin)
+
+    async def _run_locked(
+        self, bot: Bot, key: str, actor: Actor, event: Event, origin: Origin
+    ) -> None:
+        now = self.clock.now()
+        record = await self.store.get(key)
+        session = (
+            session_of(record)
+            if record is not None
+            else ChatSession(key=key, lang=self.language_of(actor), updated_at=now)
+        )
+        if event.kind is EventKind.TEXT:
+            mapped = self.renderer.reply_button(session.lang, event.text)
+            if mapped is not None:
+                event = replace(
+                    event, kind=EventKind.BUTTON, name=mapped[0], arg=mapped[1], rev=session.rev
+                )
+        previous_message = session.message_id
+        try:
+            reply = await self.engine.handle(session, actor, event, now)
+        except DomainError as error:
+            log.info("domain error %s on %s in chat %s", error.key, event.kind.value, key)
+            self.metrics.errors.labels("domain").inc()
+            await self._deliver_error(bot, session, origin, error)
+            return
+        except Exception:
+            log.exception(
+                "the engine failed on %s %r in chat %s", event.kind.value, event.name, key
+            )
+            await self._apologise(bot, session.lang, origin, stage="engine")
+            return
+        try:
+            message_id = await self.renderer.deliver(bot, session, reply, origin)
+        except Exception:
+            log.exception("showing the reply failed in chat %s", key)
+            await self._apologise(bot, session.lang, origin, stage="render")
+            return
+        session.message_id = message_id or previous_message
+        if reply.changed or session.message_id != previous_message:
+            session.updated_at = now
+            await self.store.put(record_of(session))
+
+    def error_reply(self, lang: str, error: DomainError | None, origin: Origin) -> Reply:
+        """The reply for an error: its ``error.*`` text (or the generic one) and a way forward;
+        for a button press an alert on the current screen, which stays usable."""
+        i18n = self.renderer.i18n
+        if error is None:
+            message = Msg(GENERIC_ERROR)
+        else:
+            key = error.key if i18n.has(error.key) else DOMAIN_ERROR
+            names = placeholders(i18n.template(lang, key))
+            message = Msg(key, error_params(names, error.params))
+        if origin.is_callback:
+            return Reply(answer=message, alert=True, changed=False)
+        text = Join((message, Msg(WAY_FORWARD)), sep="\n\n")
+        return Reply(screens=(Screen(text, delivery=Delivery.NEW),), changed=False)
+
+    async def _deliver_error(
+        self, bot: Bot, session: ChatSession, origin: Origin, error: DomainError | None
+    ) -> None:
+        reply = self.error_reply(session.lang, error, origin)
+        try:
+            await self.renderer.deliver(bot, session, reply, origin)
+        except Exception:
+            log.exception("could not show an error reply in chat %s", session.key)
+
+    async def _apologise(self, bot: Bot, lang: str, origin: Origin, *, stage: str) -> None:
+        self.metrics.errors.labels(stage).inc()
+        session = ChatSession(key=self.key(origin.chat_id), lang=lang)
+        await self._deliver_error(bot, session, origin, None)
+
+    async def stale(self, bot: Bot, query: CallbackQuery) -> None:
+        """A callback query whose data is not ours (forged, garbage, an old bot's): answered
+        with the "menu out of date" notice and nothing else."""
+        self.metrics.updates.labels("stale").inc()
+        log.warning(
+            "unparseable callback data %r from user %s", (query.data or "")[:64], query.from_user.id
+        )
+        lang = normalize_language(query.from_user.language_code) or self.default_locale
+        origin = Origin(chat_id=query.from_user.id, kind=EventKind.BUTTON, callback_id=query.id)
+        text = self.renderer.plain(lang, Msg(STALE_MENU))
+        await self.renderer.answer_callback(bot, origin, text)
+
+
+def _message_event(message: Message) -> Event:
+    if message.contact is not None:
+        contact = message.contact
+        own = message.from_user is not None and contact.user_id == message.from_user.id
+        return Event(EventKind.CONTACT, phone=contact.phone_number, own_contact=own)
+    text = message.text or message.caption or ""
+    command = parse_command(text) if message.text else None
+    if command is not None:
+        return Event(EventKind.COMMAND, name=command[0], arg=command[1], text=text)
+    return Event(EventKind.TEXT, text=text)
+
+
+def create_router(flow: ChatFlow) -> Router:
+    """The dispatcher's single router."""
+    router = Router(name="onesme")
+
+    @router.message()
+    async def on_message(message: Message, bot: Bot) -> None:
+        if message.from_user is None:
+            return
+        event = _message_event(message)
+        origin = Origin(chat_id=message.chat.id, kind=event.kind)
+        await flow.run(bot, actor_of(message.from_user, message.chat.id), event, origin)
+
+    @router.callback_query(FlowCallback.filter())
+    async def on_button(query: CallbackQuery, callback_data: FlowCallback, bot: Bot) -> None:
+        message = query.message
+        if message is None:
+            chat_id, message_id = query.from_user.id, None
+        elif isinstance(message, InaccessibleMessage):
+            chat_id, message_id = message.chat.id, None
+        else:
+            chat_id, message_id = message.chat.id, message.message_id
+        event = Event(
+            EventKind.BUTTON,
+            name=callback_data.action,
+            arg=callback_data.arg,
+            rev=callback_data.rev,
+            message_id=message_id,
+        )
+        origin = Origin(
+            chat_id=chat_id,
+            kind=EventKind.BUTTON,
+            callback_id=query.id,
+            callback_message_id=message_id,
+        )
+        await flow.run(bot, actor_of(query.from_user, chat_id), event, origin)
+
+    @router.callback_query()
+    async def on_foreign_callback(query: CallbackQuery, bot: Bot) -> None:
+        await flow.stale(bot, query)
+
+    return router

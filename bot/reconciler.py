@@ -1,0 +1,144 @@
+"""The background task that settles what notifications did not: every ``interval`` seconds it
+queries the gateway about attempts silent for ``RECONCILE_AFTER_MINUTES`` (applying a success
+exactly as a notification would) and expires orders unpaid after ``ORDER_EXPIRY_MINUTES``,
+then tells the users through the :class:`PaymentNotifier`.
+
+Several processes may run it at once: the use cases claim each attempt and lock each order,
+and a success is applied once whatever runs it (see ``domain.usecases.payments``). An error in
+one round is logged and the loop goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from domain.usecases.payments import (
+    ExpireOrders,
+    ExpiryReport,
+    PaymentNotifier,
+    ReconcilePayments,
+    ReconcileReport,
+)
+
+__all__ = ["DEFAULT_INTERVAL_SECONDS", "PaymentReconciler", "ReconcilerRound", "interval_for"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcilerRound:
+    reconcile: ReconcileReport | None
+    expiry: ExpiryReport | None
+    errors: int = 0  # steps that raised (logged)
+
+
+def interval_for(reconcile_after_minutes: int) -> float:
+    """How often to look: a tenth of the reconciliation delay, between 5 s and 60 s."""
+    return min(60.0, max(5.0, reconcile_after_minutes * 60 / 10))
+
+
+class PaymentReconciler:
+    """``await start()`` runs rounds in the background until ``await stop()``;
+    :meth:`run_once` runs one round now (tests, and the first round at start)."""
+
+    def __init__(
+        self,
+        *,
+        reconcile: ReconcilePayments | None,
+        expire: ExpireOrders,
+        notifier: PaymentNotifier,
+        interval: float = DEFAULT_INTERVAL_SECONDS,
+    ) -> None:
+        if interval <= 0:
+            raise ValueError("interval must be > 0")
+        self._reconcile = reconcile
+        self._expire = expire
+        self._notifier = notifier
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self.rounds = 0
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def start(self) -> None:
+        if self.running:
+            return
+        self._task = asyncio.create_task(self._loop(), name="payment-reconciler")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is None or task.done():
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    def wake(self) -> None:
+        """Run the next round now instead of at the end of the interval."""
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        while True:
+            await self.run_once()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+            self._wake.clear()
+
+    async def run_once(self) -> ReconcilerRound:
+        errors = 0
+        report: ReconcileReport | None = None
+        expiry: ExpiryReport | None = None
+        if self._reconcile is not None:
+            try:
+                report = await self._reconcile()
+            except Exception:
+                errors += 1
+                log.exception("payment reconciliation failed; trying again next round")
+        try:
+            expiry = await self._expire()
+        except Exception:
+            errors += 1
+            log.exception("expiring unpaid orders failed; trying again next round")
+        self.rounds += 1
+        await self._tell(report, expiry)
+        if report is not None and (report.confirmed or report.failed or report.errors):
+            log.info(
+                "reconciliation: %d checked, %d confirmed, %d failed, %d gateway errors",
+                report.checked,
+                len(report.confirmed),
+                len(report.failed),
+                report.errors,
+            )
+        if expiry is not None and (expiry.expired or expiry.confirmed):
+            log.info(
+                "expiry: %d expired, %d paid at the last query",
+                len(expiry.expired),
+                len(expiry.confirmed),
+            )
+        return ReconcilerRound(report, expiry, errors)
+
+    async def _tell(self, report: ReconcileReport | None, expiry: ExpiryReport | None) -> None:
+        """Each told separately: one unreachable chat never stops the others."""
+        n = self._notifier
+        calls: list[tuple[Callable[[Any], Awaitable[None]], object]] = []
+        if report is not None:
+            calls += [(n.payment_succeeded, r) for r in report.confirmed]
+            calls += [(n.payment_failed, r) for r in report.failed if r.should_notify]
+        if expiry is not None:
+            calls += [(n.payment_succeeded, r) for r in expiry.confirmed]
+            calls += [(n.order_expired, r) for r in expiry.expired]
+        for tell, result in calls:
+            try:
+                await tell(result)
+            except Exception:
+                log.exception("telling a user about a payment outcome failed")

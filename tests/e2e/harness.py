@@ -1,0 +1,265 @@
+"""Runs the real bot in-process, over HTTP, against the local Bot API server.
+
+    harness = BotHarness(botapi, db_url, mode="polling")     # or mode="webhook"
+    await harness.start()                  # build_app + prepare (migrate, catalog) + start
+    user = harness.user("An")              # a ChatUser (tests/e2e/botapi_client.py)
+    await user.send("/start")
+    with harness.queries.measure() as q:   # SQL statements run while the block is open
+        await user.press("Dịch vụ")
+    assert q.count <= 2
+    assert user.calls_since_action() == ["answerCallbackQuery", "editMessageText"]
+    await harness.restart()                # stop gracefully, build a new app, same database
+    await harness.stop()
+    harness.assert_no_violations()
+
+The harness owns one :class:`storage.db.Database` for its whole life, shared by every app it
+starts (so a restart keeps the data, and the statement counter stays attached); each app owns
+its Bot session, Redis client and background tasks and closes them on stop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.app import (
+    AppContext,
+    BotApp,
+    EngineFactory,
+    RoutesFactory,
+    build_app,
+    default_engine_factory,
+)
+from bot.http import WEBHOOK_PATH, RouteDef
+from bot.settings import Settings, load_settings
+from sandbox.botapi import ApiCall, BotApiServer, BotApiState
+from storage.db import Database
+from tests.e2e.botapi_client import ChatUser
+
+__all__ = [
+    "OWNER_NAME",
+    "OWNER_TAX_CODE",
+    "SAMPLE_CATALOG",
+    "TEST_TOKEN",
+    "WEBHOOK_SECRET",
+    "BotHarness",
+    "QueryCounter",
+    "free_port",
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_CATALOG = ROOT / "catalog.sample.yaml"
+TEST_TOKEN = "123456789:AAE-test_token_for_the_local_bot_api_0000"
+WEBHOOK_SECRET = "e2e-webhook-secret_42"
+OWNER_TAX_CODE = "0100233488"
+OWNER_NAME = "Công ty TNHH Thương mại An Phát"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class QueryWindow:
+    """Statements run while a :meth:`QueryCounter.measure` block was open."""
+
+    statements: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+class QueryCounter:
+    """Counts the SQL statements the engine sends (one per database round trip), through a
+    SQLAlchemy ``before_cursor_execute`` listener. Transaction control (BEGIN/COMMIT) that the
+    driver issues itself is not a statement; SQLite's explicit ``BEGIN IMMEDIATE`` is counted
+    separately in :attr:`begins`."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine.sync_engine
+        self.statements: list[str] = []
+        self.begins = 0
+        self._windows: list[QueryWindow] = []
+        event.listen(self._engine, "before_cursor_execute", self._on_execute)
+
+    def _on_execute(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.strip().upper().startswith("BEGIN"):
+            self.begins += 1
+            return
+        self.statements.append(statement)
+        for window in self._windows:
+            window.statements.append(statement)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    @contextlib.contextmanager
+    def measure(self) -> Iterator[QueryWindow]:
+        window = QueryWindow()
+        self._windows.append(window)
+        try:
+            yield window
+        finally:
+            self._windows.remove(window)
+
+    def close(self) -> None:
+        event.remove(self._engine, "before_cursor_execute", self._on_execute)
+
+
+class BotHarness:
+    """One bot under test: its settings, its database and the apps started on them."""
+
+    def __init__(
+        self,
+        botapi: BotApiServer,
+        db_url: str,
+        *,
+        mode: str = "polling",
+        engine_factory: EngineFactory = default_engine_factory,
+        extra_routes: Sequence[RouteDef] | RoutesFactory = (),
+        catalog_file: Path | None = SAMPLE_CATALOG,
+        redis_url: str | None = None,
+        redis_prefix: str = "onesme:",
+        settings: dict[str, Any] | None = None,
+    ) -> None:
+        if mode not in ("polling", "webhook"):
+            raise ValueError(f"mode is polling or webhook, not {mode!r}")
+        self.botapi = botapi
+        self.state: BotApiState = botapi.state
+        self.mode = mode
+        self.engine_factory = engine_factory
+        self.extra_routes = extra_routes
+        self.redis_prefix = redis_prefix
+        if self.state.bot_by_token(TEST_TOKEN) is None:
+            self.state.add_bot(TEST_TOKEN)
+        port = free_port()
+        values: dict[str, Any] = {
+            "_env_file": None,
+            "bot_token": TEST_TOKEN,
+            "telegram_api_url": botapi.url,
+            "database_url": db_url,
+            "redis_url": redis_url,
+            "http_host": "127.0.0.1",
+            "http_port": port,
+            "public_url": f"http://127.0.0.1:{port}",
+            "webhook_url": f"http://127.0.0.1:{port}{WEBHOOK_PATH}" if mode == "webhook" else None,
+            "webhook_secret": WEBHOOK_SECRET if mode == "webhook" else None,
+            "catalog_file": catalog_file,
+            "admin_ids": (),
+            "default_locale": "vi",
+            "vnptpay_url": None,
+            "vnptpay_merchant_service_id": None,
+            "vnptpay_api_key": None,
+            "vnptpay_secret_key": None,
+        }
+        values.update(settings or {})
+        self.settings: Settings = load_settings(**values)
+        self.database = Database(db_url)
+        self.queries = QueryCounter(self.database.engine)
+        self.app: BotApp | None = None
+        self.apps_started = 0
+
+    @property
+    def bot_id(self) -> int:
+        return int(TEST_TOKEN.split(":", 1)[0])
+
+    @property
+    def http_url(self) -> str:
+        return self.running.http_url
+
+    @property
+    def running(self) -> BotApp:
+        if self.app is None:
+            raise RuntimeError("the bot is not running")
+        return self.app
+
+    def context(self) -> AppContext:
+        return self.running.context
+
+    async def start(self, *, migrate: bool = True) -> BotApp:
+        """Build a new app on the same database and settings, prepare and start it."""
+        if self.app is not None:
+            raise RuntimeError("the bot is already running")
+        app = build_app(
+            self.settings,
+            engine_factory=self.engine_factory,
+            extra_routes=self.extra_routes,
+            database=self.database,
+            redis_prefix=self.redis_prefix,
+        )
+        try:
+            await app.prepare(migrate=migrate)
+            await app.start()
+        except BaseException:
+            await app.stop()
+            raise
+        self.app = app
+        self.apps_started += 1
+        return app
+
+    async def stop(self) -> None:
+        """Graceful stop (as on SIGTERM); the database stays open for a restart."""
+        app, self.app = self.app, None
+        if app is not None:
+            await app.stop()
+
+    async def restart(self) -> BotApp:
+        """Stop the running app and start a fresh one on the same database: everything held in
+        memory (catalog cache, local locks and de-duplication) is rebuilt from scratch."""
+        await self.stop()
+        return await self.start(migrate=False)
+
+    async def close(self) -> None:
+        await self.stop()
+        self.queries.close()
+        await self.database.dispose()
+
+    async def add_enterprise(self, tax_code: str, name: str, **fields: Any) -> int:
+        """Create a business, as ``onesme-bot enterprises add`` does; returns its id."""
+        from domain.usecases.admin import AddEnterprise, AddEnterpriseRequest
+
+        request = AddEnterpriseRequest(tax_code=tax_code, name=name, **fields)
+        result = await AddEnterprise(self._uow, self.context().clock)(request)
+        return int(result.enterprise.id)
+
+    async def grant(self, user_id: int, role: str, *, tax_code: str | None = None) -> None:
+        """Grant a role, as ``onesme-bot users grant`` does."""
+        from domain.usecases.admin import GrantRole, GrantRoleRequest
+
+        request = GrantRoleRequest(user_id=user_id, role=role, tax_code=tax_code)
+        await GrantRole(self._uow, self.context().clock)(request)
+
+    def _uow(self) -> Any:
+        return self.database.uow
+
+    def user(self, first_name: str = "An", **kwargs: Any) -> ChatUser:
+        """A new simulated user chatting with this bot (``ChatUser.create`` arguments)."""
+        return ChatUser.create(self.state, first_name, bot=self.bot_id, **kwargs)
+
+    def api_calls(
+        self, since: int = 0, *, predicate: Callable[[ApiCall], bool] | None = None
+    ) -> list[ApiCall]:
+        """Bot API requests of this bot from index ``since`` of ``state.calls``, long polls
+        excluded."""
+        return [
+            c
+            for c in self.state.calls[since:]
+            if c.bot_id == self.bot_id
+            and c.method != "getUpdates"
+            and (predicate is None or predicate(c))
+        ]
+
+    def assert_no_violations(self) -> None:
+        listed = [f"{v.method}: {v.description}" for v in self.state.violations]
+        assert listed == [], f"the bot sent requests Telegram would refuse: {listed}"
