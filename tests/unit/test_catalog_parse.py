@@ -718,7 +718,10 @@ def test_yaml_error_reports_the_line(tmp_path: Path) -> None:
 
 
 def test_an_impossible_unquoted_yaml_date_is_a_file_problem_not_a_crash() -> None:
-    text = "services: []\npromotions:\n  - {code: X, name: x, scope: invoice, amount: 1, starts: 2026-02-30}\n"
+    text = (
+        "services: []\npromotions:\n"
+        "  - {code: X, name: x, scope: invoice, amount: 1, starts: 2026-02-30}\n"
+    )
     with pytest.raises(CatalogInvalid) as info:
         load_catalog_text(text)
     [(path, message)] = info.value.problems
