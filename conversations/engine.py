@@ -147,6 +147,7 @@ class ConversationEngine:
             now=now,
             catalog=self._catalog(),
             backend=self._backend,
+            actor=actor,
         )
 
     async def _command(

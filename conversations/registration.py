@@ -33,7 +33,7 @@ from conversations.screens import (
     ReplyKeyboard,
     Screen,
 )
-from conversations.session import Outgoing
+from conversations.session import Actor, Outgoing
 from domain.catalog import Addon, Catalog, Plan, PromotionScope, Service, ServiceKind
 from domain.errors import DomainError, InvalidInput, NotFound, PromotionNotApplicable
 from domain.pricing import PromotionUsage, Quote, Selection, eligible_promotions, quote
@@ -85,12 +85,38 @@ class Step(enum.StrEnum):
     FINAL = "fin"
     TERMS = "terms"
     CONFIRM = "conf"
+    BUSINESS = "biz"  # staff: find or create the business to register for (a BusinessPicker)
 
 
 #: editable fields of the two step-2 sections, in prompt order: (field key, draft slot)
 INVOICE_FIELDS = ("inv.name", "inv.tax", "inv.addr", "inv.email")
 CUSTOMER_FIELDS = ("cus.name", "cus.addr", "cus.phone", "cus.email")
-TEXT_STEPS = {Step.QUANTITY, Step.FIELD, Step.CONTACT_NAME, Step.CONTACT_PHONE, Step.CONTACT_EMAIL}
+TEXT_STEPS = {
+    Step.QUANTITY,
+    Step.FIELD,
+    Step.CONTACT_NAME,
+    Step.CONTACT_PHONE,
+    Step.CONTACT_EMAIL,
+    Step.BUSINESS,
+}
+#: draft["pick"] when staff chose the business through the BusinessPicker
+PICKED_BY_STAFF = 2
+
+
+class BusinessPicker(Protocol):
+    """The :attr:`Step.BUSINESS` step: a staff member finds (or creates) the business they
+    register for. It keeps its sub-state in the draft; ``button``/``text`` return True once
+    ``draft["e"]`` names the business, and ``back`` False when the step should be left."""
+
+    def begin(self, t: Turn) -> None: ...
+
+    async def screen(self, t: Turn) -> Screen: ...
+
+    async def button(self, t: Turn, action: str, arg: str) -> bool: ...
+
+    async def text(self, t: Turn, text: str) -> bool: ...
+
+    def back(self, t: Turn) -> bool: ...
 
 
 class RegistrationBackend(Protocol):
@@ -117,6 +143,8 @@ class Turn:
     backend: RegistrationBackend
     #: messages for other chats (e.g. the business owners when an agent registers)
     outgoing: list[Outgoing] = field(default_factory=list)
+    #: who sends the update (names as Telegram tells them); None in tests that need none
+    actor: Actor | None = None
     _usage: PromotionUsage | None = None
     _customer: CustomerInfo | None = None
     notice: Msg | None = None
@@ -247,9 +275,15 @@ class RegistrationFlow:
     ``contact`` move the draft; ``screen`` draws the current step."""
 
     def __init__(
-        self, *, order_placed: Callable[[Turn, OrderOutcome], Awaitable[None]] | None = None
+        self,
+        *,
+        order_placed: Callable[[Turn, OrderOutcome], Awaitable[None]] | None = None,
+        business: BusinessPicker | None = None,
     ) -> None:
+        """``order_placed`` is told of every order placed; ``business`` lets staff pick the
+        business they register for (without it staff cannot register)."""
         self._order_placed = order_placed
+        self._business = business
 
     # entry points
 
@@ -344,7 +378,13 @@ class RegistrationFlow:
         if step is Step.REGISTER:
             t.go(Step.QUANTITY if _plan(t).pricing.uses_quantity else Step.CYCLES)
         elif step is Step.PLAN_PROMO:
-            t.go(Step.ENTERPRISE if d.get("pick") else Step.REGISTER)
+            if d.get("pick") == PICKED_BY_STAFF:
+                t.go(Step.BUSINESS)
+            else:
+                t.go(Step.ENTERPRISE if d.get("pick") else Step.REGISTER)
+        elif step is Step.BUSINESS:
+            if self._business is None or not self._business.back(t):
+                t.go(Step.REGISTER)
         elif step is Step.ADDON_PROMO:
             await self._to_addon_promo(t, int(d.get("ai", 0)) - 1, backwards=True)
         elif step is Step.INVOICE_PROMO:
@@ -519,6 +559,11 @@ class RegistrationFlow:
             raise InvalidInput("unexpected", field="button", reason="button.unexpected")
         access = await t.backend.access(t.user_id)
         owned = access.owned
+        if access.is_staff and self._business is not None:
+            t.draft["pick"] = PICKED_BY_STAFF
+            t.go(Step.BUSINESS)
+            self._business.begin(t)
+            return
         if access.is_staff and not owned:
             t.answer = Msg("reg.agent_pick_later")
             t.alert = True
@@ -535,6 +580,15 @@ class RegistrationFlow:
         else:
             t.draft["pick"] = 1
             t.go(Step.ENTERPRISE)
+
+    async def _draw_business(self, t: Turn) -> Screen:
+        assert self._business is not None
+        return await self._business.screen(t)
+
+    async def _on_business(self, t: Turn, action: str, arg: str) -> None:
+        assert self._business is not None
+        if await self._business.button(t, action, arg):
+            await self._enter_step1(t)
 
     async def _draw_enterprise(self, t: Turn) -> Screen:
         access = await t.backend.access(t.user_id)
@@ -1082,6 +1136,12 @@ class RegistrationFlow:
             d.setdefault("ct", {})["email"] = validate_email(text)
             t.draft.pop("ret", None)
             t.go(Step.FINAL)
+        elif (
+            step is Step.BUSINESS
+            and self._business is not None
+            and await self._business.text(t, raw)
+        ):
+            await self._enter_step1(t)
 
     # final summary, terms, payment, confirmation
 
@@ -1093,8 +1153,10 @@ class RegistrationFlow:
         inv, cus, ct = _invoice_info(t, cust), _customer_info(t, cust), _contact(t)
         q = _quote(t)
         agreed = bool(t.draft.get("tm"))
+        warning: Param = self._price_changed_msg(t.draft["pc"]) if t.draft.get("pc") else ""
         text = Join(
             (
+                warning,
                 Msg("reg.final_title"),
                 Msg(
                     "reg.final_plan",
@@ -1164,6 +1226,7 @@ class RegistrationFlow:
 
     async def _on_final(self, t: Turn, action: str, arg: str) -> None:
         d = t.draft
+        d.pop("pc", None)
         if action == "agree":
             d["tm"] = not d.get("tm")
         elif action == "terms":
@@ -1262,11 +1325,12 @@ class RegistrationFlow:
             await self._order_placed(t, outcome)
 
     def _price_changed(self, t: Turn, outcome: OrderOutcome) -> None:
+        """Something changed since the summary: drop what no longer applies, show the new
+        summary with the reason on top, and make the user agree and confirm again."""
         d = t.draft
-        reason = outcome.reason
         params = outcome.reason_params or {}
-        if reason == PromotionNotApplicable.key and params.get("code"):
-            code = params["code"]
+        code = str(params.get("code", ""))
+        if outcome.reason == PromotionNotApplicable.key and code:
             if d.get("pp") == code:
                 d["pp"] = ""
             if d.get("ip") == code:
@@ -1276,17 +1340,16 @@ class RegistrationFlow:
                     d["ap"][a] = ""
         d.pop("tm", None)
         d.pop("ik", None)
-        t.notice = Msg(
-            "reg.price_changed",
-            {
-                "reason": Msg(
-                    f"refusal.{params.get('reason', 'changed')}",
-                    {"code": Plain(str(params.get("code", "")))},
-                )
-            },
-        )
+        d["pc"] = [str(params.get("reason", "changed")), code]
+        t.answer = self._price_changed_msg(d["pc"])
+        t.alert = True
         t.delivery = Delivery.NEW
         t.go(Step.FINAL)
+
+    @staticmethod
+    def _price_changed_msg(pc: list[str]) -> Msg:
+        reason, code = [*pc, "", ""][:2]
+        return Msg("reg.price_changed", {"reason": Msg(f"refusal.{reason}", {"code": Plain(code)})})
 
 
 def result_screen(outcome: OrderOutcome) -> Screen:
@@ -1337,6 +1400,8 @@ def is_domain_error(exc: BaseException) -> bool:
 
 __all__ = [
     "FLOW",
+    "PICKED_BY_STAFF",
+    "BusinessPicker",
     "EnterpriseRef",
     "RegistrationBackend",
     "RegistrationFlow",
