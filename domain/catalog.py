@@ -174,6 +174,4 @@ class Catalog:
         return (s for s in self.services if s.active)
 
     def active_promotions(self, scope: PromotionScope | None = None) -> Iterator[Promotion]:
-        return (
-            p for p in self.promotions if p.active and (scope is None or p.scope is scope)
-        )
+        return (p for p in self.promotions if p.active and (scope is None or p.scope is scope))
