@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from contextvars import ContextVar
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -49,6 +50,17 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def _check_sqlite_directory(url: str) -> None:
+    """Refuse a SQLite file in a folder that does not exist before any connection is tried:
+    aiosqlite's worker thread fails on such a connect after the event loop may have closed."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    folder = Path(database).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"the folder of the SQLite database does not exist: {folder}")
+
+
 def create_engine(
     url: str,
     *,
@@ -64,6 +76,7 @@ def create_engine(
     if null_pool:
         kwargs["poolclass"] = NullPool
     if is_sqlite(url):
+        _check_sqlite_directory(url)
         engine = _create_async_engine(url, echo=echo, **kwargs)
         _setup_sqlite(engine, foreign_keys=sqlite_foreign_keys)
         return engine
