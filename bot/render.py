@@ -24,6 +24,8 @@ Delivery rules (the cost of a button press is at most answerCallbackQuery + edit
   an entity; open tags are closed at the cut and reopened in the next part. The keyboard goes on
   the last part.
 - Every callback query is answered exactly once (:class:`Origin` remembers it).
+- A screen's ``qr`` (a photo) and ``document`` (a file) follow its message; they never become
+  the flow message.
 """
 
 from __future__ import annotations
@@ -418,6 +420,8 @@ class Renderer:
             flow_message = await self._show(bot, origin, session, screen, text, may_edit=index == 0)
             if screen.qr:
                 await self._send_qr(bot, origin.chat_id, lang, screen.qr)
+            if screen.document is not None:
+                await self._send_document(bot, origin.chat_id, screen.document)
         await self.answer_callback(bot, origin, answer, alert=reply.alert)
         for outgoing in reply.outgoing:
             await self.send_outgoing(bot, outgoing)
@@ -521,6 +525,12 @@ class Renderer:
             photo=BufferedInputFile(qr_png(url), filename="payment-qr.png"),
             caption=self.i18n.template(lang, "bot.qr_caption"),
         )
+
+    async def _send_document(self, bot: Bot, chat_id: int, document: tuple[str, bytes]) -> None:
+        """A file after the screen's message; the flow message stays the screen's, so its
+        buttons keep editing it."""
+        name, content = document
+        await bot.send_document(chat_id=chat_id, document=BufferedInputFile(content, filename=name))
 
     async def send_outgoing(self, bot: Bot, outgoing: Outgoing) -> None:
         """A screen for another chat, always as new messages; a chat that blocked the bot or

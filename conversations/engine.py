@@ -307,4 +307,5 @@ def _with(screen: Screen, delivery: Delivery, notice: Msg | Join | None) -> Scre
         qr=screen.qr,
         notice=notice,
         final=screen.final,
+        document=screen.document,
     )

@@ -104,3 +104,6 @@ class Screen:
     notice: Msg | Join | None = None
     #: True when the screen ends the flow: the bot removes any reply keyboard
     final: bool = False
+    #: a file to send after the message, as a document: (file name, content); the message
+    #: stays the flow's message
+    document: tuple[str, bytes] | None = None

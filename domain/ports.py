@@ -329,6 +329,23 @@ class SubscriptionRepository(Protocol):
         """Store the mutable fields (status, progress, quantity, add-ons, periods)."""
         ...
 
+    async def get_for_user(
+        self, subscription_id: SubscriptionId, user_id: UserId
+    ) -> tuple[Subscription, User | None, Role | None] | None:
+        """The subscription with what ``user_id`` is (the user, None if unknown) and their role
+        in its enterprise (None if they hold none), in one query; None if no such subscription."""
+        ...
+
+    async def page_for_enterprises(
+        self,
+        enterprise_ids: Collection[EnterpriseId],
+        statuses: Collection[SubscriptionStatus] | None = None,
+        offset: int = 0,
+        limit: int = 10,
+    ) -> Page[Subscription]:
+        """Newest first, with the total count, in one query whatever the size."""
+        ...
+
 
 class InvoiceRepository(Protocol):
     async def add(self, invoice: Invoice) -> Invoice: ...
@@ -372,6 +389,12 @@ class MemoRepository(Protocol):
 
     async def set_status(self, memo_id: MemoId, status: MemoStatus) -> bool: ...
 
+    async def page(
+        self, subscription_id: SubscriptionId, offset: int = 0, limit: int = 10
+    ) -> Page[Memo]:
+        """Newest first, with the total count, in one query."""
+        ...
+
 
 class EmployeeRepository(Protocol):
     async def add(self, employee: Employee) -> Employee: ...
@@ -387,6 +410,17 @@ class EmployeeRepository(Protocol):
     async def set_active(self, employee_id: EmployeeId, active: bool) -> bool: ...
 
     async def update(self, employee: Employee) -> None: ...
+
+    async def page_with_active(
+        self, subscription_id: SubscriptionId, offset: int = 0, limit: int = 10
+    ) -> tuple[Page[Employee], int]:
+        """Active employees first, then by name, with the total and the number of active
+        employees, in one query."""
+        ...
+
+    async def email_taken(self, subscription_id: SubscriptionId, email: str) -> bool:
+        """Whether an employee of the subscription has this e-mail (case-insensitive)."""
+        ...
 
 
 class HistoryRepository(Protocol):
@@ -404,6 +438,17 @@ class HistoryRepository(Protocol):
 
     async def list_for_order(self, order_id: OrderId) -> builtins.list[HistoryEvent]:
         """Oldest first."""
+        ...
+
+    async def page_for_subscription(
+        self,
+        subscription_id: SubscriptionId,
+        order_id: OrderId | None = None,
+        offset: int = 0,
+        limit: int = 10,
+    ) -> Page[HistoryEvent]:
+        """The events of the subscription and, with ``order_id``, those of its order from
+        before it existed; newest first, with the total count, in one query."""
         ...
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, and_, case, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.catalog import ServiceKind
 from domain.model import (
@@ -27,20 +28,63 @@ from domain.model import (
     OrderProgress,
     Page,
     PaymentMethod,
+    Role,
     Subscription,
     SubscriptionId,
     SubscriptionStatus,
+    User,
     UserId,
     invoice_counter,
     invoice_number,
     subscription_code,
     subscription_counter,
 )
-from storage.models import EmployeeRow, HistoryEventRow, InvoiceRow, MemoRow, SubscriptionRow
+from storage.models import (
+    EmployeeRow,
+    HistoryEventRow,
+    InvoiceRow,
+    MembershipRow,
+    MemoRow,
+    SubscriptionRow,
+    UserRow,
+)
 from storage.repositories._common import SqlRepository, check_page, rowcount
+from storage.repositories.accounts import to_user
 from storage.repositories.orders import SqlCounterRepository
 
 _NO_SYNC = {"synchronize_session": False}
+
+T = TypeVar("T")
+
+
+async def _counted_page(
+    session: AsyncSession,
+    statement: Select[Any],
+    offset: int,
+    limit: int,
+    mapper: Callable[[Any], T],
+    *extra: Any,
+) -> tuple[Page[T], tuple[Any, ...]]:
+    """One page of ``statement``'s rows with the total (``count(*) OVER ()``, computed before
+    LIMIT) in ONE query; ``extra`` window columns come back as the second element (None
+    each on an empty page). Only a page past the end costs a second query, for the total."""
+    check_page(offset, limit)
+    total_column = func.count().over().label("_total")
+    rows = (
+        await session.execute(
+            statement.add_columns(total_column, *extra).offset(offset).limit(limit)
+        )
+    ).all()
+    if rows:
+        total = int(rows[0][1])
+        extras = tuple(rows[0][2:])
+    else:
+        extras = tuple(None for _ in extra)
+        total = 0
+        if offset > 0:
+            counted = select(func.count()).select_from(statement.order_by(None).subquery())
+            total = int((await session.execute(counted)).scalar_one())
+    return Page.of((mapper(r[0]) for r in rows), total, offset, limit), extras
 
 
 def to_subscription(row: Any) -> Subscription:
@@ -155,6 +199,47 @@ class SqlSubscriptionRepository(SqlRepository):
             .values(_subscription_changes(subscription))
             .execution_options(**_NO_SYNC)
         )
+
+    async def get_for_user(
+        self, subscription_id: SubscriptionId, user_id: UserId
+    ) -> tuple[Subscription, User | None, Role | None] | None:
+        stmt = (
+            select(SubscriptionRow, UserRow, MembershipRow.role)
+            .select_from(SubscriptionRow)
+            .outerjoin(UserRow, UserRow.id == user_id)
+            .outerjoin(
+                MembershipRow,
+                and_(
+                    MembershipRow.enterprise_id == SubscriptionRow.enterprise_id,
+                    MembershipRow.user_id == user_id,
+                ),
+            )
+            .where(SubscriptionRow.id == subscription_id)
+        )
+        row = (await self._session.execute(stmt)).first()
+        if row is None:
+            return None
+        sub_row, user_row, role = row
+        return (
+            to_subscription(sub_row),
+            to_user(user_row) if user_row is not None else None,
+            Role(role) if role is not None else None,
+        )
+
+    async def page_for_enterprises(
+        self,
+        enterprise_ids: Collection[EnterpriseId],
+        statuses: Collection[SubscriptionStatus] | None = None,
+        offset: int = 0,
+        limit: int = 10,
+    ) -> Page[Subscription]:
+        ids = list(enterprise_ids)
+        stmt = select(SubscriptionRow).where(SubscriptionRow.enterprise_id.in_(ids))
+        if statuses:
+            stmt = stmt.where(SubscriptionRow.status.in_([s.value for s in statuses]))
+        stmt = stmt.order_by(SubscriptionRow.created_at.desc(), SubscriptionRow.id.desc())
+        page, _ = await _counted_page(self._session, stmt, offset, limit, to_subscription)
+        return page
 
 
 def to_invoice(row: Any) -> Invoice:
@@ -347,6 +432,17 @@ class SqlMemoRepository(SqlRepository):
         )
         return rowcount(result) > 0
 
+    async def page(
+        self, subscription_id: SubscriptionId, offset: int = 0, limit: int = 10
+    ) -> Page[Memo]:
+        stmt = (
+            select(MemoRow)
+            .where(MemoRow.subscription_id == subscription_id)
+            .order_by(MemoRow.created_at.desc(), MemoRow.id.desc())
+        )
+        page, _ = await _counted_page(self._session, stmt, offset, limit, to_memo)
+        return page
+
 
 def to_employee(row: Any) -> Employee:
     return Employee(
@@ -426,6 +522,33 @@ class SqlEmployeeRepository(SqlRepository):
             .execution_options(**_NO_SYNC)
         )
 
+    async def page_with_active(
+        self, subscription_id: SubscriptionId, offset: int = 0, limit: int = 10
+    ) -> tuple[Page[Employee], int]:
+        stmt = (
+            select(EmployeeRow)
+            .where(EmployeeRow.subscription_id == subscription_id)
+            .order_by(EmployeeRow.active.desc(), EmployeeRow.name, EmployeeRow.id)
+        )
+        active_column = func.sum(case((EmployeeRow.active.is_(True), 1), else_=0)).over()
+        page, (active,) = await _counted_page(
+            self._session, stmt, offset, limit, to_employee, active_column.label("_active")
+        )
+        if active is None and page.total:
+            active = await self.count_active(subscription_id)
+        return page, int(active or 0)
+
+    async def email_taken(self, subscription_id: SubscriptionId, email: str) -> bool:
+        found = await self._session.scalar(
+            select(EmployeeRow.id)
+            .where(
+                EmployeeRow.subscription_id == subscription_id,
+                func.lower(EmployeeRow.email) == email.lower(),
+            )
+            .limit(1)
+        )
+        return found is not None
+
 
 def to_history_event(row: Any) -> HistoryEvent:
     return HistoryEvent(
@@ -492,3 +615,26 @@ class SqlHistoryRepository(SqlRepository):
             .order_by(HistoryEventRow.created_at.desc(), HistoryEventRow.id.desc())
         )
         return await self._page(stmt, offset, limit, to_history_event)
+
+    async def page_for_subscription(
+        self,
+        subscription_id: SubscriptionId,
+        order_id: OrderId | None = None,
+        offset: int = 0,
+        limit: int = 10,
+    ) -> Page[HistoryEvent]:
+        mine = HistoryEventRow.subscription_id == subscription_id
+        if order_id is not None:
+            before = and_(
+                HistoryEventRow.order_id == order_id, HistoryEventRow.subscription_id.is_(None)
+            )
+            condition = or_(mine, before)
+        else:
+            condition = mine
+        stmt = (
+            select(HistoryEventRow)
+            .where(condition)
+            .order_by(HistoryEventRow.created_at.desc(), HistoryEventRow.id.desc())
+        )
+        page, _ = await _counted_page(self._session, stmt, offset, limit, to_history_event)
+        return page
