@@ -190,6 +190,21 @@ class PlaceOrder:
                     details={"order": order.code, "total": q.total, "kind": kind.value},
                 )
             )
+            assert principal is not None  # may_register
+            if principal.is_staff and principal.role_in(enterprise_id) is not Role.OWNER:
+                await uow.history.add(
+                    HistoryEvent(
+                        action="agent.order_placed",
+                        created_at=now,
+                        enterprise_id=enterprise_id,
+                        order_id=order.id,
+                        actor_id=UserId(req.actor_id),
+                        details={
+                            "order": order.code,
+                            "role": "admin" if principal.is_admin else "agent",
+                        },
+                    )
+                )
             subscription_code = ""
             if kind is ServiceKind.OS:
                 subscription_code = await _open_cash_subscription(uow, order, q, now)
