@@ -45,23 +45,43 @@ from aiogram.utils.token import validate_token
 from aiohttp import web
 from redis.asyncio import Redis
 
+from bot.accounts_backend import DatabaseAccountsBackend
 from bot.backend import DatabaseRegistrationBackend
 from bot.catalog_file import load_catalog_file
 from bot.handlers import BOT_COMMANDS, ChatFlow, ConversationEngine, create_router
 from bot.http import RouteDef, WebhookEndpoint, create_http_app
 from bot.i18n import I18n
+from bot.invoice_pdf import InvoicePdf
 from bot.logging import configure_logging
+from bot.manage_backend import DatabaseManageBackend
 from bot.metrics import Metrics
 from bot.middlewares import BotApiCallCounter, UpdateGate
+from bot.notifier import TelegramPaymentNotifier
+from bot.payment_backend import ServicesPaymentBackend
+from bot.payments_http import (
+    PaymentServices,
+    TelegramChatUrl,
+    build_payment_services,
+    payment_routes,
+)
+from bot.reconciler import PaymentReconciler, interval_for
 from bot.render import Renderer
 from bot.settings import Settings, mask_url_password
+from conversations.accounts import COMMANDS as ACCOUNT_COMMANDS
+from conversations.accounts import ENTRIES as ACCOUNT_ENTRIES
+from conversations.accounts import AgentOrderNotice, StaffBusinessPicker, account_flows
 from conversations.engine import ConversationEngine as Engine
 from conversations.engine import EngineSettings
+from conversations.manage import FLOW as MANAGE_FLOW
+from conversations.manage import ManageFlow
+from conversations.payment import CASH_ACTION, CASH_FLOW, PAY_FLOW, REPAY_ACTION, CashFlow, PayFlow
+from conversations.registration import RegistrationFlow
 from domain.catalog import Catalog
 from domain.payments import PaymentGateway
 from domain.ports import ChatLock, Clock, ConversationStore, SystemClock, UpdateDeduper
 from domain.usecases.admin import GrantRole, GrantRoleRequest, LoadCatalog
-from domain.usecases.registration import OrderSettings, PlaceOrder, StartPayment
+from domain.usecases.payments import PaymentNotifier
+from domain.usecases.registration import OrderSettings, PlaceOrder
 from payments.vnptpay import VnptPayClient
 from storage.conversation_store import SqlConversationStore
 from storage.db import Database
@@ -140,6 +160,9 @@ class AppContext:
     background: list[Background] = field(default_factory=list)
     #: closed by BotApp.stop, last first (e.g. the payment gateway's HTTP client)
     closers: list[Callable[[], Any]] = field(default_factory=list)
+    #: the payment use cases and the notifier, built once by build_app (_wire_payments)
+    payments: PaymentServices | None = None
+    notifier: PaymentNotifier | None = None
 
     @property
     def bot_id(self) -> int:
@@ -170,14 +193,41 @@ def default_engine_factory(ctx: AppContext) -> ConversationEngine:
         ctx.clock,
         OrderSettings(unpaid_order_ttl=timedelta(minutes=settings.order_expiry_minutes)),
     )
-    start_payment = StartPayment(uow, ctx.gateway, ctx.clock) if ctx.gateway else None
+    assert ctx.payments is not None and ctx.notifier is not None  # build_app wires them first
     backend = DatabaseRegistrationBackend(
-        uow, ctx.catalog.get, place_order, start_payment, ctx.clock
+        uow, ctx.catalog.get, place_order, ctx.payments.start, ctx.clock
+    )
+    pay_backend = ServicesPaymentBackend(ctx.payments, ctx.notifier)
+
+    async def bot_username() -> str:
+        return (await ctx.bot.me()).username or ""
+
+    accounts = DatabaseAccountsBackend(
+        uow, ctx.clock, bot_username, default_locale=settings.default_locale
     )
     return Engine(
         catalog=ctx.catalog.get,
         registration=backend,
         settings=EngineSettings(draft_ttl=timedelta(hours=settings.draft_ttl_hours)),
+        flow=RegistrationFlow(
+            business=StaffBusinessPicker(accounts), order_placed=AgentOrderNotice(accounts)
+        ),
+        flows={
+            PAY_FLOW: PayFlow(pay_backend),
+            CASH_FLOW: CashFlow(pay_backend),
+            **account_flows(accounts),
+            MANAGE_FLOW: ManageFlow(
+                DatabaseManageBackend(
+                    uow,
+                    ctx.catalog.get,
+                    ctx.clock,
+                    InvoicePdf(ctx.i18n),
+                    default_locale=settings.default_locale,
+                )
+            ),
+        },
+        commands={"cash": CASH_FLOW, "subscriptions": MANAGE_FLOW, **ACCOUNT_COMMANDS},
+        entries={REPAY_ACTION: PAY_FLOW, CASH_ACTION: CASH_FLOW, **ACCOUNT_ENTRIES},
     )
 
 
@@ -196,6 +246,44 @@ def default_gateway_factory(ctx: AppContext) -> PaymentGateway | None:
     )
     ctx.closers.append(client.aclose)
     return client
+
+
+def _wire_payments(ctx: AppContext) -> list[RouteDef]:
+    """The payment use cases and the notifier (into ``ctx``), the reconciler among the
+    background services (it expires unpaid orders even without a gateway), and with VNPT Pay
+    the notification and return routes."""
+    settings = ctx.settings
+    database = ctx.database
+
+    def uow() -> Any:
+        return database.uow
+
+    minutes = settings.reconcile_after_minutes
+    services = build_payment_services(
+        uow, ctx.catalog.get, ctx.clock, ctx.gateway, reconcile_after=timedelta(minutes=minutes)
+    )
+    notifier = TelegramPaymentNotifier(
+        ctx.bot, ctx.renderer, default_locale=settings.default_locale
+    )
+    ctx.payments, ctx.notifier = services, notifier
+    ctx.background.append(
+        PaymentReconciler(
+            reconcile=services.reconcile,
+            expire=services.expire,
+            notifier=notifier,
+            interval=interval_for(minutes),
+        )
+    )
+    if not isinstance(ctx.gateway, VnptPayClient):
+        return []
+    return payment_routes(
+        client=ctx.gateway,
+        services=services,
+        notifier=notifier,
+        i18n=ctx.i18n,
+        chat_url=TelegramChatUrl.from_bot(ctx.bot),
+        default_locale=settings.default_locale,
+    )
 
 
 def _state_stores(
@@ -579,6 +667,7 @@ def build_app(
         context.closers.append(redis.aclose)
     context.closers.append(bot.session.close)
     context.gateway = gateway_factory(context)
+    payment_http = _wire_payments(context)
     store, chat_lock, deduper = _state_stores(context)
     flow = ChatFlow(
         bot_id=bot.id,
@@ -597,7 +686,10 @@ def build_app(
     readiness: dict[str, Callable[[], Any]] = {"database": database.ping}
     if redis is not None:
         readiness["redis"] = redis.ping
-    routes = extra_routes(context) if callable(extra_routes) else extra_routes
+    routes = [
+        *payment_http,
+        *(extra_routes(context) if callable(extra_routes) else extra_routes),
+    ]
     app_holder: list[BotApp] = []
 
     async def feed(data: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ message``); never a traceback. Commands that use the database first bring its sc
 latest migration (idempotent, safe when several run at once).
 
 ``run`` and ``sandbox`` are dispatched to ``bot.app.run_bot(settings)`` and
-``sandbox.app.main(argv)``, imported only when used.
+``bot.sandbox_cmd.main(argv)``, imported only when used.
 """
 
 from __future__ import annotations
@@ -251,7 +251,7 @@ def _run_bot() -> int:
 
 def _sandbox(argv: list[str]) -> int:
     try:
-        from sandbox.app import main as sandbox_main
+        from bot.sandbox_cmd import main as sandbox_main
     except ImportError as error:
         _err(f"the sandbox command is not available yet ({error})")
         return EXIT_ERROR

@@ -354,13 +354,13 @@ def test_run_and_sandbox_dispatch_lazily(
         return 3
 
     cli_env.setitem(sys.modules, "bot.app", types.SimpleNamespace(run_bot=run_bot))
-    cli_env.setitem(sys.modules, "sandbox.app", types.SimpleNamespace(main=sandbox_main))
+    cli_env.setitem(sys.modules, "bot.sandbox_cmd", types.SimpleNamespace(main=sandbox_main))
     assert run(capsys, "run") == (0, [], [])
     assert run(capsys, "sandbox", "--port", "9090") == (3, [], [])
     assert calls == [("run", "sqlite+aiosqlite:///onesme.db"), ("sandbox", ["--port", "9090"])]
 
     cli_env.setitem(sys.modules, "bot.app", None)  # the import fails
-    cli_env.setitem(sys.modules, "sandbox.app", None)
+    cli_env.setitem(sys.modules, "bot.sandbox_cmd", None)
     for command in ("run", "sandbox"):
         code, _, err = run(capsys, command)
         assert code == 1
