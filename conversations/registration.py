@@ -1353,7 +1353,8 @@ class RegistrationFlow:
 
 
 def result_screen(outcome: OrderOutcome) -> Screen:
-    """The message after Xác nhận: the payment link (ON) or registration success (OS)."""
+    """The message after Xác nhận: the payment link (ON) or registration success (OS). It
+    replaces the confirmation message, so no Xác nhận button is left to press."""
     if outcome.kind_of_service == ServiceKind.ON.value and not outcome.payment_url:
         return Screen(
             Msg(
@@ -1361,7 +1362,7 @@ def result_screen(outcome: OrderOutcome) -> Screen:
                 {"order": Plain(outcome.order_code), "total": Money(outcome.total)},
             ),
             ((Button(Msg("btn.pay_again"), action="repay", arg=outcome.order_code),),),
-            delivery=Delivery.NEW,
+            delivery=Delivery.EDIT,
             final=True,
         )
     if outcome.kind_of_service == ServiceKind.ON.value:
@@ -1370,7 +1371,7 @@ def result_screen(outcome: OrderOutcome) -> Screen:
                 "reg.pay_link", {"order": Plain(outcome.order_code), "total": Money(outcome.total)}
             ),
             ((Button(Msg("btn.pay_vnptpay"), url=outcome.payment_url),),),
-            delivery=Delivery.NEW,
+            delivery=Delivery.EDIT,
             qr=outcome.payment_url,
             final=True,
         )
@@ -1389,7 +1390,7 @@ def result_screen(outcome: OrderOutcome) -> Screen:
     return Screen(
         Join(tuple(parts)),
         ((Button(Msg("btn.manage_subscriptions"), action="subs"),),),
-        delivery=Delivery.NEW,
+        delivery=Delivery.EDIT,
         final=True,
     )
 
