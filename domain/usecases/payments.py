@@ -39,7 +39,6 @@ from domain.catalog import BillingCycle, Catalog, ServiceKind
 from domain.errors import NotFound, PermissionDenied
 from domain.model import (
     HistoryEvent,
-    Invoice,
     InvoiceStatus,
     Order,
     OrderId,
@@ -54,6 +53,7 @@ from domain.model import (
     SubscriptionStatus,
     UserId,
 )
+from domain.orders import invoice_for, subscription_for
 from domain.payments import (
     GatewayError,
     PaymentGateway,
@@ -553,18 +553,10 @@ class ConfirmPayment:
             return sub
         code = await uow.subscriptions.next_code(_vn_year(now))
         return await uow.subscriptions.add(
-            Subscription(
-                code=code,
-                order_id=order.id,
-                enterprise_id=order.enterprise_id,
-                service_code=order.service_code,
-                plan_code=order.plan_code,
-                cycle_code=order.cycle_code,
-                kind=order.kind,
-                registered_by=order.registered_by,
-                created_at=now,
-                quantity=order.quantity,
-                addon_codes=order.addon_codes,
+            subscription_for(
+                order,
+                code,
+                now,
                 status=SubscriptionStatus.ACTIVE,
                 started_at=paid_at,
                 current_period_start=start,
@@ -595,20 +587,13 @@ class ConfirmPayment:
             )
             await uow.invoices.update(invoice)
         else:
-            q = Quote.from_dict(order.quote)
             invoice = await uow.invoices.add(
-                Invoice(
-                    order_id=order.id,
-                    enterprise_id=order.enterprise_id,
-                    payment_method=order.payment_method,
-                    subtotal=q.subtotal,
-                    discount_total=q.line_discount_total + q.invoice_discount_total,
-                    vat_total=q.vat_total,
-                    total=q.total,
-                    created_at=now,
+                invoice_for(
+                    order,
+                    Quote.from_dict(order.quote),
+                    now,
                     subscription_id=subscription_id,
                     status=InvoiceStatus.PAID,
-                    lines=dict(order.quote),
                     issued_at=now,
                     paid_at=paid_at,
                     confirmed_by=actor,

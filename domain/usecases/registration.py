@@ -20,7 +20,6 @@ from domain.errors import DomainError, InvalidInput, PromotionNotApplicable
 from domain.model import (
     EnterpriseId,
     HistoryEvent,
-    Invoice,
     InvoiceStatus,
     Order,
     OrderId,
@@ -31,10 +30,10 @@ from domain.model import (
     PaymentMethod,
     Principal,
     Role,
-    Subscription,
     SubscriptionStatus,
     UserId,
 )
+from domain.orders import invoice_for, subscription_for
 from domain.payments import GatewayError, PaymentGateway, PaymentRequest
 from domain.ports import Clock, UnitOfWork
 from domain.pricing import PromotionUsage, Quote, quote
@@ -235,36 +234,12 @@ async def _open_cash_subscription(uow: UnitOfWork, order: Order, q: Quote, now: 
     waits for payment."""
     code = await uow.subscriptions.next_code(now.astimezone(VN_TZ).year)
     sub = await uow.subscriptions.add(
-        Subscription(
-            code=code,
-            order_id=order.id,
-            enterprise_id=order.enterprise_id,
-            service_code=order.service_code,
-            plan_code=order.plan_code,
-            cycle_code=order.cycle_code,
-            kind=order.kind,
-            registered_by=order.registered_by,
-            created_at=now,
-            quantity=order.quantity,
-            addon_codes=order.addon_codes,
-            status=SubscriptionStatus.FUTURE,
-            progress=OrderProgress.ORDERED,
+        subscription_for(
+            order, code, now, status=SubscriptionStatus.FUTURE, progress=OrderProgress.ORDERED
         )
     )
     await uow.invoices.add(
-        Invoice(
-            order_id=order.id,
-            enterprise_id=order.enterprise_id,
-            payment_method=PaymentMethod.BY_CASH,
-            subtotal=q.subtotal,
-            discount_total=q.line_discount_total + q.invoice_discount_total,
-            vat_total=q.vat_total,
-            total=q.total,
-            created_at=now,
-            subscription_id=sub.id,
-            status=InvoiceStatus.WAITING,
-            lines=q.to_dict(),
-        )
+        invoice_for(order, q, now, subscription_id=sub.id, status=InvoiceStatus.WAITING)
     )
     await uow.history.add(
         HistoryEvent(
