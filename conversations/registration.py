@@ -620,32 +620,32 @@ class RegistrationFlow:
         base = _quote(t, promos=False)
         plan_line = next(line for line in base.lines if line.kind == "plan")
         promos = await self._promos(t, PromotionScope.PLAN, plan.code, plan_line.base_amount)
-        chosen = t.draft.get("pp")
+        header = Msg(
+            "reg.plan_promo", {"plan": Plain(plan.name), "amount": Money(plan_line.base_amount)}
+        )
+        return self._promo_screen(header, promos, t.draft.get("pp"), "pp")
+
+    def _promo_screen(
+        self, header: Msg, promos: list[Any], chosen: str | None, action: str
+    ) -> Screen:
+        """A Bước 1/2 promotion question: one button per promotion that applies (the chosen one
+        ticked) and **Không áp dụng**."""
         rows = [
             (
                 Button(
                     Plain(p.name),
-                    action="pp",
+                    action=action,
                     arg=p.code,
                     style=ButtonStyle.CHECKED if chosen == p.code else ButtonStyle.NORMAL,
                 ),
             )
             for p in promos
         ]
-        rows.append((Button(Msg("btn.no_promotion"), action="pp", arg=""),))
-        text = Join(
-            (
-                _title(1),
-                Msg(
-                    "reg.plan_promo",
-                    {"plan": Plain(plan.name), "amount": Money(plan_line.base_amount)},
-                ),
-                Join(tuple(self._promo_line(p) for p in promos))
-                if promos
-                else Msg("reg.no_promotions"),
-            )
+        rows.append((Button(Msg("btn.no_promotion"), action=action, arg=""),))
+        listing: Param = (
+            Join(tuple(self._promo_line(p) for p in promos)) if promos else Msg("reg.no_promotions")
         )
-        return Screen(text, (*rows, _nav()))
+        return Screen(Join((_title(1), header, listing)), (*rows, _nav()))
 
     def _promo_line(self, p: Any) -> Msg:
         if p.percent is not None:
@@ -763,27 +763,8 @@ class RegistrationFlow:
         addon = _service(t).addon(code)
         assert addon is not None
         promos = await self._addon_promos(t, code)
-        chosen = t.draft.get("ap", {}).get(code)
-        rows = [
-            (
-                Button(
-                    Plain(p.name),
-                    action="ap",
-                    arg=p.code,
-                    style=ButtonStyle.CHECKED if chosen == p.code else ButtonStyle.NORMAL,
-                ),
-            )
-            for p in promos
-        ]
-        rows.append((Button(Msg("btn.no_promotion"), action="ap", arg=""),))
-        text = Join(
-            (
-                _title(1),
-                Msg("reg.addon_promo", {"addon": Plain(addon.name)}),
-                Join(tuple(self._promo_line(p) for p in promos)),
-            )
-        )
-        return Screen(text, (*rows, _nav()))
+        header = Msg("reg.addon_promo", {"addon": Plain(addon.name)})
+        return self._promo_screen(header, promos, t.draft.get("ap", {}).get(code), "ap")
 
     async def _on_addon_promo(self, t: Turn, action: str, arg: str) -> None:
         if action != "ap":
@@ -805,29 +786,8 @@ class RegistrationFlow:
     async def _draw_invoice_promo(self, t: Turn) -> Screen:
         before = _quote(t, invoice=False)
         promos = await self._invoice_promos(t)
-        chosen = t.draft.get("ip")
-        rows = [
-            (
-                Button(
-                    Plain(p.name),
-                    action="ip",
-                    arg=p.code,
-                    style=ButtonStyle.CHECKED if chosen == p.code else ButtonStyle.NORMAL,
-                ),
-            )
-            for p in promos
-        ]
-        rows.append((Button(Msg("btn.no_promotion"), action="ip", arg=""),))
-        text = Join(
-            (
-                _title(1),
-                Msg("reg.invoice_promo", {"amount": Money(before.net_total)}),
-                Join(tuple(self._promo_line(p) for p in promos))
-                if promos
-                else Msg("reg.no_promotions"),
-            )
-        )
-        return Screen(text, (*rows, _nav()))
+        header = Msg("reg.invoice_promo", {"amount": Money(before.net_total)})
+        return self._promo_screen(header, promos, t.draft.get("ip"), "ip")
 
     async def _on_invoice_promo(self, t: Turn, action: str, arg: str) -> None:
         if action != "ip":
