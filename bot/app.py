@@ -25,7 +25,7 @@ import contextlib
 import functools
 import logging
 import signal
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
@@ -281,9 +281,18 @@ def _wire_payments(ctx: AppContext) -> list[RouteDef]:
         services=services,
         notifier=notifier,
         i18n=ctx.i18n,
-        chat_url=TelegramChatUrl.from_bot(ctx.bot),
+        chat_url=_fixed_url(settings.chat_url)
+        if settings.chat_url
+        else TelegramChatUrl.from_bot(ctx.bot),
         default_locale=settings.default_locale,
     )
+
+
+def _fixed_url(url: str) -> Callable[[], Awaitable[str | None]]:
+    async def chat_url() -> str | None:
+        return url
+
+    return chat_url
 
 
 def _state_stores(

@@ -164,6 +164,7 @@ def sandbox_settings(host: str, port: int, database_url: str) -> Settings:
         http_host=host,
         http_port=port,
         public_url=base,
+        chat_url=base + "/",  # the web chat page: t.me is out of reach offline
         vnptpay_url=base + VNPTPAY_PREFIX,
         vnptpay_merchant_service_id=MERCHANT_SERVICE_ID,
         vnptpay_api_key=MERCHANT_API_KEY,

@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     public_url: str = "http://127.0.0.1:8080"
+    #: where the payment return page sends the payer back to; default https://t.me/<bot>
+    chat_url: str | None = None
     vnptpay_url: str | None = None
     vnptpay_merchant_service_id: str | None = None
     vnptpay_api_key: SecretStr | None = None
@@ -132,7 +134,7 @@ class Settings(BaseSettings):
     def _base_url(cls, value: str | None) -> str | None:
         return None if value is None else _http_url(value, base=True)
 
-    @field_validator("webhook_url", mode="after")
+    @field_validator("webhook_url", "chat_url", mode="after")
     @classmethod
     def _webhook_url(cls, value: str | None) -> str | None:
         if value is None:

@@ -101,7 +101,8 @@ def render_return_page(
     chat_url: str | None = None,
 ) -> str:
     """The HTML document. ``view`` details (order, amount, subscription) are shown only for
-    a verified return; ``chat_url`` (``https://t.me/<bot>``) becomes the link back."""
+    a verified return; ``chat_url`` (``https://t.me/<bot>``, or the CHAT_URL setting) becomes
+    the link back."""
     esc = html.escape
 
     def text(key: str) -> str:
@@ -120,7 +121,7 @@ def render_return_page(
         items = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
         details = f"<dl>{items}</dl>"
     back = ""
-    if chat_url and chat_url.startswith("https://t.me/"):
+    if chat_url and chat_url.startswith(("https://", "http://")):
         back = (
             f'<p><a class="button" href="{esc(chat_url, quote=True)}">'
             f"{text('payment_page.back')}</a></p>"

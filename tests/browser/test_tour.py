@@ -90,6 +90,8 @@ def test_on_multi_cycle_registration_paid_on_the_vnptpay_page(
     gateway.get_by_role("button", name="Thanh toán", exact=True).click()
     expect(gateway.locator("body")).to_contain_text("Thanh toán thành công")
     assert gateway.url.startswith(sandbox.url + "/payments/vnptpay/return")
+    back = gateway.locator("a.button")
+    assert back.get_attribute("href") == sandbox.url + "/"  # CHAT_URL: the web chat, not t.me
     shots.take(gateway, "08-return-page")
     gateway.close()
 

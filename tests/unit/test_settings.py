@@ -207,3 +207,12 @@ def test_bad_secret_value_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None
 def test_mask_url_password() -> None:
     assert mask_url_password("redis://:pw@h:6379/0") == "redis://:***@h:6379/0"
     assert mask_url_password("sqlite+aiosqlite:///onesme.db") == "sqlite+aiosqlite:///onesme.db"
+
+
+def test_chat_url_is_optional_and_must_be_a_web_address() -> None:
+    assert load_settings(_env_file=None).chat_url is None
+    assert load_settings(_env_file=None, chat_url="http://127.0.0.1:8080/").chat_url
+    with pytest.raises(ValidationError) as info:
+        load_settings(_env_file=None, chat_url="ftp://example.com/chat")
+    [line] = format_settings_errors(info.value)
+    assert line.startswith("CHAT_URL: ")
