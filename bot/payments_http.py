@@ -14,6 +14,7 @@ PaymentReconciler` with the same services and notifier.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -61,6 +62,8 @@ IPN_PATH = "/payments/vnptpay/ipn"
 RETURN_PATH = "/payments/vnptpay/return"
 #: a notification is a few hundred bytes; anything much larger is not one
 MAX_IPN_BYTES = 64 * 1024
+#: how long the gateway's reply to a notification waits for the user to be told
+NOTIFY_WAIT_SECONDS = 5.0
 
 #: the page has inline style only: no script, no external resource, no framing
 PAGE_HEADERS = {
@@ -161,11 +164,16 @@ def payment_routes(
     chat_url: ChatUrl | None = None,
     default_locale: str = "vi",
     on_ipn: Callable[[IpnOutcome], None] | None = None,
+    notify_wait: float = NOTIFY_WAIT_SECONDS,
 ) -> list[RouteDef]:
     """The two payment routes for :func:`bot.http.create_http_app` (``extra_routes``).
 
     ``on_ipn`` sees every notification's outcome (for metrics); it must not raise.
+    The user is told after the outcome is committed; the gateway's reply waits for that at
+    most ``notify_wait`` seconds (a slow Telegram must not make the gateway time out and
+    retry), and the messages still go out in the background after that.
     """
+    telling: set[asyncio.Task[None]] = set()
 
     async def ipn(request: web.Request) -> web.Response:
         if request.content_length is not None and request.content_length > MAX_IPN_BYTES:
@@ -184,7 +192,11 @@ def payment_routes(
         if on_ipn is not None:
             with contextlib.suppress(Exception):
                 on_ipn(outcome)
-        await notify_outcome(outcome, notifier)
+        task = asyncio.create_task(notify_outcome(outcome, notifier))
+        telling.add(task)
+        task.add_done_callback(telling.discard)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), notify_wait)
         return web.Response(
             text=json.dumps(reply, ensure_ascii=False), content_type="application/json"
         )

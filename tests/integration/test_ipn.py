@@ -489,3 +489,51 @@ async def test_the_chat_link_asks_for_the_username_once() -> None:
     assert calls == [1]
     assert await TelegramChatUrl(get_username=broken)() is None
     assert await TelegramChatUrl()() is None
+
+
+class SlowNotifier(RecordingNotifier):
+    """Telegram answering slowly: a success is told only once ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def payment_succeeded(self, result: Any) -> None:
+        await self.release.wait()
+        await super().payment_succeeded(result)
+
+
+async def test_a_slow_telegram_does_not_hold_the_gateways_reply(stack: Stack) -> None:
+    slow = SlowNotifier()
+    app = web.Application()
+    for route in payment_routes(
+        client=stack.client,
+        services=stack.services,
+        notifier=slow,
+        i18n=I18n.load(),
+        notify_wait=0.2,
+    ):
+        app.router.add_route(route.method, route.path, route.handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        stack.sim.config.ipn_url = f"http://127.0.0.1:{runner.addresses[0][1]}{IPN_PATH}"
+        placed, moid = await stack.order_with_link()
+        started = asyncio.get_running_loop().time()
+        paid = await stack.pay(moid)
+        elapsed = asyncio.get_running_loop().time() - started
+        assert paid["response_code"] == "00"
+        [reply] = await stack.replies(moid)
+        assert reply["reply_code"] == "00"
+        assert elapsed < 3.0  # the reply did not wait for the blocked notifier
+        assert slow.succeeded == []  # not told yet, but not forgotten:
+        slow.release.set()
+        for _ in range(50):
+            if slow.succeeded:
+                break
+            await asyncio.sleep(0.02)
+        [told] = slow.succeeded
+        assert told.order_code == placed.order_code
+    finally:
+        await runner.cleanup()
