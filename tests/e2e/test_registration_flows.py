@@ -82,6 +82,15 @@ async def choose_plan(user: ChatUser, service: str, plan: str, cycle: str) -> No
     assert "Thanh toán dịch vụ – Bước 1/2" in user.last_text()
 
 
+async def wifi_step_one_without_extras(user: ChatUser) -> None:
+    """The cheapest OS plan through Bước 1/2 with no promotion and no add-on."""
+    await choose_plan(user, "Wifi doanh nghiệp", "Gói Văn phòng nhỏ", "1 tháng")
+    await user.press("Không áp dụng")
+    await user.press("Xong")
+    await user.press("Không áp dụng")
+    assert "Tổng thanh toán" in user.last_text()  # the step 1 summary
+
+
 async def step_two_and_contact(user: ChatUser) -> None:
     await user.press("Tiếp theo")  # step 1 summary
     assert "Thông tin xuất hóa đơn" in user.last_text()
@@ -266,10 +275,7 @@ async def test_back_and_cancel_from_several_steps(bot_factory: BotFactory) -> No
     await user.press("Hủy")
     assert "Đã hủy" in user.last_text()
     # cancel from step 2 with /cancel at a text prompt
-    await choose_plan(user, "Wifi doanh nghiệp", "Gói Văn phòng nhỏ", "1 tháng")
-    await user.press("Không áp dụng")
-    await user.press("Xong")
-    await user.press("Không áp dụng")
+    await wifi_step_one_without_extras(user)
     await step_two_until_name(user)
     await user.send("/cancel")
     assert "Đã hủy" in user.last_text()
@@ -286,10 +292,7 @@ async def step_two_until_name(user: ChatUser) -> None:
 async def test_edit_a_section_from_the_final_summary(bot_factory: BotFactory) -> None:
     bot = await bot_factory("polling")
     user = await business_owner(bot)
-    await choose_plan(user, "Wifi doanh nghiệp", "Gói Văn phòng nhỏ", "1 tháng")
-    await user.press("Không áp dụng")
-    await user.press("Xong")
-    await user.press("Không áp dụng")
+    await wifi_step_one_without_extras(user)
     await step_two_and_contact(user)
     await user.press("Sửa thông tin xuất hóa đơn")
     await user.press("Giữ nguyên")  # company name
@@ -325,10 +328,7 @@ async def test_a_button_from_an_older_message_changes_nothing(bot_factory: BotFa
 async def test_a_double_tap_on_confirm_makes_one_order(bot_factory: BotFactory) -> None:
     bot = await bot_factory("polling")
     user = await business_owner(bot)
-    await choose_plan(user, "Wifi doanh nghiệp", "Gói Văn phòng nhỏ", "1 tháng")
-    await user.press("Không áp dụng")
-    await user.press("Xong")
-    await user.press("Không áp dụng")
+    await wifi_step_one_without_extras(user)
     await step_two_and_contact(user)
     await user.press("⬜ Đồng ý với Điều khoản đăng ký dịch vụ")
     await user.press("Thanh toán")
@@ -344,10 +344,7 @@ async def test_a_double_tap_on_confirm_makes_one_order(bot_factory: BotFactory) 
 async def test_invalid_tax_code_phone_and_email_are_asked_again(bot_factory: BotFactory) -> None:
     bot = await bot_factory("polling")
     user = await business_owner(bot)
-    await choose_plan(user, "Wifi doanh nghiệp", "Gói Văn phòng nhỏ", "1 tháng")
-    await user.press("Không áp dụng")
-    await user.press("Xong")
-    await user.press("Không áp dụng")
+    await wifi_step_one_without_extras(user)
     await user.press("Tiếp theo")
     await user.press("Sửa thông tin")
     await user.press("Giữ nguyên")
@@ -372,10 +369,7 @@ async def test_html_in_a_company_name_is_shown_intact(bot_factory: BotFactory) -
     bot = await bot_factory("polling")
     name = "Công ty <b>&\"' Test"
     user = await business_owner(bot, name=name)
-    await choose_plan(user, "Wifi doanh nghiệp", "Gói Văn phòng nhỏ", "1 tháng")
-    await user.press("Không áp dụng")
-    await user.press("Xong")
-    await user.press("Không áp dụng")
+    await wifi_step_one_without_extras(user)
     await step_two_and_contact(user)
     assert name in user.last_text()
     assert "&lt;b&gt;&amp;&quot;" in (user.last_message().html or "")
@@ -384,10 +378,7 @@ async def test_html_in_a_company_name_is_shown_intact(bot_factory: BotFactory) -
 async def test_restart_in_the_middle_of_step_two_continues(bot_factory: BotFactory) -> None:
     bot = await bot_factory("polling")
     user = await business_owner(bot)
-    await choose_plan(user, "Wifi doanh nghiệp", "Gói Văn phòng nhỏ", "1 tháng")
-    await user.press("Không áp dụng")
-    await user.press("Xong")
-    await user.press("Không áp dụng")
+    await wifi_step_one_without_extras(user)
     await step_two_until_name(user)
     await user.send("Nguyễn Thị Lan")
     await bot.restart()
@@ -569,10 +560,7 @@ async def test_registering_the_same_plan_twice_makes_two_orders(bot_factory: Bot
     bot = await bot_factory("polling")
     user = await business_owner(bot)
     for _ in range(2):
-        await choose_plan(user, "Wifi doanh nghiệp", "Gói Văn phòng nhỏ", "1 tháng")
-        await user.press("Không áp dụng")
-        await user.press("Xong")
-        await user.press("Không áp dụng")
+        await wifi_step_one_without_extras(user)
         await step_two_and_contact(user)
         await agree_pay_confirm(user)
         assert "Đăng ký thành công" in user.last_text()
