@@ -33,7 +33,7 @@ from urllib.parse import quote
 from conversations.engine import main_menu
 from conversations.flow import Flow
 from conversations.payment import CASH_ACTION
-from conversations.registration import PICKED_BY_STAFF, Turn, result_screen
+from conversations.registration import PICKED_BY_STAFF, result_screen
 from conversations.screens import (
     Button,
     Day,
@@ -46,6 +46,7 @@ from conversations.screens import (
     Screen,
 )
 from conversations.session import Outgoing
+from conversations.turn import Turn
 from domain.errors import InvalidInput, NotFound, PermissionDenied
 from domain.model import Role
 from domain.registration import OrderOutcome, OrderOutcomeKind

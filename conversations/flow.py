@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from conversations.registration import Turn
 from conversations.screens import Screen
+from conversations.turn import Turn
 
 
 class Flow(Protocol):

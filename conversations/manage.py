@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from conversations.registration import Turn
 from conversations.screens import (
     Button,
     ButtonStyle,
@@ -39,6 +38,7 @@ from conversations.screens import (
     Screen,
 )
 from conversations.session import Outgoing
+from conversations.turn import Turn
 from domain.catalog import ServiceKind
 from domain.errors import InvalidInput, NotFound, PermissionDenied
 from domain.model import (

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from conversations.registration import Turn
 from conversations.screens import Button, Day, Delivery, Join, Money, Msg, Param, Plain, Screen
+from conversations.turn import Turn
 from domain.errors import InvalidInput, NotFound, PermissionDenied
 from domain.model import PaymentMethod
 from domain.registration import CASH_VAT_LIMIT
