@@ -292,6 +292,7 @@ class SubscriptionStatus(enum.StrEnum):
     IN_TRIAL = "IN_TRIAL"
     NON_RENEWING = "NON_RENEWING"
     CANCELLED = "CANCELLED"
+    EXPIRED = "EXPIRED"  # the period (and the grace) ended without a renewal
 
 
 class OrderProgress(enum.StrEnum):
