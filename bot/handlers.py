@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Protocol
 
 from aiogram import Bot, Router
-from aiogram.types import CallbackQuery, InaccessibleMessage, Message, User
+from aiogram.types import CallbackQuery, InaccessibleMessage, Message, Update, User
 
 from bot.callbacks import FlowCallback
 from bot.i18n import normalize_language, placeholders
@@ -138,11 +138,14 @@ class ChatFlow:
     def language_of(self, actor: Actor) -> str:
         return normalize_language(actor.language_code) or self.default_locale
 
-    async def run(self, bot: Bot, actor: Actor, event: Event, origin: Origin) -> None:
+    async def run(
+        self, bot: Bot, actor: Actor, event: Event, origin: Origin, order: int | None = None
+    ) -> None:
+        """``order`` is the update id: across replicas a chat's updates run in that order."""
         self.metrics.updates.labels(event.kind.value).inc()
         key = self.key(actor.chat_id)
         try:
-            async with self.chat_lock.lock(key):
+            async with self.chat_lock.lock(key, order):
                 await self._run_locked(bot, key, actor, event, origin)
         except LockTimeout:
             log.warning("chat %s is busy: update dropped with an apology", key)
@@ -250,15 +253,18 @@ def create_router(flow: ChatFlow) -> Router:
     router = Router(name="onesme")
 
     @router.message()
-    async def on_message(message: Message, bot: Bot) -> None:
+    async def on_message(message: Message, bot: Bot, event_update: Update) -> None:
         if message.from_user is None:
             return
         event = _message_event(message)
         origin = Origin(chat_id=message.chat.id, kind=event.kind)
-        await flow.run(bot, actor_of(message.from_user, message.chat.id), event, origin)
+        actor = actor_of(message.from_user, message.chat.id)
+        await flow.run(bot, actor, event, origin, event_update.update_id)
 
     @router.callback_query(FlowCallback.filter())
-    async def on_button(query: CallbackQuery, callback_data: FlowCallback, bot: Bot) -> None:
+    async def on_button(
+        query: CallbackQuery, callback_data: FlowCallback, bot: Bot, event_update: Update
+    ) -> None:
         message = query.message
         if message is None:
             chat_id, message_id = query.from_user.id, None
@@ -279,7 +285,9 @@ def create_router(flow: ChatFlow) -> Router:
             callback_id=query.id,
             callback_message_id=message_id,
         )
-        await flow.run(bot, actor_of(query.from_user, chat_id), event, origin)
+        await flow.run(
+            bot, actor_of(query.from_user, chat_id), event, origin, event_update.update_id
+        )
 
     @router.callback_query()
     async def on_foreign_callback(query: CallbackQuery, bot: Bot) -> None:

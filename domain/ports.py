@@ -580,7 +580,10 @@ class ChatLock(Protocol):
     """Mutual exclusion per chat: ``async with chat_lock.lock(key):``. Raises
     :class:`LockTimeout` when the lock cannot be taken in time."""
 
-    def lock(self, key: str) -> AbstractAsyncContextManager[None]: ...
+    def lock(self, key: str, order: int | None = None) -> AbstractAsyncContextManager[None]:
+        """``order`` (the update id) puts waiters for one chat in Telegram's order where the
+        lock is shared by several processes; ``None`` waits behind every update."""
+        ...
 
 
 class UpdateDeduper(Protocol):

@@ -31,7 +31,8 @@ class LocalChatLock:
         self._entries: dict[str, _Entry] = {}
 
     @asynccontextmanager
-    async def lock(self, key: str) -> AsyncIterator[None]:
+    async def lock(self, key: str, order: int | None = None) -> AsyncIterator[None]:
+        # one process: updates arrive in order and asyncio.Lock is FIFO, ``order`` adds nothing
         entry = self._entries.get(key)
         if entry is None:
             entry = self._entries[key] = _Entry()

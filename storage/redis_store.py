@@ -8,7 +8,9 @@ Every key starts with ``prefix`` so several deployments (or test runs) can share
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import random
 import secrets
 from collections.abc import AsyncIterator
@@ -17,11 +19,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from domain.model import ConversationRecord
 from domain.ports import LockTimeout
 
 DEFAULT_PREFIX = "onesme:"
+
+log = logging.getLogger(__name__)
 
 _RELEASE = """
 if redis.call("get", KEYS[1]) == ARGV[1] then
@@ -86,11 +91,62 @@ class RedisConversationStore:
         await self._redis.delete(self._prefix + key)
 
 
+#: KEYS: lock, queue. ARGV: member, ttl_ms. Drops queue heads whose waiter gave up (their
+#: deadline, the number after "|", is past on the server's clock), then takes the lock only
+#: for the queue's head: the waiter with the smallest update id goes first.
+_ACQUIRE = """
+local t = redis.call("time")
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+while true do
+    local head = redis.call("zrange", KEYS[2], 0, 0)[1]
+    if not head then break end
+    local deadline = tonumber(string.match(head, "|(%d+)$"))
+    if deadline and deadline < now and head ~= ARGV[1] then
+        redis.call("zrem", KEYS[2], head)
+    else
+        break
+    end
+end
+local head = redis.call("zrange", KEYS[2], 0, 0)[1]
+if head and head ~= ARGV[1] then return 0 end
+if redis.call("set", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then
+    redis.call("zrem", KEYS[2], ARGV[1])
+    return 1
+end
+return 0
+"""
+
+#: KEYS: queue. ARGV: score, token, wait_ms. Joins the queue; returns the member name.
+_ENQUEUE = """
+local t = redis.call("time")
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local member = ARGV[2] .. "|" .. tostring(now + tonumber(ARGV[3]))
+redis.call("zadd", KEYS[1], ARGV[1], member)
+redis.call("pexpire", KEYS[1], tonumber(ARGV[3]) * 2)
+return member
+"""
+
+_EXTEND = """
+if redis.call("get", KEYS[1]) == ARGV[1] then
+    return redis.call("pexpire", KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+#: the score of a waiter that has no update id (a background job): after every update
+_LAST = 2**53
+
+
 class RedisChatLock:
-    """``SET key token NX PX ttl`` to take, a compare-and-delete script to release (only the
-    holder's token frees the lock). Waiters poll with a small jittered delay up to
-    ``wait_timeout``, then :class:`LockTimeout`. ``ttl`` bounds how long a crashed holder blocks
-    the chat; a holder must finish within it."""
+    """A per-chat lock shared by every replica, held in turn by update id.
+
+    A waiter joins ``{prefix}queue:{key}`` (a sorted set scored by the update id) and takes
+    ``{prefix}lock:{key}`` (``SET NX PX ttl``) only when it heads the queue, so two updates of
+    one chat run one after the other in Telegram's order whichever replicas received them; a
+    waiter that gives up (``wait_timeout``) or dies is dropped from the queue by the next one.
+    While the holder runs, a watchdog extends the lock every ``ttl / 3``: a slow handler keeps
+    it, a crashed replica frees it ``ttl`` after its last extension. Release is a
+    compare-and-delete on the holder's token."""
 
     def __init__(
         self,
@@ -102,28 +158,57 @@ class RedisChatLock:
         retry_interval: float = 0.02,
     ) -> None:
         self._redis = redis
-        self._prefix = f"{prefix}lock:"
-        self._ttl_ms = max(1, int(_seconds(ttl) * 1000))
+        self._lock_prefix = f"{prefix}lock:"
+        self._queue_prefix = f"{prefix}queue:"
+        self._ttl_ms = max(3, int(_seconds(ttl) * 1000))
         self._wait = _seconds(wait_timeout)
         self._retry = retry_interval
         self._release = redis.register_script(_RELEASE)
+        self._acquire = redis.register_script(_ACQUIRE)
+        self._enqueue = redis.register_script(_ENQUEUE)
+        self._extend = redis.register_script(_EXTEND)
+        self.extensions = 0  # how many times a watchdog extended a lock (for tests, metrics)
 
     @asynccontextmanager
-    async def lock(self, key: str) -> AsyncIterator[None]:
-        name = self._prefix + key
-        token = secrets.token_hex(16)
+    async def lock(self, key: str, order: int | None = None) -> AsyncIterator[None]:
+        name = self._lock_prefix + key
+        queue = self._queue_prefix + key
+        score = _LAST if order is None else order
+        wait_ms = max(1, int(self._wait * 1000))
+        raw = await self._enqueue(keys=[queue], args=[score, secrets.token_hex(16), wait_ms])
+        member = raw.decode() if isinstance(raw, bytes) else str(raw)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._wait
         delay = self._retry
-        while not await self._redis.set(name, token, nx=True, px=self._ttl_ms):
-            if loop.time() >= deadline:
-                raise LockTimeout(f"chat {key} is busy")
-            await asyncio.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 0.2)
+        try:
+            while not await self._acquire(keys=[name, queue], args=[member, self._ttl_ms]):
+                if loop.time() >= deadline:
+                    raise LockTimeout(f"chat {key} is busy")
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 0.2)
+        except BaseException:
+            await self._redis.zrem(queue, member)
+            raise
+        watchdog = asyncio.create_task(self._watch(name, member))
         try:
             yield
         finally:
-            await self._release(keys=[name], args=[token])
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
+            await self._release(keys=[name], args=[member])
+
+    async def _watch(self, name: str, member: str) -> None:
+        period = self._ttl_ms / 3000
+        while True:
+            await asyncio.sleep(period)
+            try:
+                if not await self._extend(keys=[name], args=[member, self._ttl_ms]):
+                    log.warning("chat lock %s was lost while held", name)
+                    return
+                self.extensions += 1
+            except RedisError as error:  # keep trying: the lock lives ttl after the last one
+                log.warning("chat lock %s could not be extended: %s", name, error)
 
 
 class RedisUpdateDeduper:

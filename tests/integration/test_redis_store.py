@@ -59,30 +59,82 @@ async def test_lock_times_out_and_is_released_on_error(
         pass
 
 
-async def test_an_expired_holder_does_not_release_the_next_holders_lock(
+async def test_a_holder_whose_lock_was_taken_over_does_not_release_the_new_holders(
     redis_client: Any, redis_prefix: str
 ) -> None:
-    short = RedisChatLock(redis_client, prefix=redis_prefix, ttl=0.1, wait_timeout=2)
+    lock = RedisChatLock(redis_client, prefix=redis_prefix, wait_timeout=2)
     key = f"{redis_prefix}lock:c"
-    second_in = asyncio.Event()
-    second_may_leave = asyncio.Event()
+    async with lock.lock("c"):
+        # the holder froze past the ttl and another replica took the lock meanwhile
+        await redis_client.set(key, "other-replica", px=5000)
+    assert await redis_client.get(key) == b"other-replica"
 
-    async def slow_first() -> None:
-        async with short.lock("c"):
-            await second_in.wait()  # the lock expired and the second took it
-        # leaving released nothing: the key is the second holder's
-        assert await redis_client.exists(key) == 1
-        second_may_leave.set()
 
-    async def second() -> None:
-        await asyncio.sleep(0.02)
-        async with short.lock("c"):
-            second_in.set()
-            await second_may_leave.wait()
-            assert await redis_client.exists(key) == 1
+async def test_the_watchdog_keeps_a_slow_holders_lock(redis_client: Any, redis_prefix: str) -> None:
+    lock = RedisChatLock(redis_client, prefix=redis_prefix, ttl=0.3, wait_timeout=0.2)
+    async with lock.lock("c"):
+        await asyncio.sleep(0.9)  # three times the ttl
+        with pytest.raises(LockTimeout):
+            async with lock.lock("c"):
+                pass  # pragma: no cover
+        assert await redis_client.pttl(f"{redis_prefix}lock:c") > 0
+    assert lock.extensions >= 2
+    assert await redis_client.exists(f"{redis_prefix}lock:c") == 0
 
-    await asyncio.wait_for(asyncio.gather(slow_first(), second()), timeout=5)
-    assert await redis_client.exists(key) == 0
+
+async def test_a_crashed_replicas_lock_frees_itself_after_the_ttl(
+    redis_client: Any, redis_prefix: str
+) -> None:
+    # a replica took the lock and died: no watchdog extends it any more
+    await redis_client.set(f"{redis_prefix}lock:c", "dead|0", px=200)
+    lock = RedisChatLock(redis_client, prefix=redis_prefix, wait_timeout=3)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with lock.lock("c"):
+        waited = loop.time() - started
+    assert 0.1 < waited < 2
+
+
+async def test_waiters_take_the_lock_in_update_order(redis_client: Any, redis_prefix: str) -> None:
+    # two "replicas" (clients of their own) share the lock
+    other = RedisChatLock(redis_client, prefix=redis_prefix, wait_timeout=5)
+    lock = RedisChatLock(redis_client, prefix=redis_prefix, wait_timeout=5)
+    order: list[int] = []
+
+    async def update(which: RedisChatLock, update_id: int) -> None:
+        async with which.lock("c", update_id):
+            order.append(update_id)
+            await asyncio.sleep(0.01)
+
+    async with lock.lock("c", 1):
+        waiters = []
+        for update_id, which in ((7, lock), (4, other), (9, other), (5, lock)):
+            waiters.append(asyncio.create_task(update(which, update_id)))
+            await asyncio.sleep(0.03)  # they arrive out of order
+        background = asyncio.create_task(update(other, 2**53))  # no id: after every update
+        await asyncio.sleep(0.03)
+    await asyncio.wait_for(asyncio.gather(*waiters, background), timeout=5)
+    assert order == [4, 5, 7, 9, 2**53]
+    assert await redis_client.exists(f"{redis_prefix}queue:c") == 0
+
+
+async def test_a_waiter_that_gave_up_or_died_does_not_block_the_queue(
+    redis_client: Any, redis_prefix: str
+) -> None:
+    queue = f"{redis_prefix}queue:c"
+    await redis_client.zadd(queue, {"dead-waiter|1": 1})  # deadline long past
+    lock = RedisChatLock(redis_client, prefix=redis_prefix, wait_timeout=0.2)
+    async with lock.lock("c", 10):
+        pass
+    holder = RedisChatLock(redis_client, prefix=redis_prefix, wait_timeout=5)
+    quitter = RedisChatLock(redis_client, prefix=redis_prefix, wait_timeout=0.1)
+    async with holder.lock("c", 20):
+        with pytest.raises(LockTimeout):
+            async with quitter.lock("c", 21):
+                pass  # pragma: no cover
+        assert await redis_client.zcard(queue) == 0  # the quitter left the queue
+    async with lock.lock("c", 30):
+        pass
 
 
 async def test_deduper_marks_each_update_once(redis_client: Any, redis_prefix: str) -> None:
