@@ -686,6 +686,7 @@ def build_app(
         renderer=context.renderer,
         metrics=metrics,
         clock=context.clock,
+        deduper=deduper,
         default_locale=settings.default_locale,
     )
     dispatcher = Dispatcher(disable_fsm=True)

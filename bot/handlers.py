@@ -29,13 +29,14 @@ from aiogram.types import CallbackQuery, InaccessibleMessage, Message, Update, U
 from bot.callbacks import FlowCallback
 from bot.i18n import normalize_language, placeholders
 from bot.metrics import Metrics
+from bot.middlewares import done, mark_done
 from bot.render import Origin, Renderer, error_params
 from conversations.reply import Reply
 from conversations.screens import Delivery, Join, Msg, Screen
 from conversations.session import Actor, ChatSession, Event, EventKind
 from domain.errors import DomainError
 from domain.model import ConversationRecord
-from domain.ports import ChatLock, Clock, ConversationStore, LockTimeout
+from domain.ports import ChatLock, Clock, ConversationStore, LockTimeout, UpdateDeduper
 
 __all__ = [
     "BOT_COMMANDS",
@@ -121,9 +122,11 @@ class ChatFlow:
         renderer: Renderer,
         metrics: Metrics,
         clock: Clock,
+        deduper: UpdateDeduper | None = None,
         default_locale: str = "vi",
     ) -> None:
         self.bot_id = bot_id
+        self.deduper = deduper
         self.engine = engine
         self.store = store
         self.chat_lock = chat_lock
@@ -146,7 +149,16 @@ class ChatFlow:
         key = self.key(actor.chat_id)
         try:
             async with self.chat_lock.lock(key, order):
-                await self._run_locked(bot, key, actor, event, origin)
+                deduper = self.deduper
+                if deduper is None or order is None:
+                    await self._run_locked(bot, key, actor, event, origin)
+                elif await done(deduper, order):
+                    # a redelivery that waited for this chat while the first delivery ran
+                    self.metrics.duplicates.inc()
+                    log.info("update %s of chat %s handled meanwhile: skipped", order, key)
+                else:
+                    await self._run_locked(bot, key, actor, event, origin)
+                    await mark_done(deduper, order)
         except LockTimeout:
             log.warning("chat %s is busy: update dropped with an apology", key)
             await self._apologise(bot, self.language_of(actor), origin, stage="lock")

@@ -1,9 +1,12 @@
 """Middlewares: the update gate (de-duplication, latency) and the Bot API call counter.
 
 The gate is an *outer* middleware on the dispatcher's ``update`` observer, so it runs once per
-update before any routing. It asks the :class:`UpdateDeduper` (Redis ``SET NX`` or an in-process
-window) whether the update was seen before; a repeat — Telegram re-sending a webhook, a replica
-restarting mid-batch — is skipped. It never touches the database.
+update before any routing. It asks the :class:`UpdateDeduper` (Redis or an in-process window)
+whether the update was handled to the end already; a repeat — Telegram re-sending a webhook, a
+replica restarting mid-batch — is skipped. An update is marked done only after it was handled
+(the chat flow marks it under the chat's lock, the gate afterwards for everything else), so the
+redelivery of an update whose replica was killed mid-way runs on another replica. It never
+touches the database.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from aiogram.types import TelegramObject, Update
 from bot.metrics import Metrics
 from domain.ports import UpdateDeduper
 
-__all__ = ["BotApiCallCounter", "UpdateGate"]
+__all__ = ["BotApiCallCounter", "UpdateGate", "done", "mark_done"]
 
 log = logging.getLogger(__name__)
 
@@ -41,24 +44,36 @@ class UpdateGate(BaseMiddleware):
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
-        if isinstance(event, Update) and await self._seen(event.update_id):
+        if not isinstance(event, Update):
+            return await handler(event, data)
+        if await done(self.deduper, event.update_id):
             self.metrics.duplicates.inc()
-            log.info("update %s seen before: skipped", event.update_id)
+            log.info("update %s handled before: skipped", event.update_id)
             return None
         started = time.perf_counter()
         try:
-            return await handler(event, data)
+            result = await handler(event, data)
         finally:
             self.metrics.latency.observe(time.perf_counter() - started)
+        await mark_done(self.deduper, event.update_id)
+        return result
 
-    async def _seen(self, update_id: int) -> bool:
-        """Fails open: when the de-duplicator cannot be asked, the update is handled (a rare
-        repeat is better than every user going unanswered)."""
-        try:
-            return await self.deduper.seen(update_id)
-        except Exception as error:
-            log.warning("update de-duplication unavailable (%s): handling %s", error, update_id)
-            return False
+
+async def done(deduper: UpdateDeduper, update_id: int) -> bool:
+    """Fails open: when the de-duplicator cannot be asked, the update is handled (a rare
+    repeat is better than every user going unanswered)."""
+    try:
+        return await deduper.done(update_id)
+    except Exception as error:
+        log.warning("update de-duplication unavailable (%s): handling %s", error, update_id)
+        return False
+
+
+async def mark_done(deduper: UpdateDeduper, update_id: int) -> None:
+    try:
+        await deduper.mark_done(update_id)
+    except Exception as error:
+        log.warning("update %s could not be marked handled: %s", update_id, error)
 
 
 class BotApiCallCounter(BaseRequestMiddleware):

@@ -587,10 +587,18 @@ class ChatLock(Protocol):
 
 
 class UpdateDeduper(Protocol):
-    async def seen(self, update_id: int) -> bool:
-        """Record ``update_id``; True if it had already been recorded (a repeat)."""
+    """Which updates were handled to the end. An update is marked *done* only once handled
+    (under its chat's lock), so a redelivery of an update whose replica died mid-way runs
+    again, while a repeat of a finished one is skipped."""
+
+    async def done(self, update_id: int) -> bool:
+        """True if ``update_id`` was handled to the end already."""
+        ...
+
+    async def mark_done(self, update_id: int) -> None:
+        """Record that ``update_id`` was handled to the end."""
         ...
 
     async def forget(self, update_id: int) -> None:
-        """Undo :meth:`seen` for an update whose processing failed, so a redelivery runs."""
+        """Undo :meth:`mark_done` (a failed update, so that a redelivery runs)."""
         ...

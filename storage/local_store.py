@@ -58,7 +58,7 @@ class LocalChatLock:
 
 
 class MemoryUpdateDeduper:
-    """Remembers the last ``max_size`` update ids (least recently seen forgotten first)."""
+    """Remembers the last ``max_size`` finished update ids (oldest forgotten first)."""
 
     def __init__(self, max_size: int = 10_000) -> None:
         if max_size < 1:
@@ -66,14 +66,14 @@ class MemoryUpdateDeduper:
         self._max = max_size
         self._ids: OrderedDict[int, None] = OrderedDict()
 
-    async def seen(self, update_id: int) -> bool:
-        if update_id in self._ids:
-            self._ids.move_to_end(update_id)
-            return True
+    async def done(self, update_id: int) -> bool:
+        return update_id in self._ids
+
+    async def mark_done(self, update_id: int) -> None:
         self._ids[update_id] = None
+        self._ids.move_to_end(update_id)
         if len(self._ids) > self._max:
             self._ids.popitem(last=False)
-        return False
 
     async def forget(self, update_id: int) -> None:
         self._ids.pop(update_id, None)

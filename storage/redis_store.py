@@ -1,7 +1,9 @@
 """Conversation state, per-chat locks and update de-duplication in Redis (``REDIS_URL`` set).
 
 Several bot replicas can then serve one bot: a draft saved by one is read by the next, two
-updates of one chat never run at once, and an update Telegram delivers twice runs once.
+updates of one chat never run at once and run in update-id order, and an update Telegram
+delivers twice runs once — unless the replica that took it first died before finishing it,
+then the redelivery runs it.
 Every key starts with ``prefix`` so several deployments (or test runs) can share a server.
 """
 
@@ -212,7 +214,7 @@ class RedisChatLock:
 
 
 class RedisUpdateDeduper:
-    """``SET {prefix}update:{id} 1 NX EX ttl``: the first caller gets False, repeats True."""
+    """``{prefix}update:{id}`` exists once the update was handled to the end (``EX ttl``)."""
 
     def __init__(
         self,
@@ -225,9 +227,11 @@ class RedisUpdateDeduper:
         self._prefix = f"{prefix}update:"
         self._ttl = max(1, int(ttl.total_seconds()))
 
-    async def seen(self, update_id: int) -> bool:
-        first = await self._redis.set(f"{self._prefix}{update_id}", 1, nx=True, ex=self._ttl)
-        return not first
+    async def done(self, update_id: int) -> bool:
+        return bool(await self._redis.exists(f"{self._prefix}{update_id}"))
+
+    async def mark_done(self, update_id: int) -> None:
+        await self._redis.set(f"{self._prefix}{update_id}", 1, ex=self._ttl)
 
     async def forget(self, update_id: int) -> None:
         """Let a redelivery of an update whose processing failed run again."""

@@ -223,6 +223,38 @@ async def test_webhook_checks_the_secret_and_serves_updates(
     assert not harness.api_calls(predicate=lambda c: c.method == "getUpdates")
 
 
+async def test_a_webhook_update_delivered_three_times_at_once_is_handled_once(
+    make_bot: BotFactory, http: aiohttp.ClientSession
+) -> None:
+    harness = await make_bot("webhook")
+    user = harness.user("Lan")
+    await user.send("/start")  # the chat exists
+    chat_id = user.user.id
+    update = {
+        "update_id": 987_654,
+        "message": {
+            "message_id": 9_999,
+            "date": 1_700_000_000,
+            "chat": {"id": chat_id, "type": "private", "first_name": "Lan"},
+            "from": {"id": chat_id, "is_bot": False, "first_name": "Lan"},
+            "text": "/start",
+        },
+    }
+    before = len(harness.api_calls(predicate=lambda c: c.method == "sendMessage"))
+
+    async def deliver() -> int:
+        async with http.post(
+            harness.http_url + WEBHOOK_PATH, json=update, headers={SECRET_HEADER: WEBHOOK_SECRET}
+        ) as response:
+            return response.status
+
+    assert await asyncio.gather(deliver(), deliver(), deliver()) == [200, 200, 200]
+    sent = harness.api_calls(predicate=lambda c: c.method == "sendMessage")
+    assert len(sent) - before == 1
+    assert await deliver() == 200  # a later repeat too
+    assert len(harness.api_calls(predicate=lambda c: c.method == "sendMessage")) == len(sent)
+
+
 async def test_health_readiness_and_metrics(
     make_bot: BotFactory, http: aiohttp.ClientSession
 ) -> None:

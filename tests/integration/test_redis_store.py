@@ -137,12 +137,14 @@ async def test_a_waiter_that_gave_up_or_died_does_not_block_the_queue(
         pass
 
 
-async def test_deduper_marks_each_update_once(redis_client: Any, redis_prefix: str) -> None:
+async def test_deduper_remembers_finished_updates(redis_client: Any, redis_prefix: str) -> None:
     deduper = RedisUpdateDeduper(redis_client, prefix=redis_prefix, ttl=timedelta(minutes=5))
-    results = await asyncio.gather(*(deduper.seen(42) for _ in range(5)))
-    assert sorted(results) == [False, True, True, True, True]
-    assert await deduper.seen(43) is False
+    assert await deduper.done(42) is False  # asking does not claim: a replica may die mid-way
+    assert await deduper.done(42) is False
+    await deduper.mark_done(42)
+    other_replica = RedisUpdateDeduper(redis_client, prefix=redis_prefix)
+    assert await other_replica.done(42) is True
+    assert await deduper.done(43) is False
     assert 0 < await redis_client.ttl(f"{redis_prefix}update:42") <= 300
     await deduper.forget(42)
-    assert await deduper.seen(42) is False
-    assert await deduper.seen(42) is True
+    assert await deduper.done(42) is False

@@ -132,12 +132,14 @@ async def test_local_lock_excludes_per_key_and_times_out() -> None:
 
 async def test_memory_deduper_remembers_a_bounded_number_of_updates() -> None:
     deduper: UpdateDeduper = MemoryUpdateDeduper(max_size=3)
-    assert [await deduper.seen(i) for i in (1, 2, 3)] == [False, False, False]
-    assert await deduper.seen(1) is True  # 1 becomes the most recent
-    assert await deduper.seen(4) is False  # 2 is forgotten
-    assert await deduper.seen(2) is False
-    assert await deduper.seen(1) is True
+    assert await deduper.done(1) is False
+    for i in (1, 2, 3):
+        await deduper.mark_done(i)
+    assert [await deduper.done(i) for i in (1, 2, 3)] == [True, True, True]
+    await deduper.mark_done(1)  # 1 becomes the most recent
+    await deduper.mark_done(4)  # 2 is forgotten
+    assert [await deduper.done(i) for i in (1, 2, 3, 4)] == [True, False, True, True]
     await deduper.forget(1)
-    assert await deduper.seen(1) is False
+    assert await deduper.done(1) is False
     with pytest.raises(ValueError, match="max_size"):
         MemoryUpdateDeduper(max_size=0)
