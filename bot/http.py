@@ -101,6 +101,9 @@ def create_http_app(
         return web.Response(text="ok")
 
     async def readyz(_: web.Request) -> web.Response:
+        if webhook is not None and not webhook.accepting:
+            # draining after SIGTERM: the load balancer sends new webhooks elsewhere
+            return web.Response(status=503, text="not ready: draining")
         names = list(readiness)
         results = await asyncio.gather(
             *(asyncio.wait_for(readiness[n](), READINESS_TIMEOUT_SECONDS) for n in names),

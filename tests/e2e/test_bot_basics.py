@@ -293,12 +293,23 @@ async def test_graceful_stop_finishes_the_update_in_hand(
     make_bot: BotFactory, engine: CounterEngine, mode: str
 ) -> None:
     harness = await make_bot(mode)
+    base = harness.http_url
     user = harness.user("Bình")
     await user.send("/slow", wait=False)
     await asyncio.wait_for(engine.slow_started.wait(), 5)
     stopping = asyncio.create_task(harness.stop())
     await asyncio.sleep(0.2)
     assert not stopping.done()  # waiting for the update in hand
+    if mode == "webhook":  # draining: the load balancer must send new updates elsewhere
+        async with aiohttp.ClientSession() as http:
+            async with http.get(base + "/readyz") as response:
+                assert (response.status, await response.text()) == (503, "not ready: draining")
+            async with http.post(
+                base + WEBHOOK_PATH,
+                json={"update_id": 1, "message": {}},
+                headers={SECRET_HEADER: WEBHOOK_SECRET},
+            ) as response:
+                assert response.status == 503
     engine.slow_release.set()
     await asyncio.wait_for(stopping, 10)
     assert user.last_text() == "slow done"
