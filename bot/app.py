@@ -44,10 +44,18 @@ from aiogram.types import BotCommand, BotCommandScopeDefault, Update
 from aiogram.utils.token import validate_token
 from aiohttp import web
 from redis.asyncio import Redis
+from sqlalchemy.engine import make_url
 
 from bot.accounts_backend import DatabaseAccountsBackend
 from bot.backend import DatabaseRegistrationBackend
 from bot.catalog_file import load_catalog_file
+from bot.contacts import (
+    ContactCache,
+    ContactGate,
+    ContactRecorder,
+    MemoryContactCache,
+    RedisContactCache,
+)
 from bot.handlers import BOT_COMMANDS, ChatFlow, ConversationEngine, create_router
 from bot.http import RouteDef, WebhookEndpoint, create_http_app
 from bot.i18n import I18n
@@ -56,7 +64,7 @@ from bot.logging import configure_logging
 from bot.manage_backend import DatabaseManageBackend
 from bot.metrics import Metrics
 from bot.middlewares import BotApiCallCounter, UpdateGate
-from bot.notifier import TelegramPaymentNotifier
+from bot.outbox import OutboxWorker
 from bot.payment_backend import ServicesPaymentBackend
 from bot.payments_http import (
     PaymentServices,
@@ -80,7 +88,7 @@ from domain.catalog import Catalog
 from domain.payments import PaymentGateway
 from domain.ports import ChatLock, Clock, ConversationStore, SystemClock, UpdateDeduper
 from domain.usecases.admin import GrantRole, GrantRoleRequest, LoadCatalog
-from domain.usecases.payments import PaymentNotifier
+from domain.usecases.outbox import RecordContact
 from domain.usecases.registration import OrderSettings, PlaceOrder
 from payments.vnptpay import VnptPayClient
 from storage.conversation_store import SqlConversationStore
@@ -160,9 +168,12 @@ class AppContext:
     background: list[Background] = field(default_factory=list)
     #: closed by BotApp.stop, last first (e.g. the payment gateway's HTTP client)
     closers: list[Callable[[], Any]] = field(default_factory=list)
-    #: the payment use cases and the notifier, built once by build_app (_wire_payments)
+    #: the payment use cases, built once by build_app (_wire_payments)
     payments: PaymentServices | None = None
-    notifier: PaymentNotifier | None = None
+    #: delivers the outbox; built by build_app (_wire_outbox)
+    outbox: OutboxWorker | None = None
+    #: remembers who wrote to the bot (reachable users); built by build_app
+    contacts: ContactRecorder | None = None
 
     @property
     def bot_id(self) -> int:
@@ -193,11 +204,11 @@ def default_engine_factory(ctx: AppContext) -> ConversationEngine:
         ctx.clock,
         OrderSettings(unpaid_order_ttl=timedelta(minutes=settings.order_expiry_minutes)),
     )
-    assert ctx.payments is not None and ctx.notifier is not None  # build_app wires them first
+    assert ctx.payments is not None  # build_app wires them first
     backend = DatabaseRegistrationBackend(
         uow, ctx.catalog.get, place_order, ctx.payments.start, ctx.clock
     )
-    pay_backend = ServicesPaymentBackend(ctx.payments, ctx.notifier)
+    pay_backend = ServicesPaymentBackend(ctx.payments)
 
     async def bot_username() -> str:
         return (await ctx.bot.me()).username or ""
@@ -249,7 +260,7 @@ def default_gateway_factory(ctx: AppContext) -> PaymentGateway | None:
 
 
 def _wire_payments(ctx: AppContext) -> list[RouteDef]:
-    """The payment use cases and the notifier (into ``ctx``), the reconciler among the
+    """The payment use cases (into ``ctx``), the reconciler among the
     background services (it expires unpaid orders even without a gateway), and with VNPT Pay
     the notification and return routes."""
     settings = ctx.settings
@@ -262,15 +273,11 @@ def _wire_payments(ctx: AppContext) -> list[RouteDef]:
     services = build_payment_services(
         uow, ctx.catalog.get, ctx.clock, ctx.gateway, reconcile_after=timedelta(minutes=minutes)
     )
-    notifier = TelegramPaymentNotifier(
-        ctx.bot, ctx.renderer, default_locale=settings.default_locale
-    )
-    ctx.payments, ctx.notifier = services, notifier
+    ctx.payments = services
     ctx.background.append(
         PaymentReconciler(
             reconcile=services.reconcile,
             expire=services.expire,
-            notifier=notifier,
             interval=interval_for(minutes),
         )
     )
@@ -279,13 +286,46 @@ def _wire_payments(ctx: AppContext) -> list[RouteDef]:
     return payment_routes(
         client=ctx.gateway,
         services=services,
-        notifier=notifier,
         i18n=ctx.i18n,
         chat_url=_fixed_url(settings.chat_url)
         if settings.chat_url
         else TelegramChatUrl.from_bot(ctx.bot),
         default_locale=settings.default_locale,
     )
+
+
+def _wire_outbox(ctx: AppContext, outbox_database: Database) -> None:
+    """Who wrote to the bot (a cache in Redis when configured, shared by the replicas, else in
+    the process) and the outbox worker, woken by every commit of this process that wrote
+    outbox rows. The worker has its own small connection pool (``outbox_database``), so its
+    polling never waits for, or is counted with, the connections serving updates."""
+
+    def uow() -> Any:
+        return ctx.database.uow
+
+    def worker_uow() -> Any:
+        return outbox_database.uow
+
+    cache: ContactCache = (
+        RedisContactCache(ctx.redis, ctx.redis_prefix)
+        if ctx.redis is not None
+        else MemoryContactCache()
+    )
+    ctx.contacts = ContactRecorder(RecordContact(uow, ctx.clock), cache)
+    worker = OutboxWorker(
+        uow=worker_uow,
+        clock=ctx.clock,
+        bot=ctx.bot,
+        renderer=ctx.renderer,
+        catalog=ctx.catalog.get,
+        metrics=ctx.metrics,
+        default_locale=ctx.settings.default_locale,
+        on_forbidden=ctx.contacts.forget,
+        poll_interval=ctx.settings.outbox_poll_seconds,
+    )
+    ctx.database.uow.after_outbox_commit.append(worker.wake)
+    ctx.outbox = worker
+    ctx.background.append(worker)
 
 
 def _fixed_url(url: str) -> Callable[[], Awaitable[str | None]]:
@@ -677,6 +717,10 @@ def build_app(
     context.closers.append(bot.session.close)
     context.gateway = gateway_factory(context)
     payment_http = _wire_payments(context)
+    outbox_database = _outbox_database(database)
+    if outbox_database is not database:
+        context.closers.append(outbox_database.dispose)
+    _wire_outbox(context, outbox_database)
     store, chat_lock, deduper = _state_stores(context)
     flow = ChatFlow(
         bot_id=bot.id,
@@ -691,6 +735,8 @@ def build_app(
     )
     dispatcher = Dispatcher(disable_fsm=True)
     dispatcher.update.outer_middleware(UpdateGate(deduper, metrics))
+    assert context.contacts is not None
+    dispatcher.update.outer_middleware(ContactGate(context.contacts))
     dispatcher.include_router(create_router(flow))
 
     readiness: dict[str, Callable[[], Any]] = {"database": database.ping}
@@ -725,6 +771,15 @@ def build_app(
     )
     app_holder.append(app)
     return app
+
+
+def _outbox_database(database: Database) -> Database:
+    """A second engine on the same database for the outbox worker (an in-memory SQLite
+    database cannot be opened twice: then the same one)."""
+    if database.is_sqlite and make_url(database.url).database in (None, "", ":memory:"):
+        return database
+    kwargs: dict[str, Any] = {} if database.is_sqlite else {"pool_size": 2, "max_overflow": 2}
+    return Database(database.url, **kwargs)
 
 
 def _secrets(settings: Settings) -> list[str | None]:

@@ -6,7 +6,7 @@ one process — tests start and restart the bot — never clash over the global 
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
@@ -51,6 +51,23 @@ class Metrics:
         self.catalog_reloads = Counter(
             "onesme_catalog_reloads",
             "In-memory catalog reloads after the stored catalog changed",
+            registry=self.registry,
+        )
+
+        self.outbox_depth = Gauge(
+            "onesme_outbox_depth",
+            "Outbox rows waiting to be sent (as of the delivery worker's last look)",
+            registry=self.registry,
+        )
+        self.outbox_oldest_age = Gauge(
+            "onesme_outbox_oldest_pending_seconds",
+            "Age of the oldest outbox row waiting to be sent; 0 when none waits",
+            registry=self.registry,
+        )
+        self.outbox_deliveries = Counter(
+            "onesme_outbox_deliveries",
+            "Outbox delivery attempts, by result (sent, retry, forbidden, failed)",
+            ["result"],
             registry=self.registry,
         )
 

@@ -1,7 +1,7 @@
 """The background task that settles what notifications did not: every ``interval`` seconds it
 queries the gateway about attempts silent for ``RECONCILE_AFTER_MINUTES`` (applying a success
-exactly as a notification would) and expires orders unpaid after ``ORDER_EXPIRY_MINUTES``,
-then tells the users through the :class:`PaymentNotifier`.
+exactly as a notification would) and expires orders unpaid after ``ORDER_EXPIRY_MINUTES``;
+what the users are told was written to the outbox by those use cases.
 
 Several processes may run it at once: the use cases claim each attempt and lock each order,
 and a success is applied once whatever runs it (see ``domain.usecases.payments``). An error in
@@ -13,14 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from domain.usecases.payments import (
     ExpireOrders,
     ExpiryReport,
-    PaymentNotifier,
     ReconcilePayments,
     ReconcileReport,
 )
@@ -53,14 +50,12 @@ class PaymentReconciler:
         *,
         reconcile: ReconcilePayments | None,
         expire: ExpireOrders,
-        notifier: PaymentNotifier,
         interval: float = DEFAULT_INTERVAL_SECONDS,
     ) -> None:
         if interval <= 0:
             raise ValueError("interval must be > 0")
         self._reconcile = reconcile
         self._expire = expire
-        self._notifier = notifier
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -110,7 +105,6 @@ class PaymentReconciler:
             errors += 1
             log.exception("expiring unpaid orders failed; trying again next round")
         self.rounds += 1
-        await self._tell(report, expiry)
         if report is not None and (report.confirmed or report.failed or report.errors):
             log.info(
                 "reconciliation: %d checked, %d confirmed, %d failed, %d gateway errors",
@@ -126,19 +120,3 @@ class PaymentReconciler:
                 len(expiry.confirmed),
             )
         return ReconcilerRound(report, expiry, errors)
-
-    async def _tell(self, report: ReconcileReport | None, expiry: ExpiryReport | None) -> None:
-        """Each told separately: one unreachable chat never stops the others."""
-        n = self._notifier
-        calls: list[tuple[Callable[[Any], Awaitable[None]], object]] = []
-        if report is not None:
-            calls += [(n.payment_succeeded, r) for r in report.confirmed]
-            calls += [(n.payment_failed, r) for r in report.failed if r.should_notify]
-        if expiry is not None:
-            calls += [(n.payment_succeeded, r) for r in expiry.confirmed]
-            calls += [(n.order_expired, r) for r in expiry.expired]
-        for tell, result in calls:
-            try:
-                await tell(result)
-            except Exception:
-                log.exception("telling a user about a payment outcome failed")

@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     order_expiry_minutes: int = 30
     reconcile_after_minutes: int = 5
     catalog_refresh_seconds: int = 30
+    #: how often the outbox worker looks for rows written by other processes and for retries
+    #: (rows written by this process wake it at once)
+    outbox_poll_seconds: float = 1.0
 
     @field_validator("http_port", mode="before")
     @classmethod
@@ -128,6 +131,13 @@ class Settings(BaseSettings):
     @classmethod
     def _positive(cls, value: object) -> int:
         return _whole_number(value, 1, None, "must be a whole number ≥ 1")
+
+    @field_validator("outbox_poll_seconds", mode="after")
+    @classmethod
+    def _poll(cls, value: float) -> float:
+        if not 0.05 <= value <= 60:
+            raise ValueError("must be a number of seconds between 0.05 and 60")
+        return value
 
     @field_validator("telegram_api_url", "public_url", "vnptpay_url", mode="after")
     @classmethod

@@ -488,24 +488,6 @@ class StartFlow(_Steps):
     async def _invitation(self, t: Turn, token: str) -> None:
         outcome = await self._backend.accept_invitation(_person(t), token)
         _finish(t, _invitation_notice(outcome))
-        if outcome.status is InvitationStatus.JOINED and outcome.inviter is not None:
-            assert outcome.business is not None and outcome.role is not None
-            t.outgoing.append(
-                Outgoing(
-                    outcome.inviter.chat_id,
-                    outcome.inviter.locale or DEFAULT_LANG,
-                    _notice(
-                        Msg(
-                            "acc.invitation_used_by",
-                            {
-                                "name": Plain(outcome.joined_name),
-                                "role": _role(outcome.role),
-                                **_business(outcome.business),
-                            },
-                        )
-                    ),
-                )
-            )
 
     # phone: the user's own, through the contact button
 
@@ -583,10 +565,6 @@ class StartFlow(_Steps):
             return
         key = "acc.join_sent" if result.owners else "acc.join_sent_no_owner"
         _finish(t, Msg(key, params))
-        for owner in result.owners:
-            t.outgoing.append(
-                Outgoing(owner.chat_id, owner.locale or DEFAULT_LANG, _join_request_screen(result))
-            )
 
     # the new business
 
@@ -661,7 +639,7 @@ def _invitation_notice(outcome: InvitationOutcome) -> Msg:
     return Msg(f"acc.invitation_{outcome.status.value}")
 
 
-def _join_request_screen(result: JoinRequested) -> Screen:
+def join_request_screen(result: JoinRequested) -> Screen:
     """What a business's owners get: who asks, and **Chấp nhận** / **Từ chối** (entry
     buttons: they work on this message whatever the owner's conversation is doing)."""
     request = str(result.request_id)
@@ -729,15 +707,6 @@ class JoinDecisionFlow(_OneTurn):
         accepted = decision.status is JoinDecisionStatus.ACCEPTED
         t.extra.append(
             _notice(Msg("acc.join_accepted" if accepted else "acc.join_refused", params))
-        )
-        you = Msg("acc.join_accepted_you" if accepted else "acc.join_refused_you", params)
-        rows = ((Button(Msg("btn.manage_subscriptions"), action="subs"),),) if accepted else ()
-        t.outgoing.append(
-            Outgoing(
-                decision.requester.chat_id,
-                decision.requester.locale or DEFAULT_LANG,
-                _notice(you, *rows),
-            )
         )
 
 

@@ -37,7 +37,6 @@ from conversations.screens import (
     Plain,
     Screen,
 )
-from conversations.session import Outgoing
 from conversations.turn import Turn
 from domain.catalog import ServiceKind
 from domain.errors import InvalidInput, NotFound, PermissionDenied
@@ -1131,15 +1130,6 @@ class ManageFlow:
         t.answer = Msg(
             "manage.prog.changed", {"progress": Msg(f"manage.progress.{progress.value}")}
         )
-        service, _, _ = self._names(t, result.subscription)
-        for recipient in result.notify:
-            t.outgoing.append(
-                Outgoing(
-                    recipient.chat_id,
-                    recipient.locale,
-                    progress_notice(result.subscription, service),
-                )
-            )
 
     # text prompts
 

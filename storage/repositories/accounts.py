@@ -33,6 +33,9 @@ def to_user(row: Any) -> User:
         is_admin=bool(row.is_admin),
         is_agent=bool(row.is_agent),
         created_at=row.created_at,
+        language_code=row.language_code,
+        chat_seen_at=row.chat_seen_at,
+        unreachable_at=row.unreachable_at,
     )
 
 
@@ -107,6 +110,37 @@ class SqlUserRepository(SqlRepository):
         user = await self.get(user_id)
         assert user is not None
         return user
+
+    async def record_contact(self, user: User, now: datetime) -> None:
+        stmt = self._insert(UserRow).values(
+            id=user.id,
+            first_name=user.first_name,
+            username=user.username,
+            language_code=user.language_code,
+            is_admin=False,
+            is_agent=False,
+            created_at=now,
+            chat_seen_at=now,
+            unreachable_at=None,
+        )
+        excluded = stmt.excluded
+        await self._session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[UserRow.id],
+                set_={
+                    "first_name": excluded.first_name,
+                    "username": excluded.username,
+                    "language_code": excluded.language_code,
+                    "chat_seen_at": excluded.chat_seen_at,
+                    "unreachable_at": None,
+                },
+            )
+        )
+
+    async def mark_unreachable(self, user_id: UserId, now: datetime) -> None:
+        await self._session.execute(
+            update(UserRow).where(UserRow.id == user_id).values(unreachable_at=now)
+        )
 
     async def set_locale(self, user_id: UserId, locale: str | None) -> None:
         await self._session.execute(
