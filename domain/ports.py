@@ -80,7 +80,8 @@ class UserRepository(Protocol):
     async def upsert(self, user: User) -> User:
         """Insert the user, or refresh the Telegram profile (``first_name``, ``username``) of an
         existing one; ``phone`` and ``locale`` are overwritten only when the given user has them;
-        ``created_at`` and the global roles of an existing user are kept. One statement."""
+        a ``chat_seen_at`` given is stored and clears ``unreachable_at``; ``created_at`` and the
+        global roles of an existing user are kept. One statement."""
         ...
 
     async def ensure(self, user_id: UserId, now: datetime) -> User:

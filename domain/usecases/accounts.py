@@ -179,6 +179,7 @@ def _profile(person: Person, now: datetime, phone: str | None = None) -> User:
         phone=phone,
         locale=person.locale,
         created_at=now,
+        chat_seen_at=now,  # only the person's own updates reach these use cases
     )
 
 

@@ -86,8 +86,12 @@ class SqlUserRepository(SqlRepository):
             is_admin=user.is_admin,
             is_agent=user.is_agent,
             created_at=user.created_at,
+            chat_seen_at=user.chat_seen_at,
         )
         excluded = stmt.excluded
+        seen: dict[str, Any] = {}
+        if user.chat_seen_at is not None:
+            seen = {"chat_seen_at": excluded.chat_seen_at, "unreachable_at": None}
         stmt = stmt.on_conflict_do_update(
             index_elements=[UserRow.id],
             set_={
@@ -95,6 +99,7 @@ class SqlUserRepository(SqlRepository):
                 "username": excluded.username,
                 "phone": func.coalesce(excluded.phone, UserRow.phone),
                 "locale": func.coalesce(excluded.locale, UserRow.locale),
+                **seen,
             },
         ).returning(*_USER_COLUMNS)
         row = (await self._session.execute(stmt)).one()

@@ -5,13 +5,14 @@ number of statements each read costs (the same for 10 or 65 subscriptions)."""
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from bot.catalog_file import load_catalog_file
 from domain.catalog import Catalog
@@ -131,7 +132,9 @@ class World:
                 (OTHER_OWNER, "Chủ khác"),
                 (STRANGER, "Người lạ"),
             ):
-                await uow.users.upsert(User(id=uid, first_name=name, created_at=now, locale="vi"))
+                await uow.users.upsert(
+                    User(id=uid, first_name=name, created_at=now, locale="vi", chat_seen_at=now)
+                )
             await uow.users.set_global_role(AGENT, Role.AGENT)
             await uow.users.set_global_role(ADMIN, Role.ADMIN)
             ent = await uow.enterprises.add(Enterprise(TAX_CODE, "Công ty An Phát", now))
@@ -390,6 +393,11 @@ async def test_order_progress_moves_one_step_at_a_time_and_owners_are_told(world
     moved = await advance(AdvanceProgressRequest(AGENT, sub.id, OrderProgress.RECEIVED))
     assert moved.changed and moved.previous is OrderProgress.ORDERED
     assert [(r.chat_id, r.locale) for r in moved.notify] == [(int(OWNER), "vi")]
+    async with world.uow() as uow:
+        [row] = (await uow.session.execute(text("SELECT kind, chat_id, params FROM outbox"))).all()
+    assert (row.kind, row.chat_id) == ("progress_changed", int(OWNER))
+    params = row.params if isinstance(row.params, dict) else json.loads(row.params)
+    assert params == {"subscription": sub.code, "service": "CAMERA", "progress": "RECEIVED"}
     repeat = await advance(AdvanceProgressRequest(AGENT, sub.id, OrderProgress.RECEIVED))
     assert not repeat.changed and repeat.notify == ()  # a double tap tells nobody twice
     await advance(AdvanceProgressRequest(ADMIN, sub.id, OrderProgress.DEPLOYING))
