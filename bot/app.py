@@ -75,6 +75,7 @@ from bot.payments_http import (
 from bot.reconciler import PaymentReconciler, interval_for
 from bot.render import Renderer
 from bot.settings import Settings, mask_url_password
+from bot.telegram_policy import send_policy_for
 from conversations.accounts import COMMANDS as ACCOUNT_COMMANDS
 from conversations.accounts import ENTRIES as ACCOUNT_ENTRIES
 from conversations.accounts import AgentOrderNotice, StaffBusinessPicker, account_flows
@@ -322,6 +323,7 @@ def _wire_outbox(ctx: AppContext, outbox_database: Database) -> None:
         default_locale=ctx.settings.default_locale,
         on_forbidden=ctx.contacts.forget,
         poll_interval=ctx.settings.outbox_poll_seconds,
+        lease=timedelta(seconds=ctx.settings.outbox_lease_seconds),
     )
     ctx.database.uow.after_outbox_commit.append(worker.wake)
     ctx.outbox = worker
@@ -695,8 +697,14 @@ def build_app(
         redis = Redis.from_url(settings.redis_url)
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-    session.middleware(BotApiCallCounter(metrics))
     bot = Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    # the policy outermost: the counter below it sees every attempt
+    session.middleware(
+        send_policy_for(
+            settings, bot_id=bot.id, metrics=metrics, redis=redis, redis_prefix=redis_prefix
+        )
+    )
+    session.middleware(BotApiCallCounter(metrics))
     i18n = i18n or I18n.load()
     context = AppContext(
         settings=settings,

@@ -13,7 +13,7 @@ Started by the app like the reconciler. A round claims a batch of due rows with 
 - Anything else (429 after the session's own waits, 5xx, timeouts, network) → back to PENDING
   after a growing delay, at most ``MAX_ATTEMPTS`` times.
 
-A row is never sent twice by this worker: it is sent only while its lease has ``LEASE_MARGIN``
+A row is never sent twice by this worker: it is sent only while a quarter of its lease is
 left (a stalled process skips rows whose lease may have passed to another worker). Rows of one
 chat go in order, one at a time; chats are served concurrently (at most ``concurrency``).
 
@@ -61,8 +61,6 @@ __all__ = ["LEASE", "OutboxWorker", "worker_name"]
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=120)
-#: a row is sent only while at least this much of its lease is left
-LEASE_MARGIN = timedelta(seconds=30)
 #: a 400 whose description says the chat cannot be reached counts as a 403
 _UNREACHABLE_400 = ("chat not found", "user not found", "peer_id_invalid")
 #: how often the depth gauges are refreshed at most
@@ -108,6 +106,7 @@ class OutboxWorker:
         name: str | None = None,
     ) -> None:
         self.name = name or worker_name()
+        self._lease = lease
         self._claim = ClaimNotices(uow, clock, self.name, lease)
         self._settle = SettleDelivery(uow, clock, self.name)
         self._depth = OutboxDepth(uow, clock)
@@ -192,7 +191,7 @@ class OutboxWorker:
 
     async def _deliver(self, message: OutboxMessage) -> OutboxStatus:
         lease_until = message.lease_until
-        if lease_until is not None and self._clock.now() > lease_until - LEASE_MARGIN:
+        if lease_until is not None and self._clock.now() > lease_until - self._lease / 4:
             log.warning("outbox row %s: lease nearly over, left for the next round", message.id)
             return await self._settle_logged(message, DeliveryResult.TRANSIENT, "lease ran out")
         notice = message.notice
