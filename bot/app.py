@@ -89,7 +89,7 @@ from domain.catalog import Catalog
 from domain.payments import PaymentGateway
 from domain.ports import ChatLock, Clock, ConversationStore, SystemClock, UpdateDeduper
 from domain.usecases.admin import GrantRole, GrantRoleRequest, LoadCatalog
-from domain.usecases.outbox import RecordContact
+from domain.usecases.outbox import MarkUnreachable, RecordContact
 from domain.usecases.registration import OrderSettings, PlaceOrder
 from payments.vnptpay import VnptPayClient
 from storage.conversation_store import SqlConversationStore
@@ -112,7 +112,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = ("message", "callback_query")
+#: ``my_chat_member``: a user blocking or unblocking the bot (see ``bot.contacts``)
+ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
 POLL_TIMEOUT_SECONDS = 10
 STOP_TIMEOUT_SECONDS = 25.0
 _BACKOFF = (0.5, 1.0, 2.0, 5.0)
@@ -312,7 +313,9 @@ def _wire_outbox(ctx: AppContext, outbox_database: Database) -> None:
         if ctx.redis is not None
         else MemoryContactCache()
     )
-    ctx.contacts = ContactRecorder(RecordContact(uow, ctx.clock), cache)
+    ctx.contacts = ContactRecorder(
+        RecordContact(uow, ctx.clock), cache, blocked=MarkUnreachable(uow, ctx.clock)
+    )
     worker = OutboxWorker(
         uow=worker_uow,
         clock=ctx.clock,

@@ -5,6 +5,8 @@ update.
 The :class:`ContactRecorder` keeps what it last recorded for each user (name, username,
 language) in a small cache and writes only when the user is new to the cache, their profile
 changed, or they were marked unreachable (a 403 makes the outbox worker :meth:`forget` them).
+A user blocking the bot (a ``my_chat_member`` update with ``kicked``) is marked unreachable
+at once; unblocking comes with their next message, which records them again.
 The cache is in-process, or in Redis when ``REDIS_URL`` is set, so a 403 seen by one replica
 makes every replica write again at the user's next update. A cache entry that outlives a
 database reset only costs a missed refresh of an unchanged profile.
@@ -21,7 +23,7 @@ from aiogram import BaseMiddleware
 from aiogram.types import Chat, TelegramObject, Update, User
 from redis.asyncio import Redis
 
-from domain.usecases.outbox import Contact, RecordContact
+from domain.usecases.outbox import Contact, MarkUnreachable, RecordContact
 
 __all__ = [
     "ContactCache",
@@ -91,8 +93,11 @@ def _fingerprint(contact: Contact) -> str:
 
 
 class ContactRecorder:
-    def __init__(self, record: RecordContact, cache: ContactCache) -> None:
+    def __init__(
+        self, record: RecordContact, cache: ContactCache, *, blocked: MarkUnreachable
+    ) -> None:
         self._record = record
+        self._blocked = blocked
         self.cache = cache
         self.writes = 0
 
@@ -110,6 +115,15 @@ class ContactRecorder:
 
     async def forget(self, user_id: int) -> None:
         await self.cache.forget(user_id)
+
+    async def blocked(self, user_id: int) -> None:
+        """The user blocked the bot: marked unreachable, and written again when they return."""
+        try:
+            await self.cache.forget(user_id)
+            await self._blocked(user_id)
+            self.writes += 1
+        except Exception:
+            log.exception("could not record that user %s blocked the bot", user_id)
 
 
 def contact_of(update: Update) -> Contact | None:
@@ -144,6 +158,11 @@ class ContactGate(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         if isinstance(event, Update):
+            member = event.my_chat_member
+            if member is not None:
+                if member.chat.type == "private" and member.new_chat_member.status == "kicked":
+                    await self.recorder.blocked(member.from_user.id)
+                return await handler(event, data)
             contact = contact_of(event)
             if contact is not None:
                 await self.recorder.seen(contact)

@@ -24,6 +24,7 @@ __all__ = [
     "ClaimNotices",
     "Contact",
     "DeliveryResult",
+    "MarkUnreachable",
     "OutboxDepth",
     "RecordContact",
     "SettleDelivery",
@@ -131,4 +132,18 @@ class RecordContact:
         )
         async with self._uow() as uow:
             await uow.users.record_contact(user, now)
+            await uow.commit()
+
+
+class MarkUnreachable:
+    """Telegram told us the user blocked the bot (a ``my_chat_member`` update): nothing is
+    sent to them until they write again."""
+
+    def __init__(self, uow: UowFactory, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    async def __call__(self, user_id: int) -> None:
+        async with self._uow() as uow:
+            await uow.users.mark_unreachable(UserId(user_id), self._clock.now())
             await uow.commit()
