@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 from urllib.parse import quote
 
 from conversations.engine import main_menu
 from conversations.flow import Flow
 from conversations.payment import CASH_ACTION
-from conversations.registration import PICKED_BY_STAFF, result_screen
+from conversations.registration import PICKED_BY_STAFF
 from conversations.screens import (
     Button,
     Day,
@@ -45,7 +45,6 @@ from conversations.screens import (
     ReplyKeyboard,
     Screen,
 )
-from conversations.session import Outgoing
 from conversations.turn import Turn
 from domain.errors import InvalidInput, NotFound, PermissionDenied
 from domain.model import Role
@@ -881,9 +880,8 @@ class AgentOrderNotice:
             "service": Plain(service.name if service is not None else ""),
             **_business(recipients.business),
         }
-        shown = replace(result_screen(outcome), notice=Msg("acc.agent_registered", params))
-        for owner in recipients.owners:
-            t.outgoing.append(Outgoing(owner.chat_id, owner.locale or DEFAULT_LANG, shown))
+        # the owners' copy was written to the outbox by the use case that placed the order
+        # (or, for a payment link, by the one that obtained it)
         told = len(recipients.owners)
         parts: list[Param] = [
             Msg("acc.agent_told", {"count": told, **params})

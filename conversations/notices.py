@@ -9,14 +9,17 @@ events, with entry buttons (they work on any message, whatever the chat is doing
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 
 from conversations.accounts import join_request_screen
 from conversations.payment import expired_screen, failure_screen, success_screen
+from conversations.registration import result_screen
 from conversations.screens import Button, Delivery, Msg, Param, Plain, Screen
 from domain.catalog import Catalog
 from domain.model import PaymentMethod, Role
 from domain.outbox import JsonValue, Notice, NoticeKind
+from domain.registration import OrderOutcome, OrderOutcomeKind
 from domain.usecases.accounts import BusinessView, JoinRequested, JoinStatus
 from domain.usecases.payments import (
     ConfirmStatus,
@@ -154,6 +157,29 @@ def _progress_changed(params: Params, catalog: Catalog) -> Screen:
     )
 
 
+def _agent_registered(params: Params, catalog: Catalog) -> Screen:
+    """What the staff member saw after **Xác nhận**, headed by who registered what."""
+    code = _str(params, "service")
+    service = catalog.service(code)
+    outcome = OrderOutcome(
+        OrderOutcomeKind.CREATED,
+        order_code=_str(params, "order"),
+        kind_of_service=_str(params, "kind"),
+        total=_int(params, "total"),
+        subscription_code=_str(params, "subscription"),
+        payment_url=_str(params, "url"),
+    )
+    heading = Msg(
+        "acc.agent_registered",
+        {
+            "agent": Plain(_str(params, "agent")),
+            "service": Plain(service.name if service is not None else code),
+            **_business_params(params),
+        },
+    )
+    return replace(result_screen(outcome), notice=heading)
+
+
 _SCREENS: dict[NoticeKind, Callable[[Params, Catalog], Screen]] = {
     NoticeKind.PAYMENT_SUCCEEDED: _payment_succeeded,
     NoticeKind.PAYMENT_FAILED: _payment_failed,
@@ -162,6 +188,7 @@ _SCREENS: dict[NoticeKind, Callable[[Params, Catalog], Screen]] = {
     NoticeKind.JOIN_DECIDED: _join_decided,
     NoticeKind.INVITATION_USED: _invitation_used,
     NoticeKind.PROGRESS_CHANGED: _progress_changed,
+    NoticeKind.AGENT_REGISTERED: _agent_registered,
 }
 
 

@@ -48,6 +48,9 @@ class NoticeKind(enum.StrEnum):
     JOIN_DECIDED = "join_decided"  # to the requester: accepted or refused
     INVITATION_USED = "invitation_used"  # to the inviter
     PROGRESS_CHANGED = "progress_changed"  # to an owner: an agent moved their OS order
+    #: to an owner: staff registered a service for their business (the payment link or the
+    #: pending cash order, as the staff member saw it)
+    AGENT_REGISTERED = "agent_registered"
 
 
 @dataclass(frozen=True, slots=True)

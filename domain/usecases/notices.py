@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from domain.model import PaymentMethod, User
+from domain.model import EnterpriseId, Order, PaymentMethod, Role, User, UserId
 from domain.outbox import JsonValue, Notice, NoticeKind
 from domain.ports import UnitOfWork
 
@@ -20,10 +20,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "add_notices",
+    "agent_registered",
     "locale_of",
     "order_expired",
     "payment_failed",
     "payment_succeeded",
+    "reachable_owners",
 ]
 
 _LANGUAGES = ("vi", "en")
@@ -89,3 +91,50 @@ def order_expired(result: OrderExpired) -> list[Notice]:
         return []
     params: dict[str, JsonValue] = {"order": result.order_code, "total": result.total}
     return [Notice(NoticeKind.ORDER_EXPIRED, result.chat_id, result.locale, params)]
+
+
+async def reachable_owners(
+    uow: UnitOfWork, enterprise_id: EnterpriseId, exclude: Iterable[int] = ()
+) -> list[tuple[int, str]]:
+    """The business's owners the bot may write to (chat id, language), in a stable order."""
+    skip = set(exclude)
+    members = await uow.memberships.for_enterprise(enterprise_id)
+    ids = [m.user_id for m in members if m.role is Role.OWNER and int(m.user_id) not in skip]
+    users = await uow.users.get_many(ids) if ids else {}
+    return [
+        (int(i), locale_of(users[i]))
+        for i in dict.fromkeys(ids)
+        if i in users and users[i].reachable
+    ]
+
+
+async def agent_registered(
+    uow: UnitOfWork, order: Order, now: datetime, payment_url: str = "", *, subscription: str = ""
+) -> int:
+    """Staff registered ``order`` for a business they do not own: its owners get what the
+    staff member got (the payment link, or the pending cash order). The number told."""
+    agent = await uow.users.get(UserId(order.registered_by))
+    enterprise = await uow.enterprises.get(order.enterprise_id)
+    if enterprise is None:
+        return 0
+    params: dict[str, JsonValue] = {
+        "agent": agent.first_name if agent is not None else "",
+        "service": order.service_code,
+        "business": enterprise.name,
+        "tax_code": enterprise.tax_code,
+        "order": order.code,
+        "kind": order.kind.value,
+        "total": order.total,
+        "url": payment_url,
+        "subscription": subscription,
+    }
+    return await add_notices(
+        uow,
+        (
+            Notice(NoticeKind.AGENT_REGISTERED, chat, locale, params)
+            for chat, locale in await reachable_owners(
+                uow, order.enterprise_id, exclude=(int(order.registered_by),)
+            )
+        ),
+        now,
+    )

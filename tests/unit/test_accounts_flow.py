@@ -631,10 +631,22 @@ async def test_an_agents_on_order_goes_to_the_owners_too() -> None:
     [request] = chat.reg.orders
     assert (request.actor_id, request.enterprise_id) == (1, A.id)
     assert chat.accounts.called("owners") == [(A.id, (1,))]
-    [out] = reply.outgoing
-    assert (out.chat_id, out.lang, out.screen.qr) == (500, "en", "http://pay/1")
-    assert out.screen.notice is not None and "acc.agent_registered" in screen_keys(out.screen)
-    assert [b.url for row in out.screen.buttons for b in row] == ["http://pay/1"]
+    assert reply.outgoing == ()  # the owners' copy goes through the outbox
+    params = {
+        "agent": "Hỗ trợ",
+        "service": "NOPE",
+        "business": A.name,
+        "tax_code": A.tax_code,
+        "order": "DH-1",
+        "kind": "ON",
+        "total": 275_000,
+        "url": "http://pay/1",
+        "subscription": "",
+    }
+    out = notice_screen(Notice(NoticeKind.AGENT_REGISTERED, 500, "en", params), Catalog())
+    assert out.qr == "http://pay/1"
+    assert out.notice is not None and "acc.agent_registered" in screen_keys(out)
+    assert [b.url for row in out.buttons for b in row] == ["http://pay/1"]
     first, told = reply.screens
     assert first.qr == "http://pay/1"
     assert "acc.agent_told" in screen_keys(told) and told.buttons == ()
