@@ -119,7 +119,7 @@ class _Attempts:
         self.settings = settings
         self.failures = 0
         self._backoff = wait_exponential_jitter(
-            initial=settings.backoff_initial, max=settings.backoff_max, jitter=settings.jitter
+            multiplier=settings.backoff_initial, max=settings.backoff_max, jitter=settings.jitter
         )
         self._deadline = stop_before_delay(settings.max_seconds)
 
