@@ -29,7 +29,6 @@ import logging
 import os
 import secrets
 import socket
-import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -63,8 +62,8 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=120)
 #: a 400 whose description says the chat cannot be reached counts as a 403
 _UNREACHABLE_400 = ("chat not found", "user not found", "peer_id_invalid")
-#: how often the depth gauges are refreshed at most
-_STATS_EVERY = 5.0
+#: how often the depth gauges are refreshed
+STATS_EVERY = 5.0
 
 
 def worker_name() -> str:
@@ -123,7 +122,7 @@ class OutboxWorker:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
-        self._stats_at = 0.0
+        self._stats_task: asyncio.Task[None] | None = None
         self.sent = 0
 
     @property
@@ -139,9 +138,15 @@ class OutboxWorker:
             return
         self._stopping = False
         self._task = asyncio.create_task(self._loop(), name="outbox-delivery")
+        self._stats_task = asyncio.create_task(self._stats_loop(), name="outbox-depth")
 
     async def stop(self, wait: float = 10.0) -> None:
         """Let the round in hand finish (its rows are then settled), then stop."""
+        stats, self._stats_task = self._stats_task, None
+        if stats is not None:
+            stats.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await stats
         task, self._task = self._task, None
         if task is None or task.done():
             return
@@ -162,7 +167,6 @@ class OutboxWorker:
             except Exception:
                 log.exception("outbox round failed; trying again shortly")
                 busy = False
-            await self._refresh_stats()
             if busy or self._stopping:
                 continue
             with contextlib.suppress(TimeoutError):
@@ -232,18 +236,18 @@ class OutboxWorker:
                 log.warning("contact cache not told about chat %s: %s", message.id, exc)
         return status
 
-    async def _refresh_stats(self) -> None:
-        now = time.monotonic()
-        if now - self._stats_at < _STATS_EVERY and not self._stopping:
-            return
-        self._stats_at = now
-        try:
-            stats = await self._depth()
-        except Exception as error:
-            log.warning("outbox depth unavailable: %s", error)
-            return
-        self._metrics.outbox_depth.set(stats.depth)
-        self._metrics.outbox_oldest_age.set(stats.oldest_age_seconds)
+    async def _stats_loop(self) -> None:
+        """The depth gauges, refreshed on their own clock (a round may take long when
+        Telegram is slow, which is when they matter)."""
+        while True:
+            try:
+                stats = await self._depth()
+            except Exception as error:
+                log.warning("outbox depth unavailable: %s", error)
+            else:
+                self._metrics.outbox_depth.set(stats.depth)
+                self._metrics.outbox_oldest_age.set(stats.oldest_age_seconds)
+            await asyncio.sleep(STATS_EVERY)
 
 
 def _describe(error: BaseException) -> str:

@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -237,6 +238,46 @@ async def test_a_known_user_s_press_costs_no_statement_for_being_reachable(
         await user.send("/help")
     assert not any("users" in s for s in again.statements), again.statements
     assert bot.context().contacts is not None and bot.context().contacts.writes == 1
+
+
+# --- metrics ---------------------------------------------------------------------------------
+
+
+def gauge(metrics: str, name: str) -> float:
+    [line] = [x for x in metrics.splitlines() if x.startswith(name + " ")]
+    return float(line.split()[1])
+
+
+async def test_outbox_depth_and_age_are_exported_and_readiness_stays_true(
+    bot_factory: BotFactory,
+) -> None:
+    """A Telegram that holds messages backs the outbox up: /metrics shows how deep and how
+    old; the bot stays ready (the database is up: nothing is lost); then it drains to 0."""
+    bot = await bot_factory("polling")
+    user = bot.user("Hạnh")
+    await user.send("/help")
+    bot.state.faults.add("slow", methods=["sendMessage"], chat_id=user.id, delay=4.0)
+    await write(bot, *(expired(user.id, f"DH-M{i}") for i in range(3)))
+    async with httpx.AsyncClient(timeout=5.0) as http:
+
+        async def backed_up() -> str:
+            text_ = (await http.get(bot.http_url + "/metrics")).text
+            return text_ if gauge(text_, "onesme_outbox_depth") >= 2 else ""
+
+        metrics = await until(backed_up, within=20, what="the depth gauge to show the backlog")
+        assert gauge(metrics, "onesme_outbox_oldest_pending_seconds") > 0
+        ready = await http.get(bot.http_url + "/readyz")
+        assert (ready.status_code, ready.text) == (200, "ready: database")
+        for i in range(3):
+            await user.wait_for_text(f"DH-M{i}", timeout=40)
+
+        async def drained() -> str:
+            text_ = (await http.get(bot.http_url + "/metrics")).text
+            return text_ if gauge(text_, "onesme_outbox_depth") == 0 else ""
+
+        metrics = await until(drained, within=20, what="the depth gauge to come back to 0")
+        assert gauge(metrics, "onesme_outbox_oldest_pending_seconds") == 0
+        assert 'onesme_outbox_deliveries_total{result="sent"} 3.0' in metrics
 
 
 # --- Telegram's faults -----------------------------------------------------------------------
