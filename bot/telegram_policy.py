@@ -52,7 +52,8 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_before_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from bot.flood_control import (
@@ -118,9 +119,9 @@ class _Attempts:
     def __init__(self, settings: RetrySettings) -> None:
         self.settings = settings
         self.failures = 0
-        self._backoff = wait_exponential_jitter(
-            initial=settings.backoff_initial, max=settings.backoff_max, jitter=settings.jitter
-        )
+        self._backoff = wait_exponential(
+            multiplier=settings.backoff_initial, max=settings.backoff_max
+        ) + wait_random(0, settings.jitter)
         self._deadline = stop_before_delay(settings.max_seconds)
 
     def wait(self, state: RetryCallState) -> float:
@@ -255,12 +256,16 @@ def send_policy_for(
     metrics: Metrics | None = None,
     redis: Any | None = None,
     redis_prefix: str = "onesme:",
+    request_timeout: float = 60.0,
 ) -> TelegramSendPolicy:
     """The policy the composition root installs: flood limits and retry bounds from
     ``settings``; the flood slots in Redis (under ``redis_prefix``) when a client is given,
-    else in this process."""
+    else in this process. ``request_timeout`` is the session's: a slot whose holder died is
+    freed a while after it (the lease)."""
     limits = FloodLimits(
-        chat_interval=settings.flood_chat_interval, global_rate=settings.flood_global_rate
+        chat_interval=settings.flood_chat_interval,
+        global_rate=settings.flood_global_rate,
+        lease=request_timeout + 30.0,
     )
     limiter: FloodLimiter = (
         RedisFloodLimiter(redis, limits, prefix=redis_prefix, bot_id=bot_id)
