@@ -6,7 +6,8 @@ the outbox all go through it. For each call (``getUpdates`` excepted: the poll l
 own backoff, and a long poll must not be held up):
 
 - a message (see :func:`bot.flood_control.limited_chat`) first waits for its flood-control
-  slots, for every attempt;
+  slots, for every attempt (when they cannot be had, e.g. Redis is down, it goes unpaced:
+  a message sent too fast risks a 429, which is waited out; one not sent is lost);
 - 429 (``TelegramRetryAfter``): wait ``retry_after`` (never less), then retry; the chat stays
   taken that long for the bot's other messages too;
 - 5xx (``TelegramServerError``), timeouts and network errors (``TelegramNetworkError``), and an
@@ -201,7 +202,10 @@ class TelegramSendPolicy(BaseRequestMiddleware):
         permit = None
         if limited is not None and self.limiter is not None:
             started = time.monotonic()
-            permit = await self.limiter.acquire(*limited)
+            try:
+                permit = await self.limiter.acquire(*limited)
+            except Exception as error:  # fail open: a message unpaced beats one never sent
+                log.warning("flood control unavailable (%s): %s sent unpaced", error, name)
             if self.metrics is not None:
                 self.metrics.flood_wait.observe(time.monotonic() - started)
         hold = 0.0

@@ -19,6 +19,7 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import GetUpdates, SendMessage, TelegramMethod
 
+from bot.flood_control import FloodLimiter, FloodLimits
 from bot.metrics import Metrics
 from bot.telegram_policy import RetrySettings, TelegramSendPolicy, is_transient
 
@@ -165,3 +166,15 @@ def test_transient_errors() -> None:
     assert is_transient(server_error(SEND)) and is_transient(network(SEND))
     assert not is_transient(TelegramBadRequest(SEND, "Bad Request: chat not found"))
     assert not is_transient(TelegramForbiddenError(SEND, "Forbidden"))
+
+
+async def test_flood_control_failing_lets_the_message_through() -> None:
+    class Down(FloodLimiter):
+        async def _try(self, chat: str, token: str) -> float:
+            raise ConnectionError("Redis is down")
+
+    run = Run()
+    run.policy.limiter = Down(FloodLimits())
+    script = Script(ok)
+    assert await run.send(script) == "sent"
+    assert script.calls == 1 and run.count("ok") == 1
