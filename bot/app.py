@@ -704,7 +704,12 @@ def build_app(
     # the policy outermost: the counter below it sees every attempt
     session.middleware(
         send_policy_for(
-            settings, bot_id=bot.id, metrics=metrics, redis=redis, redis_prefix=redis_prefix
+            settings,
+            bot_id=bot.id,
+            metrics=metrics,
+            redis=redis,
+            redis_prefix=redis_prefix,
+            request_timeout=float(session.timeout),
         )
     )
     session.middleware(BotApiCallCounter(metrics))

@@ -6,7 +6,8 @@ the outbox all go through it. For each call (``getUpdates`` excepted: the poll l
 own backoff, and a long poll must not be held up):
 
 - a message (see :func:`bot.flood_control.limited_chat`) first waits for its flood-control
-  slots, for every attempt;
+  slots, for every attempt (when they cannot be had, e.g. Redis is down, it goes unpaced:
+  a message sent too fast risks a 429, which is waited out; one not sent is lost);
 - 429 (``TelegramRetryAfter``): wait ``retry_after`` (never less), then retry; the chat stays
   taken that long for the bot's other messages too;
 - 5xx (``TelegramServerError``), timeouts and network errors (``TelegramNetworkError``), and an
@@ -52,7 +53,8 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_before_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from bot.flood_control import (
@@ -118,9 +120,9 @@ class _Attempts:
     def __init__(self, settings: RetrySettings) -> None:
         self.settings = settings
         self.failures = 0
-        self._backoff = wait_exponential_jitter(
-            multiplier=settings.backoff_initial, max=settings.backoff_max, jitter=settings.jitter
-        )
+        self._backoff = wait_exponential(
+            multiplier=settings.backoff_initial, max=settings.backoff_max
+        ) + wait_random(0, settings.jitter)
         self._deadline = stop_before_delay(settings.max_seconds)
 
     def wait(self, state: RetryCallState) -> float:
@@ -200,7 +202,10 @@ class TelegramSendPolicy(BaseRequestMiddleware):
         permit = None
         if limited is not None and self.limiter is not None:
             started = time.monotonic()
-            permit = await self.limiter.acquire(*limited)
+            try:
+                permit = await self.limiter.acquire(*limited)
+            except Exception as error:  # fail open: a message unpaced beats one never sent
+                log.warning("flood control unavailable (%s): %s sent unpaced", error, name)
             if self.metrics is not None:
                 self.metrics.flood_wait.observe(time.monotonic() - started)
         hold = 0.0
@@ -255,12 +260,16 @@ def send_policy_for(
     metrics: Metrics | None = None,
     redis: Any | None = None,
     redis_prefix: str = "onesme:",
+    request_timeout: float = 60.0,
 ) -> TelegramSendPolicy:
     """The policy the composition root installs: flood limits and retry bounds from
     ``settings``; the flood slots in Redis (under ``redis_prefix``) when a client is given,
-    else in this process."""
+    else in this process. ``request_timeout`` is the session's: a slot whose holder died is
+    freed a while after it (the lease)."""
     limits = FloodLimits(
-        chat_interval=settings.flood_chat_interval, global_rate=settings.flood_global_rate
+        chat_interval=settings.flood_chat_interval,
+        global_rate=settings.flood_global_rate,
+        lease=request_timeout + 30.0,
     )
     limiter: FloodLimiter = (
         RedisFloodLimiter(redis, limits, prefix=redis_prefix, bot_id=bot_id)
