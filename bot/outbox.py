@@ -213,17 +213,25 @@ class OutboxWorker:
                 log.info("outbox row %s: chat %s refuses the bot", message.id, notice.chat_id)
             else:
                 log.warning("outbox row %s: %s; will retry", message.id, _describe(error))
-            return await self._settle_logged(message, result, _describe(error))
+            wait = error.retry_after if isinstance(error, TelegramRetryAfter) else 0
+            return await self._settle_logged(
+                message, result, _describe(error), not_before=timedelta(seconds=wait)
+            )
         self.sent += 1
         return await self._settle_logged(message, DeliveryResult.SENT)
 
     async def _settle_logged(
-        self, message: OutboxMessage, result: DeliveryResult, error: str = ""
+        self,
+        message: OutboxMessage,
+        result: DeliveryResult,
+        error: str = "",
+        *,
+        not_before: timedelta | None = None,
     ) -> OutboxStatus:
         label = "retry" if result is DeliveryResult.TRANSIENT else result.value
         self._metrics.outbox_deliveries.labels(label).inc()
         try:
-            status = await self._settle(message, result, error)
+            status = await self._settle(message, result, error, not_before=not_before)
         except Exception:
             # the lease expires and the row is tried again (a SENT row may then be sent twice:
             # only when the database fails right after Telegram's OK)

@@ -64,9 +64,15 @@ class SettleDelivery:
         self._worker = worker
 
     async def __call__(
-        self, message: OutboxMessage, result: DeliveryResult, error: str = ""
+        self,
+        message: OutboxMessage,
+        result: DeliveryResult,
+        error: str = "",
+        *,
+        not_before: timedelta | None = None,
     ) -> OutboxStatus:
-        """The row's status afterwards (PENDING when it will be tried again). A row whose lease
+        """The row's status afterwards (PENDING when it will be tried again, after its backoff
+        and no sooner than ``not_before``, e.g. Telegram's ``retry_after``). A row whose lease
         was lost meanwhile is left to its new holder."""
         now = self._clock.now()
         async with self._uow() as uow:
@@ -81,9 +87,8 @@ class SettleDelivery:
             else:
                 status = OutboxStatus.PENDING
             if status is OutboxStatus.PENDING:
-                held = await repo.release(
-                    message.id, self._worker, now + retry_delay(message.attempts), error
-                )
+                delay = max(retry_delay(message.attempts), not_before or timedelta())
+                held = await repo.release(message.id, self._worker, now + delay, error)
             else:
                 held = await repo.finish(message.id, self._worker, status, now, error or None)
             if not held:

@@ -113,6 +113,19 @@ async def test_transient_failures_back_off_and_end_as_failed(uow: SqlUnitOfWork)
     assert retry_delay(1) == timedelta(seconds=1) and retry_delay(30) == timedelta(minutes=5)
 
 
+async def test_a_retry_waits_at_least_what_telegram_asked(uow: SqlUnitOfWork) -> None:
+    clock = Clock()
+    await add(uow, notice(1))
+    claim = ClaimNotices(lambda: uow, clock, "w", LEASE)
+    settle = SettleDelivery(lambda: uow, clock, "w")
+    [message] = await claim(5)
+    await settle(message, DeliveryResult.TRANSIENT, "429", not_before=timedelta(seconds=90))
+    clock.advance(timedelta(seconds=89))
+    assert await claim(5) == []  # the backoff alone (1 s) would have let it go
+    clock.advance(timedelta(seconds=1))
+    assert [m.id for m in await claim(5)] == [message.id]
+
+
 async def test_a_403_closes_the_row_and_marks_the_user_unreachable_until_they_write(
     uow: SqlUnitOfWork,
 ) -> None:
