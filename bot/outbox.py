@@ -13,9 +13,10 @@ Started by the app like the reconciler. A round claims a batch of due rows with 
 - Anything else (429 after the session's own waits, 5xx, timeouts, network) → back to PENDING
   after a growing delay, at most ``MAX_ATTEMPTS`` times.
 
-A row is never sent twice by this worker: it is sent only while a quarter of its lease is
-left (a stalled process skips rows whose lease may have passed to another worker). Rows of one
-chat go in order, one at a time; chats are served concurrently (at most ``concurrency``).
+A row is never sent twice by this worker: it is sent only while half of its lease is left
+(the default lease, 120 s, leaves 60 s: the send policy's bound on one call's retries), so a
+stalled process skips rows whose lease may pass to another worker. Rows of one chat go in
+order, one at a time; chats are served concurrently (at most ``concurrency``).
 
 The worker wakes at once when a commit in this process wrote outbox rows (``wake``), and
 otherwise looks every ``poll_interval`` seconds (rows written by other processes, retries).
@@ -195,7 +196,7 @@ class OutboxWorker:
 
     async def _deliver(self, message: OutboxMessage) -> OutboxStatus:
         lease_until = message.lease_until
-        if lease_until is not None and self._clock.now() > lease_until - self._lease / 4:
+        if lease_until is not None and self._clock.now() > lease_until - self._lease / 2:
             log.warning("outbox row %s: lease nearly over, left for the next round", message.id)
             return await self._settle_logged(message, DeliveryResult.TRANSIENT, "lease ran out")
         notice = message.notice

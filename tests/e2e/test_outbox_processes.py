@@ -268,6 +268,7 @@ async def test_two_processes_drain_one_outbox_each_row_sent_once(
             HTTP_PORT=str(port),
             PUBLIC_URL=f"http://127.0.0.1:{port}",
             WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram/webhook",
+            OUTBOX_LEASE_SECONDS="20",
         )
         processes.append(BotProcess(env, tmp_path, name))
     await asyncio.gather(*(p.ready() for p in processes))
