@@ -18,10 +18,12 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 from aiogram.methods import GetUpdates, SendMessage, TelegramMethod
+from pydantic import ValidationError
 
 from bot.flood_control import FloodLimiter, FloodLimits
 from bot.metrics import Metrics
-from bot.telegram_policy import RetrySettings, TelegramSendPolicy, is_transient
+from bot.settings import format_settings_errors, load_settings
+from bot.telegram_policy import RetrySettings, TelegramSendPolicy, is_transient, send_policy_for
 
 SEND = SendMessage(chat_id=5, text="Đăng ký thành công")
 
@@ -178,3 +180,32 @@ async def test_flood_control_failing_lets_the_message_through() -> None:
     script = Script(ok)
     assert await run.send(script) == "sent"
     assert script.calls == 1 and run.count("ok") == 1
+
+
+def test_the_policy_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = load_settings(_env_file=None)
+    assert (defaults.flood_chat_interval, defaults.flood_global_rate) == (1.0, 30)
+    assert (defaults.telegram_retry_attempts, defaults.telegram_retry_max_seconds) == (5, 60.0)
+    monkeypatch.setenv("FLOOD_CHAT_INTERVAL", "0.5")
+    monkeypatch.setenv("FLOOD_GLOBAL_RATE", "20")
+    monkeypatch.setenv("TELEGRAM_RETRY_ATTEMPTS", "3")
+    monkeypatch.setenv("TELEGRAM_RETRY_MAX_SECONDS", "15")
+    policy = send_policy_for(load_settings(_env_file=None), bot_id=42)
+    assert policy.limiter is not None
+    assert (policy.limiter.limits.chat_interval, policy.limiter.limits.global_rate) == (0.5, 20)
+    assert (policy.retry.max_attempts, policy.retry.max_seconds) == (3, 15.0)
+
+
+def test_bad_policy_settings_are_one_clear_line_each() -> None:
+    with pytest.raises(ValidationError) as raised:
+        load_settings(
+            _env_file=None,
+            FLOOD_CHAT_INTERVAL="soon",
+            FLOOD_GLOBAL_RATE="0",
+            TELEGRAM_RETRY_MAX_SECONDS="-1",
+        )
+    assert format_settings_errors(raised.value) == [
+        "FLOOD_CHAT_INTERVAL: must be a number of seconds ≥ 0, e.g. 1 or 0.5 (got 'soon')",
+        "FLOOD_GLOBAL_RATE: must be a whole number ≥ 1 (got '0')",
+        "TELEGRAM_RETRY_MAX_SECONDS: must be a number of seconds ≥ 0, e.g. 60 (got '-1')",
+    ]
