@@ -89,10 +89,6 @@ class Role(enum.StrEnum):
     OWNER = "owner"  # in one enterprise
     MEMBER = "member"  # in one enterprise
 
-    @property
-    def is_global(self) -> bool:
-        return self in (Role.ADMIN, Role.AGENT)
-
 
 GLOBAL_ROLES = frozenset({Role.ADMIN, Role.AGENT})
 ENTERPRISE_ROLES = frozenset({Role.OWNER, Role.MEMBER})
