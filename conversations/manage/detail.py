@@ -4,6 +4,7 @@ that redraw the SAME message; what the buttons of the tabs change."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Final
 
 from conversations.kit import unexpected
@@ -44,16 +45,21 @@ TAB_DRAWS: Final[dict[Tab, Callable[[Ctx], Awaitable[TabContent]]]] = {
 
 
 def open_subscription(c: Ctx, subscription_id: int, tab: Tab = Tab.OVERVIEW) -> None:
-    d = c.d
-    d.invoice, d.send_pdf, d.prompt, d.values, d.memo_kind, d.failures = (
-        None,
-        False,
-        None,
-        None,
-        None,
-        0,
+    """Show a subscription's ``tab``; an open invoice or a half-typed form is dropped (the
+    list's business and filter are kept for the way back)."""
+    c.d = replace(
+        c.d,
+        step=Step.DETAIL,
+        subscription=int(subscription_id),
+        tab=tab,
+        tab_offset=0,
+        invoice=None,
+        send_pdf=False,
+        prompt=None,
+        values=None,
+        memo_kind=None,
+        failures=0,
     )
-    d.step, d.subscription, d.tab, d.tab_offset = Step.DETAIL, int(subscription_id), tab, 0
 
 
 def progress_notice(subscription: Subscription, service_name: str) -> Screen:
