@@ -93,6 +93,7 @@ from domain.usecases.registration import OrderSettings, PlaceOrder
 from payments.vnptpay import VnptPayClient
 from storage.conversation_store import SqlConversationStore
 from storage.db import Database
+from storage.job_lock import JobLock
 from storage.local_store import LocalChatLock, MemoryUpdateDeduper
 from storage.migrate import upgrade_to_head
 from storage.redis_store import (
@@ -285,6 +286,7 @@ def _wire_payments(ctx: AppContext) -> list[RouteDef]:
             expire=services.expire,
             notifier=notifier,
             interval=interval_for(minutes),
+            guard=JobLock(database, "payment-reconciler").round,  # one replica per round
         )
     )
     if not isinstance(ctx.gateway, VnptPayClient):
