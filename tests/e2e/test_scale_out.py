@@ -220,7 +220,13 @@ async def test_three_replicas_behind_nginx_survive_a_kill_under_load(
 
 async def _check_webhook_set_alike(state: BotApiState, front: str) -> None:
     """Every replica set the webhook, each time to the same URL, secret and update kinds."""
-    calls = [c for c in state.calls if c.method == "setWebhook"]
+
+    def calls_() -> list[Any]:
+        return [c for c in state.calls if c.method == "setWebhook"]
+
+    # /readyz answers as soon as the HTTP server runs; setWebhook comes right after
+    await state.wait_until(lambda: len(calls_()) >= REPLICAS, 30)
+    calls = calls_()
     assert len(calls) == REPLICAS, [c.params for c in calls]
     assert all(c.ok for c in calls)
     shown = {
