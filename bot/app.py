@@ -49,7 +49,7 @@ from bot.accounts_backend import DatabaseAccountsBackend
 from bot.backend import DatabaseRegistrationBackend
 from bot.catalog_file import load_catalog_file
 from bot.handlers import BOT_COMMANDS, ChatFlow, ConversationEngine, create_router
-from bot.http import RouteDef, WebhookEndpoint, create_http_app
+from bot.http import RetryLater, RouteDef, WebhookEndpoint, create_http_app
 from bot.i18n import I18n
 from bot.invoice_pdf import InvoicePdf
 from bot.logging import configure_logging
@@ -66,6 +66,7 @@ from bot.payments_http import (
 )
 from bot.reconciler import PaymentReconciler, interval_for
 from bot.render import Renderer
+from bot.replay import ReplayGuard, UpdateJournal
 from bot.settings import Settings, mask_url_password
 from conversations.accounts import COMMANDS as ACCOUNT_COMMANDS
 from conversations.accounts import ENTRIES as ACCOUNT_ENTRIES
@@ -78,16 +79,29 @@ from conversations.payment import CASH_ACTION, CASH_FLOW, PAY_FLOW, REPAY_ACTION
 from conversations.registration import RegistrationFlow
 from domain.catalog import Catalog
 from domain.payments import PaymentGateway
-from domain.ports import ChatLock, Clock, ConversationStore, SystemClock, UpdateDeduper
+from domain.ports import (
+    ChatLock,
+    Clock,
+    ConversationStore,
+    LockTimeout,
+    SystemClock,
+    UpdateDeduper,
+)
 from domain.usecases.admin import GrantRole, GrantRoleRequest, LoadCatalog
 from domain.usecases.payments import PaymentNotifier
 from domain.usecases.registration import OrderSettings, PlaceOrder
 from payments.vnptpay import VnptPayClient
 from storage.conversation_store import SqlConversationStore
 from storage.db import Database
+from storage.job_lock import JobLock
 from storage.local_store import LocalChatLock, MemoryUpdateDeduper
 from storage.migrate import upgrade_to_head
-from storage.redis_store import RedisChatLock, RedisConversationStore, RedisUpdateDeduper
+from storage.redis_store import (
+    RedisChatLock,
+    RedisConversationStore,
+    RedisUpdateDeduper,
+    RedisUpdateJournal,
+)
 
 __all__ = [
     "ALLOWED_UPDATES",
@@ -272,6 +286,7 @@ def _wire_payments(ctx: AppContext) -> list[RouteDef]:
             expire=services.expire,
             notifier=notifier,
             interval=interval_for(minutes),
+            guard=JobLock(database, "payment-reconciler").round,  # one replica per round
         )
     )
     if not isinstance(ctx.gateway, VnptPayClient):
@@ -297,9 +312,10 @@ def _fixed_url(url: str) -> Callable[[], Awaitable[str | None]]:
 
 def _state_stores(
     ctx: AppContext,
-) -> tuple[ConversationStore, ChatLock, UpdateDeduper]:
-    """Conversation state, per-chat locks and update de-duplication: in Redis when it is
-    configured (shared by every replica), else the database and this process."""
+) -> tuple[ConversationStore, ChatLock, UpdateDeduper, UpdateJournal | None]:
+    """Conversation state, per-chat locks, update de-duplication and the journal of updates
+    being handled: in Redis when it is configured (shared by every replica), else the database
+    and this process (no journal: no other replica handles an update again)."""
     if ctx.redis is not None:
         # Redis' expiry only collects garbage; the engine tells the user a draft expired, so
         # a draft must outlive DRAFT_TTL_HOURS in Redis.
@@ -307,14 +323,17 @@ def _state_stores(
         prefix = ctx.redis_prefix
         return (
             RedisConversationStore(ctx.redis, prefix=prefix, ttl=ttl),
-            RedisChatLock(ctx.redis, prefix=prefix),
+            # extended while its handler runs; a dead replica's chats are free within 10 s
+            RedisChatLock(ctx.redis, prefix=prefix, ttl=timedelta(seconds=10)),
             # update ids are per bot: two bots sharing a Redis must not skip each other's
             RedisUpdateDeduper(ctx.redis, prefix=f"{prefix}{ctx.bot.id}:"),
+            RedisUpdateJournal(ctx.redis, prefix=f"{prefix}{ctx.bot.id}:"),
         )
     return (
         SqlConversationStore(ctx.database.engine),
         LocalChatLock(),
         MemoryUpdateDeduper(),
+        None,
     )
 
 
@@ -486,6 +505,8 @@ class BotApp:
         with self.inflight.track():
             try:
                 await self.dispatcher.feed_update(self.bot, update)
+            except LockTimeout as busy:  # only with ChatFlow.retry_when_busy (webhook)
+                raise RetryLater(str(busy)) from busy
             except Exception:
                 log.exception("update %s failed", update.update_id)
                 with contextlib.suppress(Exception):
@@ -630,7 +651,7 @@ def build_app(
     extra_routes: Sequence[RouteDef] | RoutesFactory = (),
     database: Database | None = None,
     redis: Any | None = None,
-    redis_prefix: str = "onesme:",
+    redis_prefix: str | None = None,
     clock: Clock | None = None,
     i18n: I18n | None = None,
     session: AiohttpSession | None = None,
@@ -639,9 +660,9 @@ def build_app(
 
     Overrides exist for tests and the one-port sandbox: ``database`` (e.g. one with a statement
     counter; then the caller disposes it), ``redis`` (a client) and ``redis_prefix`` (its keys'
-    prefix), ``clock``, ``i18n``, the Bot API ``session``, the ``engine_factory`` (a test
-    double), the ``gateway_factory``, and ``extra_routes`` mounted on the HTTP server (a
-    sequence, or a callable given the :class:`AppContext`).
+    prefix; default ``REDIS_PREFIX``), ``clock``, ``i18n``, the Bot API ``session``, the
+    ``engine_factory`` (a test double), the ``gateway_factory``, and ``extra_routes`` mounted
+    on the HTTP server (a sequence, or a callable given the :class:`AppContext`).
     """
     if settings.bot_token is None:
         raise ValueError("BOT_TOKEN is required to run the bot")
@@ -655,6 +676,7 @@ def build_app(
         redis = Redis.from_url(settings.redis_url)
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session.middleware(ReplayGuard(metrics))  # outermost: a repeated request is not even counted
     session.middleware(BotApiCallCounter(metrics))
     bot = Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
     i18n = i18n or I18n.load()
@@ -668,7 +690,7 @@ def build_app(
         bot=bot,
         renderer=Renderer(i18n),
         redis=redis,
-        redis_prefix=redis_prefix,
+        redis_prefix=redis_prefix if redis_prefix is not None else settings.redis_prefix,
     )
     if owns_database:
         context.closers.append(database.dispose)
@@ -677,7 +699,7 @@ def build_app(
     context.closers.append(bot.session.close)
     context.gateway = gateway_factory(context)
     payment_http = _wire_payments(context)
-    store, chat_lock, deduper = _state_stores(context)
+    store, chat_lock, deduper, journal = _state_stores(context)
     flow = ChatFlow(
         bot_id=bot.id,
         engine=engine_factory(context),
@@ -688,6 +710,8 @@ def build_app(
         clock=context.clock,
         deduper=deduper,
         default_locale=settings.default_locale,
+        retry_when_busy=bool(settings.webhook_url),
+        journal=journal,
     )
     dispatcher = Dispatcher(disable_fsm=True)
     dispatcher.update.outer_middleware(UpdateGate(deduper, metrics))

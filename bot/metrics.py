@@ -48,6 +48,12 @@ class Metrics:
             ["method", "outcome"],
             registry=self.registry,
         )
+        self.replayed = Counter(
+            "onesme_replayed_requests",
+            "Bot API requests of an update handled again (its replica died) answered from the "
+            "update's journal instead of being sent twice",
+            registry=self.registry,
+        )
         self.catalog_reloads = Counter(
             "onesme_catalog_reloads",
             "In-memory catalog reloads after the stored catalog changed",
