@@ -68,6 +68,7 @@ from bot.reconciler import PaymentReconciler, interval_for
 from bot.render import Renderer
 from bot.replay import ReplayGuard, UpdateJournal
 from bot.settings import Settings, mask_url_password
+from bot.telegram_policy import send_policy_for
 from conversations.accounts import COMMANDS as ACCOUNT_COMMANDS
 from conversations.accounts import ENTRIES as ACCOUNT_ENTRIES
 from conversations.accounts import AgentOrderNotice, StaffBusinessPicker, account_flows
@@ -674,11 +675,23 @@ def build_app(
     owns_redis = redis is None and settings.redis_url is not None
     if redis is None and settings.redis_url is not None:
         redis = Redis.from_url(settings.redis_url)
+    redis_prefix = redis_prefix if redis_prefix is not None else settings.redis_prefix
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     session.middleware(ReplayGuard(metrics))  # outermost: a repeated request is not even counted
-    session.middleware(BotApiCallCounter(metrics))
     bot = Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    # the policy next (inside the replay guard): the counter below it sees every attempt
+    session.middleware(
+        send_policy_for(
+            settings,
+            bot_id=bot.id,
+            metrics=metrics,
+            redis=redis,
+            redis_prefix=redis_prefix,
+            request_timeout=float(session.timeout),
+        )
+    )
+    session.middleware(BotApiCallCounter(metrics))
     i18n = i18n or I18n.load()
     context = AppContext(
         settings=settings,
@@ -690,7 +703,7 @@ def build_app(
         bot=bot,
         renderer=Renderer(i18n),
         redis=redis,
-        redis_prefix=redis_prefix if redis_prefix is not None else settings.redis_prefix,
+        redis_prefix=redis_prefix,
     )
     if owns_database:
         context.closers.append(database.dispose)

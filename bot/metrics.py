@@ -54,6 +54,20 @@ class Metrics:
             "update's journal instead of being sent twice",
             registry=self.registry,
         )
+        self.bot_api_sends = Counter(
+            "onesme_bot_api_sends",
+            "Bot API call attempts (getUpdates excepted) by result: ok; retry (5xx, timeout or "
+            "network error, tried again); 429 (Telegram asked to wait); forbidden (403: blocked "
+            "or never started); failed (a call given up: 400 and the like, or retries exhausted)",
+            ["result"],
+            registry=self.registry,
+        )
+        self.flood_wait = Histogram(
+            "onesme_flood_wait_seconds",
+            "Time a message waited for its flood-control slots (per chat and global)",
+            buckets=(0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0),
+            registry=self.registry,
+        )
         self.catalog_reloads = Counter(
             "onesme_catalog_reloads",
             "In-memory catalog reloads after the stored catalog changed",

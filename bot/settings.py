@@ -14,12 +14,13 @@ Empty variables (``REDIS_URL=``) count as unset. Base URLs (``TELEGRAM_API_URL``
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr, ValidationError, field_validator
+from pydantic import SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings", "format_settings_errors", "load_settings", "mask_url_password"]
@@ -42,6 +43,10 @@ _RULES: dict[str, str] = {
     "order_expiry_minutes": "must be a whole number ≥ 1",
     "reconcile_after_minutes": "must be a whole number ≥ 1",
     "catalog_refresh_seconds": "must be a whole number ≥ 1",
+    "flood_chat_interval": "must be a number of seconds ≥ 0, e.g. 1 or 0.5",
+    "flood_global_rate": "must be a whole number ≥ 1",
+    "telegram_retry_attempts": "must be a whole number ≥ 1",
+    "telegram_retry_max_seconds": "must be a number of seconds ≥ 0, e.g. 60",
 }
 
 
@@ -115,6 +120,12 @@ class Settings(BaseSettings):
     order_expiry_minutes: int = 30
     reconcile_after_minutes: int = 5
     catalog_refresh_seconds: int = 30
+    #: outgoing flood control: seconds between two messages to one chat, messages a second
+    flood_chat_interval: float = 1.0
+    flood_global_rate: int = 30
+    #: retries of failed Bot API calls: attempts for 5xx/timeouts, time bound for all retries
+    telegram_retry_attempts: int = 5
+    telegram_retry_max_seconds: float = 60.0
 
     @field_validator("http_port", mode="before")
     @classmethod
@@ -126,11 +137,27 @@ class Settings(BaseSettings):
         "order_expiry_minutes",
         "reconcile_after_minutes",
         "catalog_refresh_seconds",
+        "flood_global_rate",
+        "telegram_retry_attempts",
         mode="before",
     )
     @classmethod
     def _positive(cls, value: object) -> int:
         return _whole_number(value, 1, None, "must be a whole number ≥ 1")
+
+    @field_validator("flood_chat_interval", "telegram_retry_max_seconds", mode="before")
+    @classmethod
+    def _seconds(cls, value: object, info: ValidationInfo) -> float:
+        rule = _RULES[str(info.field_name)]
+        if isinstance(value, bool):
+            raise ValueError(rule)
+        try:
+            seconds = float(value.strip() if isinstance(value, str) else value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ValueError(rule) from None
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError(rule)
+        return seconds
 
     @field_validator("telegram_api_url", "public_url", "vnptpay_url", mode="after")
     @classmethod
