@@ -57,7 +57,7 @@ from bot.contacts import (
     RedisContactCache,
 )
 from bot.handlers import BOT_COMMANDS, ChatFlow, ConversationEngine, create_router
-from bot.http import RouteDef, WebhookEndpoint, create_http_app
+from bot.http import RetryLater, RouteDef, WebhookEndpoint, create_http_app
 from bot.i18n import I18n
 from bot.invoice_pdf import InvoicePdf
 from bot.logging import configure_logging
@@ -74,6 +74,7 @@ from bot.payments_http import (
 )
 from bot.reconciler import PaymentReconciler, interval_for
 from bot.render import Renderer
+from bot.replay import ReplayGuard, UpdateJournal
 from bot.settings import Settings, mask_url_password
 from bot.telegram_policy import send_policy_for
 from conversations.accounts import COMMANDS as ACCOUNT_COMMANDS
@@ -87,16 +88,29 @@ from conversations.payment import CASH_ACTION, CASH_FLOW, PAY_FLOW, REPAY_ACTION
 from conversations.registration import RegistrationFlow
 from domain.catalog import Catalog
 from domain.payments import PaymentGateway
-from domain.ports import ChatLock, Clock, ConversationStore, SystemClock, UpdateDeduper
+from domain.ports import (
+    ChatLock,
+    Clock,
+    ConversationStore,
+    LockTimeout,
+    SystemClock,
+    UpdateDeduper,
+)
 from domain.usecases.admin import GrantRole, GrantRoleRequest, LoadCatalog
 from domain.usecases.outbox import MarkUnreachable, RecordContact
 from domain.usecases.registration import OrderSettings, PlaceOrder
 from payments.vnptpay import VnptPayClient
 from storage.conversation_store import SqlConversationStore
 from storage.db import Database
+from storage.job_lock import JobLock
 from storage.local_store import LocalChatLock, MemoryUpdateDeduper
 from storage.migrate import upgrade_to_head
-from storage.redis_store import RedisChatLock, RedisConversationStore, RedisUpdateDeduper
+from storage.redis_store import (
+    RedisChatLock,
+    RedisConversationStore,
+    RedisUpdateDeduper,
+    RedisUpdateJournal,
+)
 
 __all__ = [
     "ALLOWED_UPDATES",
@@ -281,6 +295,7 @@ def _wire_payments(ctx: AppContext) -> list[RouteDef]:
             reconcile=services.reconcile,
             expire=services.expire,
             interval=interval_for(minutes),
+            guard=JobLock(database, "payment-reconciler").round,  # one replica per round
         )
     )
     if not isinstance(ctx.gateway, VnptPayClient):
@@ -342,9 +357,10 @@ def _fixed_url(url: str) -> Callable[[], Awaitable[str | None]]:
 
 def _state_stores(
     ctx: AppContext,
-) -> tuple[ConversationStore, ChatLock, UpdateDeduper]:
-    """Conversation state, per-chat locks and update de-duplication: in Redis when it is
-    configured (shared by every replica), else the database and this process."""
+) -> tuple[ConversationStore, ChatLock, UpdateDeduper, UpdateJournal | None]:
+    """Conversation state, per-chat locks, update de-duplication and the journal of updates
+    being handled: in Redis when it is configured (shared by every replica), else the database
+    and this process (no journal: no other replica handles an update again)."""
     if ctx.redis is not None:
         # Redis' expiry only collects garbage; the engine tells the user a draft expired, so
         # a draft must outlive DRAFT_TTL_HOURS in Redis.
@@ -352,14 +368,17 @@ def _state_stores(
         prefix = ctx.redis_prefix
         return (
             RedisConversationStore(ctx.redis, prefix=prefix, ttl=ttl),
-            RedisChatLock(ctx.redis, prefix=prefix),
+            # extended while its handler runs; a dead replica's chats are free within 10 s
+            RedisChatLock(ctx.redis, prefix=prefix, ttl=timedelta(seconds=10)),
             # update ids are per bot: two bots sharing a Redis must not skip each other's
             RedisUpdateDeduper(ctx.redis, prefix=f"{prefix}{ctx.bot.id}:"),
+            RedisUpdateJournal(ctx.redis, prefix=f"{prefix}{ctx.bot.id}:"),
         )
     return (
         SqlConversationStore(ctx.database.engine),
         LocalChatLock(),
         MemoryUpdateDeduper(),
+        None,
     )
 
 
@@ -531,6 +550,8 @@ class BotApp:
         with self.inflight.track():
             try:
                 await self.dispatcher.feed_update(self.bot, update)
+            except LockTimeout as busy:  # only with ChatFlow.retry_when_busy (webhook)
+                raise RetryLater(str(busy)) from busy
             except Exception:
                 log.exception("update %s failed", update.update_id)
                 with contextlib.suppress(Exception):
@@ -675,7 +696,7 @@ def build_app(
     extra_routes: Sequence[RouteDef] | RoutesFactory = (),
     database: Database | None = None,
     redis: Any | None = None,
-    redis_prefix: str = "onesme:",
+    redis_prefix: str | None = None,
     clock: Clock | None = None,
     i18n: I18n | None = None,
     session: AiohttpSession | None = None,
@@ -684,9 +705,9 @@ def build_app(
 
     Overrides exist for tests and the one-port sandbox: ``database`` (e.g. one with a statement
     counter; then the caller disposes it), ``redis`` (a client) and ``redis_prefix`` (its keys'
-    prefix), ``clock``, ``i18n``, the Bot API ``session``, the ``engine_factory`` (a test
-    double), the ``gateway_factory``, and ``extra_routes`` mounted on the HTTP server (a
-    sequence, or a callable given the :class:`AppContext`).
+    prefix; default ``REDIS_PREFIX``), ``clock``, ``i18n``, the Bot API ``session``, the
+    ``engine_factory`` (a test double), the ``gateway_factory``, and ``extra_routes`` mounted
+    on the HTTP server (a sequence, or a callable given the :class:`AppContext`).
     """
     if settings.bot_token is None:
         raise ValueError("BOT_TOKEN is required to run the bot")
@@ -698,10 +719,12 @@ def build_app(
     owns_redis = redis is None and settings.redis_url is not None
     if redis is None and settings.redis_url is not None:
         redis = Redis.from_url(settings.redis_url)
+    redis_prefix = redis_prefix if redis_prefix is not None else settings.redis_prefix
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session.middleware(ReplayGuard(metrics))  # outermost: a repeated request is not even counted
     bot = Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
-    # the policy outermost: the counter below it sees every attempt
+    # the policy next (inside the replay guard): the counter below it sees every attempt
     session.middleware(
         send_policy_for(
             settings,
@@ -737,7 +760,7 @@ def build_app(
     if outbox_database is not database:
         context.closers.append(outbox_database.dispose)
     _wire_outbox(context, outbox_database)
-    store, chat_lock, deduper = _state_stores(context)
+    store, chat_lock, deduper, journal = _state_stores(context)
     flow = ChatFlow(
         bot_id=bot.id,
         engine=engine_factory(context),
@@ -748,6 +771,8 @@ def build_app(
         clock=context.clock,
         deduper=deduper,
         default_locale=settings.default_locale,
+        retry_when_busy=bool(settings.webhook_url),
+        journal=journal,
     )
     dispatcher = Dispatcher(disable_fsm=True)
     dispatcher.update.outer_middleware(UpdateGate(deduper, metrics))

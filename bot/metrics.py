@@ -48,6 +48,12 @@ class Metrics:
             ["method", "outcome"],
             registry=self.registry,
         )
+        self.replayed = Counter(
+            "onesme_replayed_requests",
+            "Bot API requests of an update handled again (its replica died) answered from the "
+            "update's journal instead of being sent twice",
+            registry=self.registry,
+        )
         self.bot_api_sends = Counter(
             "onesme_bot_api_sends",
             "Bot API call attempts (getUpdates excepted) by result: ok; retry (5xx, timeout or "

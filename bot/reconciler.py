@@ -3,9 +3,13 @@ queries the gateway about attempts silent for ``RECONCILE_AFTER_MINUTES`` (apply
 exactly as a notification would) and expires orders unpaid after ``ORDER_EXPIRY_MINUTES``;
 what the users are told was written to the outbox by those use cases.
 
-Several processes may run it at once: the use cases claim each attempt and lock each order,
-and a success is applied once whatever runs it (see ``domain.usecases.payments``). An error in
-one round is logged and the loop goes on.
+Every replica runs it; with a ``guard`` (``storage.job_lock.JobLock``: a PostgreSQL advisory
+lock per round) one replica at a time does a round and the others skip it, so the gateway is
+not asked the same thing by each replica. Any replica may die: its lock dies with its
+connection and the next round of another replica runs. Correctness does not rest on the guard:
+the use cases claim each attempt and lock each order, and a success is applied once whatever
+runs it (see ``domain.usecases.payments``). An error in one round is logged and the loop goes
+on.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from domain.usecases.payments import (
@@ -22,7 +28,13 @@ from domain.usecases.payments import (
     ReconcileReport,
 )
 
-__all__ = ["DEFAULT_INTERVAL_SECONDS", "PaymentReconciler", "ReconcilerRound", "interval_for"]
+__all__ = [
+    "DEFAULT_INTERVAL_SECONDS",
+    "PaymentReconciler",
+    "ReconcilerRound",
+    "RoundGuard",
+    "interval_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +46,11 @@ class ReconcilerRound:
     reconcile: ReconcileReport | None
     expiry: ExpiryReport | None
     errors: int = 0  # steps that raised (logged)
+    skipped: bool = False  # another replica held the round
+
+
+#: one round at a time across replicas: yields True when this process may run it
+RoundGuard = Callable[[], AbstractAsyncContextManager[bool]]
 
 
 def interval_for(reconcile_after_minutes: int) -> float:
@@ -51,15 +68,18 @@ class PaymentReconciler:
         reconcile: ReconcilePayments | None,
         expire: ExpireOrders,
         interval: float = DEFAULT_INTERVAL_SECONDS,
+        guard: RoundGuard | None = None,
     ) -> None:
         if interval <= 0:
             raise ValueError("interval must be > 0")
         self._reconcile = reconcile
         self._expire = expire
         self.interval = interval
+        self._guard = guard
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self.rounds = 0
+        self.skipped = 0
 
     @property
     def running(self) -> bool:
@@ -90,6 +110,19 @@ class PaymentReconciler:
             self._wake.clear()
 
     async def run_once(self) -> ReconcilerRound:
+        if self._guard is None:
+            return await self._round()
+        try:
+            async with self._guard() as mine:
+                if not mine:
+                    self.skipped += 1
+                    return ReconcilerRound(None, None, skipped=True)
+                return await self._round()
+        except Exception:  # the database is down: the next round tries again
+            log.exception("payment reconciliation round could not start")
+            return ReconcilerRound(None, None, errors=1)
+
+    async def _round(self) -> ReconcilerRound:
         errors = 0
         report: ReconcileReport | None = None
         expiry: ExpiryReport | None = None

@@ -30,6 +30,7 @@ _URL_FIELDS = frozenset({"database_url", "redis_url"})
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _ASYNC_DB_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg")
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_REDIS_PREFIX = re.compile(r"[A-Za-z0-9:_.-]{1,64}")
 _URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
 
 _RULES: dict[str, str] = {
@@ -97,6 +98,8 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org"
     database_url: str = "sqlite+aiosqlite:///onesme.db"
     redis_url: str | None = None
+    #: the prefix of every Redis key the bot writes (several bots, or test runs, share a Redis)
+    redis_prefix: str = "onesme:"
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     http_host: str = "127.0.0.1"
@@ -219,6 +222,13 @@ class Settings(BaseSettings):
         if parts.scheme not in ("redis", "rediss", "unix") or not (parts.netloc or parts.path):
             raise ValueError("must be a Redis URL: redis://HOST:6379/0 or rediss://…")
         return value.strip()
+
+    @field_validator("redis_prefix", mode="after")
+    @classmethod
+    def _redis_prefix(cls, value: str) -> str:
+        if not _REDIS_PREFIX.fullmatch(value):
+            raise ValueError("must be 1–64 characters of A-Z, a-z, 0-9, ':', '_', '.' and '-'")
+        return value
 
     @field_validator("http_host", mode="after")
     @classmethod

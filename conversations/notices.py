@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 
-from conversations.accounts import join_request_screen
+from conversations.accounts.signup import join_request_screen
 from conversations.payment import expired_screen, failure_screen, success_screen
 from conversations.registration import result_screen
 from conversations.screens import Button, Delivery, Msg, Param, Plain, Screen

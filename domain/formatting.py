@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from zoneinfo import ZoneInfo
 
+from domain.constants import VN_TZ
 from domain.errors import InvalidInput
 
 __all__ = [
-    "LOCAL_TZ",
     "format_cycle",
     "format_date",
     "format_datetime",
@@ -25,7 +24,6 @@ __all__ = [
     "parse_money",
 ]
 
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 NBSP = "\u00a0"
 CURRENCY_SIGN = "₫"
 
@@ -85,7 +83,7 @@ def _local(moment: dt.datetime) -> dt.datetime:
     """Aware datetimes are converted; naive ones are taken as UTC (how times are stored)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(LOCAL_TZ)
+    return moment.astimezone(VN_TZ)
 
 
 def format_date(d: dt.date | dt.datetime, locale: str = "vi") -> str:

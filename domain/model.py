@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any, Generic, NewType, TypeVar
 
 from domain.catalog import ServiceKind
+from domain.policy import Permission, Relation, Standing, may
 
 TelegramId = NewType("TelegramId", int)
 UserId = TelegramId
@@ -87,10 +88,6 @@ class Role(enum.StrEnum):
     AGENT = "agent"  # global: support agent, registers on behalf of any enterprise
     OWNER = "owner"  # in one enterprise
     MEMBER = "member"  # in one enterprise
-
-    @property
-    def is_global(self) -> bool:
-        return self in (Role.ADMIN, Role.AGENT)
 
 
 GLOBAL_ROLES = frozenset({Role.ADMIN, Role.AGENT})
@@ -174,15 +171,18 @@ class Principal:
     def role_in(self, enterprise_id: EnterpriseId) -> Role | None:
         return next((m.role for m in self.memberships if m.enterprise_id == enterprise_id), None)
 
-    def can_view(self, enterprise_id: EnterpriseId) -> bool:
-        return self.is_staff or self.role_in(enterprise_id) is not None
+    def standing(self, enterprise_id: EnterpriseId | None = None) -> Standing:
+        """What the user is towards ``enterprise_id`` (or towards no business in particular)."""
+        role = self.role_in(enterprise_id) if enterprise_id is not None else None
+        return Standing(
+            relation=Relation(role.value) if role is not None else None,
+            is_agent=self.user.is_agent,
+            is_admin=self.user.is_admin,
+        )
 
-    def can_register_for(self, enterprise_id: EnterpriseId) -> bool:
-        return self.is_staff or self.role_in(enterprise_id) is Role.OWNER
-
-    def can_manage(self, enterprise_id: EnterpriseId) -> bool:
-        """Owners manage their enterprise (invitations, join requests); staff manage all."""
-        return self.is_staff or self.role_in(enterprise_id) is Role.OWNER
+    def may(self, permission: Permission, enterprise_id: EnterpriseId | None = None) -> bool:
+        """The one authorization policy (:mod:`domain.policy`) applied to this user."""
+        return may(self.standing(enterprise_id), permission)
 
     def enterprises_with_role(self, *roles: Role) -> tuple[EnterpriseId, ...]:
         """The enterprises where the user holds one of ``roles`` (any role when none given)."""

@@ -22,6 +22,7 @@ class Permission(enum.StrEnum):
     CONFIRM_CASH = "confirm_cash"  # record that cash was received
     CREATE_BUSINESS = "create_business"  # create a business on someone's behalf
     FIND_BUSINESS = "find_business"  # search every business by tax code or name
+    INVITE_OWNER = "invite_owner"  # invite an owner into a business (its first one)
     GRANT = "grant"  # grant agent/admin roles
 
 

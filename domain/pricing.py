@@ -203,10 +203,6 @@ class QuoteLine:
         if self.promotion_code is None and self.line_discount:
             raise ValueError(f"quote line {self.code}: line discount without a promotion")
 
-    @property
-    def amount_after_line_discount(self) -> int:
-        return self.base_amount - self.line_discount
-
 
 @dataclass(frozen=True, slots=True)
 class Quote:

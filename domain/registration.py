@@ -7,6 +7,7 @@ import enum
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from domain.policy import Permission, Relation, Standing, may
 from domain.pricing import Quote, Selection
 
 #: a cash payment of this much or more loses the input-VAT deduction (domain rules)
@@ -67,10 +68,13 @@ class Access:
     def is_staff(self) -> bool:
         return self.is_agent or self.is_admin
 
+    def standing(self, enterprise_id: int) -> Standing:
+        role = next((e.role for e in self.enterprises if e.id == enterprise_id), "")
+        relation = Relation(role) if role else None
+        return Standing(relation=relation, is_agent=self.is_agent, is_admin=self.is_admin)
+
     def can_register_for(self, enterprise_id: int) -> bool:
-        if self.is_staff:
-            return True
-        return any(e.id == enterprise_id and e.role == "owner" for e in self.enterprises)
+        return may(self.standing(enterprise_id), Permission.REGISTER)
 
     @property
     def owned(self) -> tuple[EnterpriseRef, ...]:

@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Final
 from urllib.parse import parse_qs
-from zoneinfo import ZoneInfo
 
 import httpx
 
+from domain.constants import VN_TZ
 from domain.payments import (
     BadChecksum,
     GatewayError,
@@ -38,7 +38,7 @@ from payments import checksum
 log = logging.getLogger(__name__)
 
 VERSION: Final = "1.0.6"
-GATEWAY_TZ: Final = ZoneInfo("Asia/Ho_Chi_Minh")
+GATEWAY_TZ: Final = VN_TZ  # the gateway reads and writes dates in Vietnam time
 DATE_FORMAT: Final = "%Y%m%d%H%M%S"
 INIT_PATH: Final = "/rest/payment/v1.0.6/init"
 QUERY_PATH: Final = "/rest/payment/v1.0.6/query"

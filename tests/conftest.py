@@ -287,3 +287,21 @@ async def redis_client(redis_url: str) -> AsyncIterator[Any]:
         yield client
     finally:
         await client.aclose()
+
+
+_LAYER_MARKERS = {"unit": "unit", "integration": "integration", "e2e": "e2e", "browser": "e2e"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test with its layer (``unit``, ``integration``, ``e2e``) from its folder, so
+    ``pytest -m unit`` runs the fast ones and ``-m "not e2e"`` leaves out the real bot; browser
+    tests are also ``e2e``. ``slow`` is set by the tests that take tens of seconds on purpose."""
+    tests_dir = Path(__file__).resolve().parent
+    for item in items:
+        try:
+            layer = Path(str(item.fspath)).resolve().relative_to(tests_dir).parts[0]
+        except ValueError:
+            continue
+        marker = _LAYER_MARKERS.get(layer)
+        if marker is not None:
+            item.add_marker(marker)

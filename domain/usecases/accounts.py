@@ -56,6 +56,7 @@ from domain.model import (
     UserId,
 )
 from domain.outbox import JsonValue, Notice, NoticeKind
+from domain.policy import Permission
 from domain.ports import Clock, UnitOfWork, UowFactory
 from domain.usecases.admin import GrantRole, GrantRoleRequest, GrantRoleResult
 from domain.usecases.notices import locale_of
@@ -236,9 +237,9 @@ def may_invite(principal: Principal | None, enterprise_id: EnterpriseId, role: R
     (Whether the business has an owner is checked by :class:`CreateInvitation`.)"""
     if principal is None or role not in (Role.OWNER, Role.MEMBER):
         return False
-    if principal.is_staff:
-        return True
-    return role is Role.MEMBER and principal.role_in(enterprise_id) is Role.OWNER
+    if role is Role.OWNER:
+        return principal.may(Permission.INVITE_OWNER, enterprise_id)
+    return principal.may(Permission.MANAGE_ACCOUNT, enterprise_id)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -497,7 +498,7 @@ class DecideJoinRequest:
             if (
                 request is None
                 or principal is None
-                or not principal.can_manage(request.enterprise_id)
+                or not principal.may(Permission.MANAGE_ACCOUNT, request.enterprise_id)
             ):
                 reason = "not_found" if request is None else "not_permitted"
                 await _refuse(
@@ -799,9 +800,11 @@ class AcceptInvitation:
 # Staff: finding and creating the business they act for
 
 
-async def _staff(uow: UnitOfWork, actor_id: int, now: datetime, what: str) -> Principal:
+async def _staff(
+    uow: UnitOfWork, actor_id: int, now: datetime, what: str, permission: Permission
+) -> Principal:
     principal = await uow.users.principal(UserId(actor_id))
-    if principal is None or not principal.is_staff:
+    if principal is None or not principal.may(permission):
         await _refuse(uow, now, actor_id, what, "not_staff")
         raise PermissionDenied("staff only", field=what)
     return principal
@@ -827,7 +830,9 @@ class SearchBusinesses:
             if len(text) > 10:
                 text = f"{text[:10]}-{text[10:]}"
         async with self._uow() as uow:
-            await _staff(uow, actor_id, self._clock.now(), "business_search")
+            await _staff(
+                uow, actor_id, self._clock.now(), "business_search", Permission.FIND_BUSINESS
+            )
             if len(text) < MIN_QUERY:
                 return []
             found = await uow.enterprises.search(text, limit=SEARCH_LIMIT)
@@ -847,7 +852,7 @@ class OpenBusiness:
         async with self._uow() as uow:
             principal = await uow.users.principal(UserId(actor_id))
             found = await uow.enterprises.get(EnterpriseId(enterprise_id))
-            if found is None or principal is None or not principal.is_staff:
+            if found is None or principal is None or not principal.may(Permission.FIND_BUSINESS):
                 reason = "not_found" if found is None else "not_staff"
                 await _refuse(uow, now, actor_id, "business", reason, enterprise_id=enterprise_id)
                 raise NotFound("no such business", field="enterprise")
@@ -887,7 +892,7 @@ class CreateBusiness:
             created_at=now,
         )
         async with self._uow() as uow:
-            await _staff(uow, req.actor_id, now, "business_create")
+            await _staff(uow, req.actor_id, now, "business_create", Permission.CREATE_BUSINESS)
             existing = await uow.enterprises.by_tax_code(wanted.tax_code)
             if existing is not None:
                 return CreatedBusiness(BusinessView.of(existing), created=False)
@@ -955,7 +960,7 @@ class GrantRoleByAdmin:
     ) -> GrantRoleResult:
         async with self._uow() as uow:
             principal = await uow.users.principal(UserId(actor_id))
-            if principal is None or not principal.is_admin:
+            if principal is None or not principal.may(Permission.GRANT):
                 await _refuse(uow, self._clock.now(), actor_id, "grant", "not_admin")
                 raise PermissionDenied("admins only", field="grant")
         request = GrantRoleRequest(

@@ -57,6 +57,7 @@ from domain.model import (
     UserId,
 )
 from domain.outbox import JsonValue, Notice, NoticeKind
+from domain.policy import Permission, Relation, Standing, may
 from domain.ports import Clock, UnitOfWork
 from domain.usecases.notices import locale_of
 from domain.validation import (
@@ -166,29 +167,34 @@ class Rights:
         )
 
     @property
+    def standing(self) -> Standing:
+        relation = Relation(self.role.value) if self.role is not None else None
+        return Standing(relation=relation, is_agent=self.is_agent, is_admin=self.is_admin)
+
+    @property
     def is_staff(self) -> bool:
-        return self.is_admin or self.is_agent
+        return self.standing.is_staff
 
     @property
     def can_view(self) -> bool:
-        return self.is_staff or self.role is not None
+        return may(self.standing, Permission.VIEW)
 
     @property
     def can_manage_employees(self) -> bool:
-        return self.is_staff or self.role is Role.OWNER
+        return may(self.standing, Permission.MANAGE_EMPLOYEES)
 
     @property
     def can_note(self) -> bool:
-        return self.is_staff or self.role is Role.OWNER
+        return may(self.standing, Permission.NOTE)
 
     @property
     def can_memo(self) -> bool:
         """Credit and debit memos, and their status: agents and admins."""
-        return self.is_staff
+        return may(self.standing, Permission.MEMO)
 
     @property
     def can_progress(self) -> bool:
-        return self.is_staff
+        return may(self.standing, Permission.PROGRESS)
 
     @property
     def read_only(self) -> bool:
@@ -326,18 +332,22 @@ class ListSubscriptions:
         if req.tax_code:
             tax_code = validate_tax_code(normalize_tax_code(req.tax_code))
             enterprise = await uow.enterprises.by_tax_code(tax_code)
-            if principal is not None and principal.is_staff:
+            if principal is not None and principal.may(Permission.FIND_BUSINESS):
                 if enterprise is None:
                     raise NotFound("no enterprise with this tax code", code=tax_code)
                 return [enterprise.id]
-            if enterprise is None or principal is None or not principal.can_view(enterprise.id):
+            if (
+                enterprise is None
+                or principal is None
+                or not principal.may(Permission.VIEW, enterprise.id)
+            ):
                 raise PermissionDenied("not a member of this enterprise")
             return [enterprise.id]
         if principal is None:
             return []
         if req.enterprise_id is not None:
             wanted = EnterpriseId(req.enterprise_id)
-            _require(principal.can_view(wanted), "not a member of this enterprise")
+            _require(principal.may(Permission.VIEW, wanted), "not a member of this enterprise")
             return [wanted]
         return list(dict.fromkeys(m.enterprise_id for m in principal.memberships))
 

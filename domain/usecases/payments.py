@@ -32,10 +32,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from domain.billing import period_end
 from domain.catalog import BillingCycle, Catalog, ServiceKind
+from domain.constants import VN_TZ
 from domain.errors import NotFound, PermissionDenied
 from domain.model import (
     HistoryEvent,
@@ -61,6 +61,7 @@ from domain.payments import (
     PaymentStatus,
     TransactionInfo,
 )
+from domain.policy import Permission
 from domain.ports import Clock, UnitOfWork
 from domain.pricing import Quote
 from domain.usecases import notices
@@ -99,7 +100,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 CURRENCY = "VND"
 #: the payer's code for "cancelled by the payer" (any other non-00 code is a failure)
 CANCELLED_CODE = "70"
@@ -249,10 +249,8 @@ def may_retry(principal: Principal | None, order: Order) -> bool:
     """The registering user, the business's owners and staff may pay an order again."""
     if principal is None:
         return False
-    return (
-        principal.is_staff
-        or principal.user_id == order.registered_by
-        or principal.role_in(order.enterprise_id) is Role.OWNER
+    return principal.user_id == order.registered_by or principal.may(
+        Permission.REGISTER, order.enterprise_id
     )
 
 
@@ -1166,7 +1164,7 @@ class ConfirmCash:
     async def __call__(self, req: ConfirmCashRequest) -> PaymentConfirmed:
         async with self._uow() as uow:
             principal = await uow.users.principal(UserId(req.actor_id))
-            if principal is None or not principal.is_staff:
+            if principal is None or not principal.may(Permission.CONFIRM_CASH):
                 raise PermissionDenied("only staff confirm cash payments")
             sub = await uow.subscriptions.get_by_code(req.subscription_code.strip().upper())
             order = await uow.orders.get(sub.order_id) if sub is not None else None

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from domain.catalog import Catalog, ServiceKind
+from domain.constants import VN_TZ
 from domain.errors import DomainError, InvalidInput, PromotionNotApplicable
 from domain.model import (
     EnterpriseId,
@@ -28,13 +28,13 @@ from domain.model import (
     PaymentAttempt,
     PaymentAttemptStatus,
     PaymentMethod,
-    Principal,
     Role,
     SubscriptionStatus,
     UserId,
 )
 from domain.orders import invoice_for, subscription_for
 from domain.payments import GatewayError, PaymentGateway, PaymentRequest
+from domain.policy import Permission
 from domain.ports import Clock, UnitOfWork
 from domain.pricing import PromotionUsage, Quote, quote
 from domain.registration import OrderOutcome, OrderOutcomeKind, OrderRequest
@@ -47,15 +47,6 @@ from domain.validation import (
     validate_phone,
     validate_tax_code,
 )
-
-VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
-
-
-def may_register(principal: Principal | None, enterprise_id: EnterpriseId) -> bool:
-    """Owners register for their business; agents and admins for any. Members only view."""
-    if principal is None:
-        return False
-    return principal.is_staff or principal.role_in(enterprise_id) is Role.OWNER
 
 
 def _check_fields(req: OrderRequest) -> None:
@@ -98,7 +89,7 @@ class PlaceOrder:
             if existing is not None:
                 return await _existing(uow, existing)
             principal = await uow.users.principal(UserId(req.actor_id))
-            if not may_register(principal, enterprise_id):
+            if principal is None or not principal.may(Permission.REGISTER, enterprise_id):
                 return OrderOutcome(OrderOutcomeKind.REFUSED, reason="reg.no_permission")
             if await uow.enterprises.get(enterprise_id) is None:
                 return OrderOutcome(OrderOutcomeKind.REFUSED, reason="error.not_found")
@@ -190,7 +181,6 @@ class PlaceOrder:
                     details={"order": order.code, "total": q.total, "kind": kind.value},
                 )
             )
-            assert principal is not None  # may_register
             by_staff = principal.is_staff and principal.role_in(enterprise_id) is not Role.OWNER
             if by_staff:
                 await uow.history.add(

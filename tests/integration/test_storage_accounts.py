@@ -10,7 +10,10 @@ import pytest
 from sqlalchemy import event
 
 from domain.model import Enterprise, EnterpriseId, Membership, Role, User, UserId
+from domain.policy import Permission
 from storage.db import Database, SqlUnitOfWork
+
+REGISTER, VIEW, MANAGE = Permission.REGISTER, Permission.VIEW, Permission.MANAGE_ACCOUNT
 
 NOW = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
 HANOI = timezone(timedelta(hours=7))
@@ -184,16 +187,16 @@ async def test_memberships_and_principal_in_one_query(
         Membership(UserId(1), a.id, Role.OWNER),
         Membership(UserId(1), b.id, Role.MEMBER),
     }
-    assert principal.can_register_for(a.id) and not principal.can_register_for(b.id)
-    assert principal.can_view(a.id) and principal.can_view(b.id)
-    assert not principal.can_view(EnterpriseId(a.id + b.id))
-    assert principal.can_manage(a.id) and not principal.can_manage(b.id)
+    assert principal.may(REGISTER, a.id) and not principal.may(REGISTER, b.id)
+    assert principal.may(VIEW, a.id) and principal.may(VIEW, b.id)
+    assert not principal.may(VIEW, EnterpriseId(a.id + b.id))
+    assert principal.may(MANAGE, a.id) and not principal.may(MANAGE, b.id)
     assert principal.enterprises_with_role(Role.OWNER) == (a.id,)
     assert set(principal.enterprises_with_role()) == {a.id, b.id}
     assert not principal.is_staff
     assert alone is not None and alone.role_in(a.id) is Role.MEMBER
     staff = replace(alone, user=replace(alone.user, is_agent=True))
-    assert staff.is_staff and staff.can_register_for(b.id) and staff.can_manage(b.id)
+    assert staff.is_staff and staff.may(REGISTER, b.id) and staff.may(MANAGE, b.id)
 
     async with uow:
         assert await uow.memberships.set_role(UserId(2), a.id, Role.OWNER) is True

@@ -25,6 +25,7 @@ EXPECTED: dict[Permission, set[str]] = {
     P.CONFIRM_CASH: {"agent", "admin", "agent_member"},
     P.CREATE_BUSINESS: {"agent", "admin", "agent_member"},
     P.FIND_BUSINESS: {"agent", "admin", "agent_member"},
+    P.INVITE_OWNER: {"agent", "admin", "agent_member"},
     P.GRANT: {"admin"},
 }
 WHO = {

@@ -219,3 +219,14 @@ def test_chat_url_is_optional_and_must_be_a_web_address() -> None:
         load_settings(_env_file=None, chat_url="ftp://example.com/chat")
     [line] = format_settings_errors(info.value)
     assert line.startswith("CHAT_URL: ")
+
+
+def test_redis_prefix_defaults_and_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(_env_file=None).redis_prefix == "onesme:"
+    monkeypatch.setenv("REDIS_PREFIX", "shop-2:")
+    assert load_settings(_env_file=None).redis_prefix == "shop-2:"
+    monkeypatch.setenv("REDIS_PREFIX", "two words")
+    with pytest.raises(ValidationError) as info:
+        load_settings(_env_file=None)
+    [line] = format_settings_errors(info.value)
+    assert line.startswith("REDIS_PREFIX: must be 1–64 characters")
