@@ -54,7 +54,7 @@ from bot.i18n import I18n
 from bot.invoice_pdf import InvoicePdf
 from bot.logging import configure_logging
 from bot.manage_backend import DatabaseManageBackend
-from bot.metrics import Metrics
+from bot.metrics import Metrics, count_statements
 from bot.middlewares import BotApiCallCounter, UpdateGate
 from bot.notifier import TelegramPaymentNotifier
 from bot.payment_backend import ServicesPaymentBackend
@@ -670,6 +670,7 @@ def build_app(
         redis=redis,
         redis_prefix=redis_prefix,
     )
+    context.closers.append(count_statements(database.engine.sync_engine, metrics))
     if owns_database:
         context.closers.append(database.dispose)
     if owns_redis and redis is not None:

@@ -6,10 +6,13 @@ one process — tests start and restart the bot — never clash over the global 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-__all__ = ["CONTENT_TYPE", "Metrics"]
+__all__ = ["CONTENT_TYPE", "Metrics", "count_statements"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -48,6 +51,11 @@ class Metrics:
             ["method", "outcome"],
             registry=self.registry,
         )
+        self.sql_statements = Counter(
+            "onesme_sql_statements",
+            "Statements sent to the database (transaction control such as BEGIN apart)",
+            registry=self.registry,
+        )
         self.catalog_reloads = Counter(
             "onesme_catalog_reloads",
             "In-memory catalog reloads after the stored catalog changed",
@@ -56,3 +64,16 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def count_statements(sync_engine: Any, metrics: Metrics) -> Callable[[], None]:
+    """Count every statement ``sync_engine`` sends in ``metrics.sql_statements``; returns the
+    function that stops counting (an engine may outlive the app, e.g. in tests)."""
+    from sqlalchemy import event
+
+    def on_execute(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if not statement.lstrip()[:5].upper().startswith("BEGIN"):
+            metrics.sql_statements.inc()
+
+    event.listen(sync_engine, "before_cursor_execute", on_execute)
+    return lambda: event.remove(sync_engine, "before_cursor_execute", on_execute)
