@@ -66,6 +66,7 @@ from bot.payments_http import (
 )
 from bot.reconciler import PaymentReconciler, interval_for
 from bot.render import Renderer
+from bot.session import BotSession
 from bot.settings import Settings, mask_url_password
 from conversations.accounts import COMMANDS as ACCOUNT_COMMANDS
 from conversations.accounts import ENTRIES as ACCOUNT_ENTRIES
@@ -654,7 +655,7 @@ def build_app(
     if redis is None and settings.redis_url is not None:
         redis = Redis.from_url(settings.redis_url)
     if session is None:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+        session = BotSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     session.middleware(BotApiCallCounter(metrics))
     bot = Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
     i18n = i18n or I18n.load()
