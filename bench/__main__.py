@@ -68,6 +68,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="DIR",
         help="record the product's process with py-spy into DIR",
     )
+    parser.add_argument(
+        "--cprofile",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="run the product under cProfile (main-thread CPU time) into DIR",
+    )
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.bots.split(",") if n.strip()]
     unknown = [n for n in names if n not in BOT_NAMES]
@@ -84,7 +91,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     config = RunConfig(
-        users=args.users, inflight=args.inflight, timeout=args.timeout, py_spy=args.py_spy
+        users=args.users,
+        inflight=args.inflight,
+        timeout=args.timeout,
+        py_spy=args.py_spy,
+        cprofile=args.cprofile,
     )
     bots = specs(args.bot_names, args.db, args.redis)
     document: dict[str, Any] = {

@@ -65,6 +65,7 @@ class RunConfig:
     settle: float = 1.0
     workdir: Path | None = None
     py_spy: Path | None = None
+    cprofile: Path | None = None
 
 
 @dataclass
@@ -88,6 +89,7 @@ class RunResult:
     startup_s: float = 0.0
     state_bytes_per_draft: int | None = None
     sql_per_update: float | None = None
+    cpu_s_by_thread: dict[str, float] = field(default_factory=dict)
     violations: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -238,7 +240,9 @@ def _product_command() -> list[str]:
     return [str(script), "run"] if script.exists() else [sys.executable, "-m", "bot", "run"]
 
 
-def product_launch(api: str, token: str, mode: str, database_url: str, redis: bool) -> Launch:
+def product_launch(
+    api: str, token: str, mode: str, database_url: str, redis: bool, profile: Path | None = None
+) -> Launch:
     port = free_port()
     env = _python_env()
     env.update(
@@ -259,7 +263,10 @@ def product_launch(api: str, token: str, mode: str, database_url: str, redis: bo
     if mode == "webhook":
         env["WEBHOOK_URL"] = f"http://127.0.0.1:{port}/telegram/webhook"
         env["WEBHOOK_SECRET"] = WEBHOOK_SECRET
-    return Launch(_product_command(), env, port, f"http://127.0.0.1:{port}/metrics")
+    argv = _product_command()
+    if profile is not None:
+        argv = [sys.executable, "-m", "bench.cprofile_run", str(profile)]
+    return Launch(argv, env, port, f"http://127.0.0.1:{port}/metrics")
 
 
 def bare_launch(kind: str, api: str, token: str, mode: str, workdir: Path) -> Launch:
@@ -491,7 +498,11 @@ async def run_one(spec: BotSpec, mode: str, config: RunConfig) -> RunResult:
     try:
         async with botapi_server(state, counter) as api:
             if spec.kind == "product":
-                launch = product_launch(api, token, mode, database_url, spec.redis)
+                profile = None
+                if config.cprofile is not None:
+                    config.cprofile.mkdir(parents=True, exist_ok=True)
+                    profile = config.cprofile.resolve() / f"{spec.name}-{mode}.prof"
+                launch = product_launch(api, token, mode, database_url, spec.redis, profile)
             else:
                 launch = bare_launch(spec.kind, api, token, mode, workdir)
             log = (workdir / "bot.log").open("wb")
@@ -500,7 +511,15 @@ async def run_one(spec: BotSpec, mode: str, config: RunConfig) -> RunResult:
                 *launch.argv, env=launch.env, cwd=workdir, stdout=log, stderr=log
             )
             try:
-                await _wait_ready(state, counter, token, mode, launch, process, 60.0)
+                await _wait_ready(
+                    state,
+                    counter,
+                    token,
+                    mode,
+                    launch,
+                    process,
+                    300.0 if config.cprofile else 120.0,
+                )
                 result.startup_s = time.perf_counter() - started
                 await asyncio.sleep(config.settle)
                 await _measure(
@@ -561,6 +580,7 @@ async def _measure(
     updates_before = account.next_update_id
     spy = await _start_py_spy(config, spec, mode, pid)
     cpu_before = procstat.cpu_seconds(pid)
+    threads_before = procstat.thread_cpu_seconds(pid)
     latencies: list[float] = []
     gate = asyncio.Semaphore(config.inflight)
 
@@ -579,6 +599,12 @@ async def _measure(
     wall = time.perf_counter() - load_started
     await _wait_idle(state, bot_id)
     cpu = procstat.cpu_seconds(pid) - cpu_before
+    threads_after = procstat.thread_cpu_seconds(pid)
+    result.cpu_s_by_thread = {
+        name: round(seconds - threads_before.get(name, 0.0), 2)
+        for name, seconds in sorted(threads_after.items(), key=lambda item: -item[1])
+        if seconds - threads_before.get(name, 0.0) > 0
+    }
     await _stop_py_spy(spy)
     updates = account.next_update_id - updates_before
     calls = sum(1 for c in state.calls if c.bot_id == bot_id and c.method != "getUpdates")
@@ -636,6 +662,7 @@ async def _start_py_spy(
         "--rate",
         "200",
         "--nonblocking",
+        "--gil",
         "-o",
         str(out),
         "--pid",

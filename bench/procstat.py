@@ -33,3 +33,20 @@ def peak_rss_bytes(pid: int) -> int:
 
 def rss_bytes(pid: int) -> int:
     return _status(pid, "VmRSS")
+
+
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU time per thread name (threads of one name added up): ``MainThread`` is the
+    process' first thread; worker threads (e.g. aiosqlite's) appear under their names."""
+    totals: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            raw = (task / "stat").read_text()
+            name = (task / "comm").read_text().strip()
+        except OSError:
+            continue
+        if task.name == str(pid):
+            name = "MainThread"
+        fields = raw[raw.rindex(")") + 2 :].split()
+        totals[name] = totals.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / _TICKS
+    return totals
