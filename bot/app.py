@@ -86,7 +86,7 @@ from domain.usecases.registration import OrderSettings, PlaceOrder
 from payments.vnptpay import VnptPayClient
 from storage.conversation_store import SqlConversationStore
 from storage.db import Database
-from storage.local_store import LocalChatLock, MemoryUpdateDeduper
+from storage.local_store import CachedConversationStore, LocalChatLock, MemoryUpdateDeduper
 from storage.migrate import upgrade_to_head
 from storage.redis_store import RedisChatLock, RedisConversationStore, RedisUpdateDeduper
 
@@ -313,7 +313,8 @@ def _state_stores(
             RedisUpdateDeduper(ctx.redis, prefix=f"{prefix}{ctx.bot.id}:"),
         )
     return (
-        SqlConversationStore(ctx.database.engine),
+        # REDIS_URL unset means one bot process: drafts are read from memory, written through
+        CachedConversationStore(SqlConversationStore(ctx.database.engine)),
         LocalChatLock(),
         MemoryUpdateDeduper(),
     )
