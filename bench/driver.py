@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import sqlite3
@@ -554,6 +555,10 @@ async def run_one(spec: BotSpec, mode: str, config: RunConfig) -> RunResult:
             await drop_postgres_database(pg_name)
         if spec.redis:
             await drop_redis_keys(bot_id)
+        if result.errors or result.failed_users:
+            result.errors.append(f"the bot's log and files are kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
     return result
 
 
