@@ -45,6 +45,7 @@ from aiogram.utils.token import validate_token
 from aiohttp import web
 from redis.asyncio import Redis
 
+from bot import webhook_reply
 from bot.accounts_backend import DatabaseAccountsBackend
 from bot.backend import DatabaseRegistrationBackend
 from bot.catalog_file import load_catalog_file
@@ -493,13 +494,19 @@ class BotApp:
                 with contextlib.suppress(Exception):
                     await self.deduper.forget(update.update_id)  # a redelivery may retry
 
-    async def feed_webhook(self, data: dict[str, Any]) -> None:
+    async def feed_webhook(self, data: dict[str, Any]) -> dict[str, Any] | None:
+        """Handle a webhook update; returns the call to answer the webhook with, if any."""
         try:
             update = Update.model_validate(data, context={"bot": self.bot})
         except ValueError as error:
             log.warning("webhook update %s could not be read: %s", data.get("update_id"), error)
-            return
-        await self.process_update(update)
+            return None
+        with webhook_reply.collecting(webhook_reply.callback_query_id(data)) as reply:
+            await self.process_update(update)
+        if reply is None or reply.method is None:
+            return None
+        self.metrics.bot_api_calls.labels(reply.method["method"], "webhook_reply").inc()
+        return reply.method
 
     async def _poll(self) -> None:
         failures = 0
@@ -705,8 +712,8 @@ def build_app(
     ]
     app_holder: list[BotApp] = []
 
-    async def feed(data: dict[str, Any]) -> None:
-        await app_holder[0].feed_webhook(data)
+    async def feed(data: dict[str, Any]) -> dict[str, Any] | None:
+        return await app_holder[0].feed_webhook(data)
 
     webhook = None
     if settings.webhook_url:

@@ -47,7 +47,8 @@ class Metrics:
         )
         self.bot_api_calls = Counter(
             "onesme_bot_api_calls",
-            "Bot API requests made, by method and outcome (ok, error)",
+            "Bot API calls made, by method and outcome (ok, error; webhook_reply: in a webhook"
+            " answer)",
             ["method", "outcome"],
             registry=self.registry,
         )
