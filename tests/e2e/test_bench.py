@@ -87,10 +87,10 @@ def test_the_command_prints_the_table_and_writes_json(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "bench.json"
-    argv = ["--bots", "aiogram", "--modes", "polling", "--users", "2", "--out", str(out)]
+    argv = ["--bots", "ptb", "--modes", "polling", "--users", "2", "--out", str(out)]
     assert bench_main(argv) == 0
-    assert "| polling | aiogram |" in capsys.readouterr().out
+    assert "| polling | ptb |" in capsys.readouterr().out
     document = json.loads(out.read_text())
     assert document["machine"]["nproc"] >= 1
     assert document["runs"][0]["finished_users"] == 2
-    assert "aiogram" in document["figures"]["polling"]
+    assert "ptb" in document["figures"]["polling"]
