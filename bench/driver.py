@@ -91,6 +91,8 @@ class RunResult:
     state_bytes_per_draft: int | None = None
     sql_per_update: float | None = None
     cpu_s_by_thread: dict[str, float] = field(default_factory=dict)
+    #: p50 and p99 in ms of each step of the script ("3 press Gói Văn phòng nhỏ": [p50, p99])
+    latency_by_step: dict[str, list[float]] = field(default_factory=dict)
     violations: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -192,9 +194,11 @@ async def play(
     steps: tuple[tuple[str, str], ...],
     latencies: list[float],
     timeout: float,  # noqa: ASYNC109
+    by_step: dict[int, list[float]] | None = None,
 ) -> None:
-    """One user through ``steps``, recording the time from each update to the reply."""
-    for kind, arg in steps:
+    """One user through ``steps``, recording the time from each update to the reply (also
+    per step index in ``by_step``)."""
+    for index, (kind, arg) in enumerate(steps):
         if kind == "send":
             seen = len(state.replies[user_id])
             started = time.perf_counter()
@@ -215,6 +219,8 @@ async def play(
         except TimeoutError:
             raise TimeoutError(f"no reply to {kind} {arg!r} within {timeout:.0f} s") from None
         latencies.append(state.replies[user_id][seen] - started)
+        if by_step is not None:
+            by_step.setdefault(index, []).append(latencies[-1])
 
 
 # --- the bot processes -----------------------------------------------------------------
@@ -587,12 +593,15 @@ async def _measure(
     cpu_before = procstat.cpu_seconds(pid)
     threads_before = procstat.thread_cpu_seconds(pid)
     latencies: list[float] = []
+    by_step: dict[int, list[float]] = {}
     gate = asyncio.Semaphore(config.inflight)
 
     async def user(user_id: int) -> None:
         async with gate:
             try:
-                await play(state, bot_id, user_id, wizard.SCRIPT, latencies, config.timeout)
+                await play(
+                    state, bot_id, user_id, wizard.SCRIPT, latencies, config.timeout, by_step
+                )
                 result.finished_users += 1
             except Exception as error:
                 result.failed_users += 1
@@ -627,6 +636,12 @@ async def _measure(
             result.sql_per_update = round((sql_after - sql_before) / updates, 2)
     result.p50_ms = round(percentile(latencies, 0.50) * 1000, 1)
     result.p99_ms = round(percentile(latencies, 0.99) * 1000, 1)
+    for index, values in sorted(by_step.items()):
+        kind, arg = wizard.SCRIPT[index]
+        result.latency_by_step[f"{index + 1:02d} {kind} {arg}"] = [
+            round(percentile(values, 0.50) * 1000, 1),
+            round(percentile(values, 0.99) * 1000, 1),
+        ]
     # the probe: one more user stops where the draft is fullest, and its size is read
     probe = user_ids[-1]
     try:
