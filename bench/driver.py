@@ -85,6 +85,8 @@ class RunResult:
     p50_ms: float = 0.0
     p99_ms: float = 0.0
     peak_rss_mb: float = 0.0
+    #: resident set size once the run is over (the peak may be reached at start-up)
+    rss_mb: float = 0.0
     api_calls_per_update: float = 0.0
     http_requests_per_update: float = 0.0
     startup_s: float = 0.0
@@ -664,6 +666,7 @@ async def _measure(
     except Exception as error:
         result.errors.append(f"probe: {error}")
     result.peak_rss_mb = round(procstat.peak_rss_bytes(pid) / 2**20, 1)
+    result.rss_mb = round(procstat.rss_bytes(pid) / 2**20, 1)
 
 
 async def _start_py_spy(
