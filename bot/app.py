@@ -46,6 +46,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
+from bot import webhook_reply
 from bot.accounts_backend import DatabaseAccountsBackend
 from bot.backend import DatabaseRegistrationBackend
 from bot.catalog_file import load_catalog_file
@@ -62,7 +63,7 @@ from bot.i18n import I18n
 from bot.invoice_pdf import InvoicePdf
 from bot.logging import configure_logging
 from bot.manage_backend import DatabaseManageBackend
-from bot.metrics import Metrics
+from bot.metrics import Metrics, count_statements
 from bot.middlewares import BotApiCallCounter, UpdateGate
 from bot.outbox import OutboxWorker
 from bot.payment_backend import ServicesPaymentBackend
@@ -75,6 +76,7 @@ from bot.payments_http import (
 from bot.reconciler import PaymentReconciler, interval_for
 from bot.render import Renderer
 from bot.replay import ReplayGuard, UpdateJournal
+from bot.session import BotSession
 from bot.settings import Settings, mask_url_password
 from bot.telegram_policy import send_policy_for
 from conversations.accounts import COMMANDS as ACCOUNT_COMMANDS
@@ -103,7 +105,7 @@ from payments.vnptpay import VnptPayClient
 from storage.conversation_store import SqlConversationStore
 from storage.db import Database
 from storage.job_lock import JobLock
-from storage.local_store import LocalChatLock, MemoryUpdateDeduper
+from storage.local_store import CachedConversationStore, LocalChatLock, MemoryUpdateDeduper
 from storage.migrate import upgrade_to_head
 from storage.redis_store import (
     RedisChatLock,
@@ -375,7 +377,8 @@ def _state_stores(
             RedisUpdateJournal(ctx.redis, prefix=f"{prefix}{ctx.bot.id}:"),
         )
     return (
-        SqlConversationStore(ctx.database.engine),
+        # REDIS_URL unset means one bot process: drafts are read from memory, written through
+        CachedConversationStore(SqlConversationStore(ctx.database.engine)),
         LocalChatLock(),
         MemoryUpdateDeduper(),
         None,
@@ -557,13 +560,19 @@ class BotApp:
                 with contextlib.suppress(Exception):
                     await self.deduper.forget(update.update_id)  # a redelivery may retry
 
-    async def feed_webhook(self, data: dict[str, Any]) -> None:
+    async def feed_webhook(self, data: dict[str, Any]) -> dict[str, Any] | None:
+        """Handle a webhook update; returns the call to answer the webhook with, if any."""
         try:
             update = Update.model_validate(data, context={"bot": self.bot})
         except ValueError as error:
             log.warning("webhook update %s could not be read: %s", data.get("update_id"), error)
-            return
-        await self.process_update(update)
+            return None
+        with webhook_reply.collecting(webhook_reply.callback_query_id(data)) as reply:
+            await self.process_update(update)
+        if reply is None or reply.method is None:
+            return None
+        self.metrics.bot_api_calls.labels(reply.method["method"], "webhook_reply").inc()
+        return reply.method
 
     async def _poll(self) -> None:
         failures = 0
@@ -721,7 +730,7 @@ def build_app(
         redis = Redis.from_url(settings.redis_url)
     redis_prefix = redis_prefix if redis_prefix is not None else settings.redis_prefix
     if session is None:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+        session = BotSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     session.middleware(ReplayGuard(metrics))  # outermost: a repeated request is not even counted
     bot = Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
     # the policy next (inside the replay guard): the counter below it sees every attempt
@@ -749,6 +758,7 @@ def build_app(
         redis=redis,
         redis_prefix=redis_prefix,
     )
+    context.closers.append(count_statements(database.engine.sync_engine, metrics))
     if owns_database:
         context.closers.append(database.dispose)
     if owns_redis and redis is not None:
@@ -789,8 +799,8 @@ def build_app(
     ]
     app_holder: list[BotApp] = []
 
-    async def feed(data: dict[str, Any]) -> None:
-        await app_holder[0].feed_webhook(data)
+    async def feed(data: dict[str, Any]) -> dict[str, Any] | None:
+        return await app_holder[0].feed_webhook(data)
 
     webhook = None
     if settings.webhook_url:

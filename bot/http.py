@@ -7,7 +7,8 @@ routes other parts mount (the VNPT Pay notification and return page).
 
 ``POST /telegram/webhook`` compares ``X-Telegram-Bot-Api-Secret-Token`` with ``WEBHOOK_SECRET``
 in constant time (401 when it differs), then hands the update to the bot and answers 200 once
-it has been handled, so Telegram's delivery waits for us and a crash makes Telegram retry.
+it has been handled, so Telegram's delivery waits for us and a crash makes Telegram retry; the
+answer may carry the update's ``answerCallbackQuery`` (``bot/webhook_reply.py``).
 While the app is shutting down, new updates get 503 (Telegram delivers them again later).
 When ``feed`` raises :class:`RetryLater` (the update's chat is locked longer than a handler
 may wait, e.g. by a replica that died holding it) the answer is 429 and Telegram delivers the
@@ -67,7 +68,7 @@ class WebhookEndpoint:
 
     def __init__(
         self,
-        feed: Callable[[dict[str, Any]], Awaitable[None]],
+        feed: Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]],
         secret: str | None,
     ) -> None:
         self._feed = feed
@@ -93,9 +94,11 @@ class WebhookEndpoint:
         if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
             return web.Response(status=400, text="bad update")
         try:
-            await self._feed(update)
+            method = await self._feed(update)
         except RetryLater:
             return web.Response(status=429, text="busy: deliver again later")
+        if method is not None:  # a Bot API call Telegram executes (bot/webhook_reply.py)
+            return web.json_response(method)
         return web.Response(status=200)
 
 

@@ -6,10 +6,13 @@ one process — tests start and restart the bot — never clash over the global 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-__all__ = ["CONTENT_TYPE", "Metrics"]
+__all__ = ["CONTENT_TYPE", "Metrics", "count_statements"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -44,7 +47,8 @@ class Metrics:
         )
         self.bot_api_calls = Counter(
             "onesme_bot_api_calls",
-            "Bot API requests made, by method and outcome (ok, error)",
+            "Bot API calls made, by method and outcome (ok, error; webhook_reply: in a webhook"
+            " answer)",
             ["method", "outcome"],
             registry=self.registry,
         )
@@ -66,6 +70,11 @@ class Metrics:
             "onesme_flood_wait_seconds",
             "Time a message waited for its flood-control slots (per chat and global)",
             buckets=(0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0),
+            registry=self.registry,
+        )
+        self.sql_statements = Counter(
+            "onesme_sql_statements",
+            "Statements sent to the database (transaction control such as BEGIN apart)",
             registry=self.registry,
         )
         self.catalog_reloads = Counter(
@@ -93,3 +102,16 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def count_statements(sync_engine: Any, metrics: Metrics) -> Callable[[], None]:
+    """Count every statement ``sync_engine`` sends in ``metrics.sql_statements``; returns the
+    function that stops counting (an engine may outlive the app, e.g. in tests)."""
+    from sqlalchemy import event
+
+    def on_execute(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if not statement.lstrip()[:5].upper().startswith("BEGIN"):
+            metrics.sql_statements.inc()
+
+    event.listen(sync_engine, "before_cursor_execute", on_execute)
+    return lambda: event.remove(sync_engine, "before_cursor_execute", on_execute)

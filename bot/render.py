@@ -52,6 +52,7 @@ from aiogram.types import (
     ReplyKeyboardRemove,
 )
 
+from bot import webhook_reply
 from bot.callbacks import pack_button
 from bot.i18n import I18n
 from conversations.reply import Reply
@@ -388,11 +389,12 @@ class Renderer:
         if origin.callback_id is None or origin.answered:
             return
         origin.answered = True
+        text = _truncate(text, CALLBACK_ANSWER_LIMIT) if text else None
+        if webhook_reply.offer(origin.callback_id, {"text": text, "show_alert": alert or None}):
+            return  # it travels in the webhook's answer
         try:
             await bot.answer_callback_query(
-                callback_query_id=origin.callback_id,
-                text=_truncate(text, CALLBACK_ANSWER_LIMIT) if text else None,
-                show_alert=alert or None,
+                callback_query_id=origin.callback_id, text=text, show_alert=alert or None
             )
         except TelegramAPIError as error:
             log.warning("answerCallbackQuery failed: %s", error)

@@ -27,6 +27,18 @@ class SqlConversationStore:
             self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         else:
             self._engine = engine
+        # built once: SQLAlchemy then reuses its cache key and compiled form on every put
+        insert = postgresql.insert if self._postgresql else sqlite.insert
+        stmt = insert(_TABLE)
+        self._upsert = stmt.on_conflict_do_update(
+            index_elements=[_TABLE.c.key],
+            set_={
+                "state": stmt.excluded.state,
+                "data": stmt.excluded.data,
+                "version": stmt.excluded.version,
+                "updated_at": stmt.excluded.updated_at,
+            },
+        )
 
     async def get(self, key: str) -> ConversationRecord | None:
         async with self._engine.connect() as connection:
@@ -43,25 +55,15 @@ class SqlConversationStore:
         )
 
     async def put(self, record: ConversationRecord) -> None:
-        insert = postgresql.insert if self._postgresql else sqlite.insert
-        stmt = insert(_TABLE).values(
-            key=record.key,
-            state=record.state,
-            data=record.data,
-            version=record.version,
-            updated_at=record.updated_at,
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[_TABLE.c.key],
-            set_={
-                "state": stmt.excluded.state,
-                "data": stmt.excluded.data,
-                "version": stmt.excluded.version,
-                "updated_at": stmt.excluded.updated_at,
-            },
-        )
+        values = {
+            "key": record.key,
+            "state": record.state,
+            "data": record.data,
+            "version": record.version,
+            "updated_at": record.updated_at,
+        }
         async with self._engine.begin() as connection:
-            await connection.execute(stmt)
+            await connection.execute(self._upsert, values)
 
     async def delete(self, key: str) -> None:
         async with self._engine.begin() as connection:

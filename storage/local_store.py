@@ -9,7 +9,8 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from domain.model import ConversationRecord
 from domain.ports import LockTimeout
@@ -98,3 +99,54 @@ class MemoryConversationStore:
 
     async def delete(self, key: str) -> None:
         self._records.pop(key, None)
+
+
+class CachedConversationStore:
+    """A write-through cache in front of a store only this process writes to: the SQL store
+    when ``REDIS_URL`` is unset (one bot process, chat locks in memory). ``get`` is served
+    from memory once a key was read or written; ``put`` and ``delete`` reach the store first
+    and the cache after, so a failed write leaves the cache as the store is. Data is kept as
+    JSON text, so no caller ever shares a dict with the cache. At most ``max_size`` drafts
+    are kept (the least recently used forgotten first); ``purge`` passes through."""
+
+    def __init__(self, store: Any, max_size: int = 10_000) -> None:
+        if max_size < 1:
+            raise ValueError("max_size must be ≥ 1")
+        self._store = store
+        self._max = max_size
+        self._records: OrderedDict[str, tuple[ConversationRecord, str]] = OrderedDict()
+
+    async def get(self, key: str) -> ConversationRecord | None:
+        cached = self._records.get(key)
+        if cached is not None:
+            self._records.move_to_end(key)
+            kept, raw = cached
+            return replace(kept, data=json.loads(raw))
+        record: ConversationRecord | None = await self._store.get(key)
+        if record is not None:
+            self._remember(record, json.dumps(record.data))
+        return record
+
+    async def put(self, record: ConversationRecord) -> None:
+        raw = json.dumps(record.data)  # what cannot be stored fails before any write
+        try:
+            await self._store.put(record)
+        except BaseException:
+            self._records.pop(record.key, None)
+            raise
+        self._remember(record, raw)
+
+    async def delete(self, key: str) -> None:
+        self._records.pop(key, None)
+        await self._store.delete(key)
+
+    async def purge(self, older_than: datetime) -> int:
+        for key in [k for k, (r, _) in self._records.items() if r.updated_at < older_than]:
+            del self._records[key]
+        return int(await self._store.purge(older_than))
+
+    def _remember(self, record: ConversationRecord, raw: str) -> None:
+        self._records[record.key] = (replace(record, data={}), raw)
+        self._records.move_to_end(record.key)
+        if len(self._records) > self._max:
+            self._records.popitem(last=False)

@@ -505,10 +505,14 @@ async def test_button_presses_stay_within_budget(bot_factory: BotFactory) -> Non
         with bot.queries.measure() as q:
             await user.press(label)
         calls = user.calls_since_action()
-        measured.append((label, q.count, calls))
+        measured.append((label, q.statements, calls))
         assert q.count <= 3, (label, q.statements)
         assert len(calls) <= 2 and calls[0] == "answerCallbackQuery", (label, calls)
-    assert any(count == 3 for _, count, _ in measured)  # promotion screens read usage
+    # promotion screens read usage (the draft itself comes from memory, only its save is SQL)
+    assert any(
+        any("promotion_redemptions" in statement for statement in statements)
+        for _, statements, _ in measured
+    )
 
 
 async def test_the_stored_draft_stays_small(bot_factory: BotFactory) -> None:

@@ -11,7 +11,12 @@ from domain.model import ConversationRecord
 from domain.ports import ChatLock, ConversationStore, LockTimeout, UpdateDeduper
 from storage.conversation_store import SqlConversationStore
 from storage.db import Database
-from storage.local_store import LocalChatLock, MemoryConversationStore, MemoryUpdateDeduper
+from storage.local_store import (
+    CachedConversationStore,
+    LocalChatLock,
+    MemoryConversationStore,
+    MemoryUpdateDeduper,
+)
 from tests.integration.test_storage_accounts import StatementLog
 
 NOW = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
@@ -143,3 +148,49 @@ async def test_memory_deduper_remembers_a_bounded_number_of_updates() -> None:
     assert await deduper.done(1) is False
     with pytest.raises(ValueError, match="max_size"):
         MemoryUpdateDeduper(max_size=0)
+
+
+async def test_cached_store_reads_from_memory_and_writes_through(database: Database) -> None:
+    sql = SqlConversationStore(database.engine)
+    store = CachedConversationStore(sql)
+    await check_round_trip(store)
+    await store.put(record())
+    with StatementLog(database) as log:
+        first = await store.get("chat:1:user:1")
+        assert first == record()
+        assert first is not None
+        first.data["draft"] = "changed by the caller"  # the cache keeps its own copy
+        assert await store.get("chat:1:user:1") == record()
+    assert log.statements == []
+    assert await sql.get("chat:1:user:1") == record()  # written through
+    await store.delete("chat:1:user:1")
+    assert await sql.get("chat:1:user:1") is None
+    with StatementLog(database) as log:
+        assert await store.get("chat:1:user:1") is None
+    assert len(log.statements) == 1  # a miss asks the database
+
+
+async def test_cached_store_reads_a_draft_once_then_forgets_the_oldest(database: Database) -> None:
+    sql = SqlConversationStore(database.engine)
+    await sql.put(record("a"))
+    await sql.put(record("b"))
+    store = CachedConversationStore(sql, max_size=1)
+    with StatementLog(database) as log:
+        assert await store.get("a") == record("a")
+        assert await store.get("a") == record("a")
+        assert await store.get("b") == record("b")  # "a" is forgotten
+        assert await store.get("a") == record("a")
+    assert len(log.statements) == 3
+    with pytest.raises(TypeError):
+        await store.put(record("c", data={"when": NOW}))
+    assert await sql.get("c") is None
+
+
+async def test_cached_store_purges_both(database: Database) -> None:
+    sql = SqlConversationStore(database.engine)
+    store = CachedConversationStore(sql)
+    await store.put(record("old", updated_at=NOW - timedelta(days=2)))
+    await store.put(record("fresh"))
+    assert await store.purge(NOW - timedelta(days=1)) == 1
+    assert await store.get("old") is None
+    assert await store.get("fresh") == record("fresh")
