@@ -567,7 +567,11 @@ class BotApp:
         except ValueError as error:
             log.warning("webhook update %s could not be read: %s", data.get("update_id"), error)
             return None
-        with webhook_reply.collecting(webhook_reply.callback_query_id(data)) as reply:
+        # With a journal (replicas on Redis) every request goes through the session, where the
+        # journal records it; a webhook's answer is not recorded, so a redelivery after a dead
+        # replica could not tell that the callback query was already answered.
+        query_id = webhook_reply.callback_query_id(data) if self.flow.journal is None else None
+        with webhook_reply.collecting(query_id) as reply:
             await self.process_update(update)
         if reply is None or reply.method is None:
             return None
