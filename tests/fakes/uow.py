@@ -200,3 +200,14 @@ class FakeUnitOfWork:
 if TYPE_CHECKING:
     # mypy checks that the fake implements the port (`scripts/check` runs mypy on tests/fakes)
     _: UnitOfWork = FakeUnitOfWork()
+
+
+class FakeDatabase:
+    """Stands in for ``storage.db.Database`` where a test helper only uses its ``uow``."""
+
+    def __init__(self, store: FakeStore | None = None) -> None:
+        self.uow = FakeUnitOfWork(store)
+
+    def snapshot(self) -> Tables:
+        """Every committed table, to compare before and after ("nothing changed")."""
+        return self.uow.committed.copy()
