@@ -3,15 +3,20 @@ who may do what, and the history they leave (who, what, when), refusals included
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from domain.errors import InvalidInput, NotFound, PermissionDenied
 from domain.model import EnterpriseId, JoinRequestStatus, Role, UserId
+from domain.pricing import PromotionUsage, Selection, quote
 from domain.registration import (
+    ContactInfo,
+    CustomerInfo,
+    InvoiceInfo,
     OrderOutcomeKind,
+    OrderRequest,
 )
 from domain.usecases.accounts import (
     AcceptInvitation,
@@ -30,6 +35,7 @@ from domain.usecases.accounts import (
     JoinDecisionStatus,
     JoinStatus,
     OpenBusiness,
+    Person,
     Recipient,
     RequestToJoin,
     RequestToJoinRequest,
@@ -41,22 +47,47 @@ from domain.usecases.accounts import (
 from domain.usecases.admin import AddEnterprise, GrantRole
 from domain.usecases.registration import PlaceOrder
 from tests.fakes.uow import FakeUnitOfWork
-from tests.integration.test_accounts_usecases import (
-    ADMIN,
-    AGENT,
-    MEMBER,
-    NOW,
-    OTHER_OWNER,
-    OWNER,
-    STRANGER,
-    TAX_A,
-    TAX_B,
-    Clock,
-    order,
-    person,
-    role_of,
-)
 from tests.integration.test_storage_catalog import sample_catalog
+
+NOW = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
+TAX_A = "0100233488"
+TAX_B = "0103326250"
+OWNER, MEMBER, STRANGER, AGENT, ADMIN, OTHER_OWNER = 101, 102, 103, 104, 105, 106
+
+
+class Clock:
+    def __init__(self, now: datetime = NOW) -> None:
+        self.value = now
+
+    def now(self) -> datetime:
+        return self.value
+
+
+def person(user_id: int, name: str = "Lan", locale: str | None = "vi") -> Person:
+    return Person(user_id=user_id, first_name=name, username=None, locale=locale)
+
+
+async def role_of(uow: FakeUnitOfWork, user_id: int, enterprise_id: int) -> Role | None:
+    async with uow:
+        found = await uow.memberships.get(UserId(user_id), EnterpriseId(enterprise_id))
+    return found.role if found is not None else None
+
+
+def order(actor: int, enterprise: int, key: str) -> OrderRequest:
+    selection = Selection("LAPDAT", "LAPDAT-1", "D7", quantity=2)
+    total = quote(sample_catalog(), selection, today=NOW.date(), usage=PromotionUsage()).total
+    return OrderRequest(
+        actor_id=actor,
+        enterprise_id=enterprise,
+        selection=selection,
+        invoice=InvoiceInfo("Công ty A", TAX_A, "1 Lê Lợi", "a@a.vn"),
+        customer=CustomerInfo("Công ty A", TAX_A, "1 Lê Lợi", "+84912345678", "a@a.vn"),
+        contact=ContactInfo("Nguyễn Lan", "+84912345678", "lan@a.vn"),
+        expected_total=total,
+        idempotency_key=key,
+        locale="vi",
+        chat_id=actor,
+    )
 
 
 async def events(uow: FakeUnitOfWork, action: str | None = None) -> list[dict[str, Any]]:
