@@ -44,19 +44,27 @@ from aiogram.types import BotCommand, BotCommandScopeDefault, Update
 from aiogram.utils.token import validate_token
 from aiohttp import web
 from redis.asyncio import Redis
+from sqlalchemy.engine import make_url
 
 from bot.accounts_backend import DatabaseAccountsBackend
 from bot.backend import DatabaseRegistrationBackend
 from bot.catalog_file import load_catalog_file
+from bot.contacts import (
+    ContactCache,
+    ContactGate,
+    ContactRecorder,
+    MemoryContactCache,
+    RedisContactCache,
+)
 from bot.handlers import BOT_COMMANDS, ChatFlow, ConversationEngine, create_router
-from bot.http import RouteDef, WebhookEndpoint, create_http_app
+from bot.http import RetryLater, RouteDef, WebhookEndpoint, create_http_app
 from bot.i18n import I18n
 from bot.invoice_pdf import InvoicePdf
 from bot.logging import configure_logging
 from bot.manage_backend import DatabaseManageBackend
 from bot.metrics import Metrics
 from bot.middlewares import BotApiCallCounter, UpdateGate
-from bot.notifier import TelegramPaymentNotifier
+from bot.outbox import OutboxWorker
 from bot.payment_backend import ServicesPaymentBackend
 from bot.payments_http import (
     PaymentServices,
@@ -66,7 +74,9 @@ from bot.payments_http import (
 )
 from bot.reconciler import PaymentReconciler, interval_for
 from bot.render import Renderer
+from bot.replay import ReplayGuard, UpdateJournal
 from bot.settings import Settings, mask_url_password
+from bot.telegram_policy import send_policy_for
 from conversations.accounts import COMMANDS as ACCOUNT_COMMANDS
 from conversations.accounts import ENTRIES as ACCOUNT_ENTRIES
 from conversations.accounts import AgentOrderNotice, StaffBusinessPicker, account_flows
@@ -78,16 +88,29 @@ from conversations.payment import CASH_ACTION, CASH_FLOW, PAY_FLOW, REPAY_ACTION
 from conversations.registration import RegistrationFlow
 from domain.catalog import Catalog
 from domain.payments import PaymentGateway
-from domain.ports import ChatLock, Clock, ConversationStore, SystemClock, UpdateDeduper
+from domain.ports import (
+    ChatLock,
+    Clock,
+    ConversationStore,
+    LockTimeout,
+    SystemClock,
+    UpdateDeduper,
+)
 from domain.usecases.admin import GrantRole, GrantRoleRequest, LoadCatalog
-from domain.usecases.payments import PaymentNotifier
+from domain.usecases.outbox import MarkUnreachable, RecordContact
 from domain.usecases.registration import OrderSettings, PlaceOrder
 from payments.vnptpay import VnptPayClient
 from storage.conversation_store import SqlConversationStore
 from storage.db import Database
+from storage.job_lock import JobLock
 from storage.local_store import LocalChatLock, MemoryUpdateDeduper
 from storage.migrate import upgrade_to_head
-from storage.redis_store import RedisChatLock, RedisConversationStore, RedisUpdateDeduper
+from storage.redis_store import (
+    RedisChatLock,
+    RedisConversationStore,
+    RedisUpdateDeduper,
+    RedisUpdateJournal,
+)
 
 __all__ = [
     "ALLOWED_UPDATES",
@@ -103,7 +126,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = ("message", "callback_query")
+#: ``my_chat_member``: a user blocking or unblocking the bot (see ``bot.contacts``)
+ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
 POLL_TIMEOUT_SECONDS = 10
 STOP_TIMEOUT_SECONDS = 25.0
 _BACKOFF = (0.5, 1.0, 2.0, 5.0)
@@ -160,9 +184,12 @@ class AppContext:
     background: list[Background] = field(default_factory=list)
     #: closed by BotApp.stop, last first (e.g. the payment gateway's HTTP client)
     closers: list[Callable[[], Any]] = field(default_factory=list)
-    #: the payment use cases and the notifier, built once by build_app (_wire_payments)
+    #: the payment use cases, built once by build_app (_wire_payments)
     payments: PaymentServices | None = None
-    notifier: PaymentNotifier | None = None
+    #: delivers the outbox; built by build_app (_wire_outbox)
+    outbox: OutboxWorker | None = None
+    #: remembers who wrote to the bot (reachable users); built by build_app
+    contacts: ContactRecorder | None = None
 
     @property
     def bot_id(self) -> int:
@@ -193,11 +220,11 @@ def default_engine_factory(ctx: AppContext) -> ConversationEngine:
         ctx.clock,
         OrderSettings(unpaid_order_ttl=timedelta(minutes=settings.order_expiry_minutes)),
     )
-    assert ctx.payments is not None and ctx.notifier is not None  # build_app wires them first
+    assert ctx.payments is not None  # build_app wires them first
     backend = DatabaseRegistrationBackend(
         uow, ctx.catalog.get, place_order, ctx.payments.start, ctx.clock
     )
-    pay_backend = ServicesPaymentBackend(ctx.payments, ctx.notifier)
+    pay_backend = ServicesPaymentBackend(ctx.payments)
 
     async def bot_username() -> str:
         return (await ctx.bot.me()).username or ""
@@ -249,7 +276,7 @@ def default_gateway_factory(ctx: AppContext) -> PaymentGateway | None:
 
 
 def _wire_payments(ctx: AppContext) -> list[RouteDef]:
-    """The payment use cases and the notifier (into ``ctx``), the reconciler among the
+    """The payment use cases (into ``ctx``), the reconciler among the
     background services (it expires unpaid orders even without a gateway), and with VNPT Pay
     the notification and return routes."""
     settings = ctx.settings
@@ -262,16 +289,13 @@ def _wire_payments(ctx: AppContext) -> list[RouteDef]:
     services = build_payment_services(
         uow, ctx.catalog.get, ctx.clock, ctx.gateway, reconcile_after=timedelta(minutes=minutes)
     )
-    notifier = TelegramPaymentNotifier(
-        ctx.bot, ctx.renderer, default_locale=settings.default_locale
-    )
-    ctx.payments, ctx.notifier = services, notifier
+    ctx.payments = services
     ctx.background.append(
         PaymentReconciler(
             reconcile=services.reconcile,
             expire=services.expire,
-            notifier=notifier,
             interval=interval_for(minutes),
+            guard=JobLock(database, "payment-reconciler").round,  # one replica per round
         )
     )
     if not isinstance(ctx.gateway, VnptPayClient):
@@ -279,13 +303,49 @@ def _wire_payments(ctx: AppContext) -> list[RouteDef]:
     return payment_routes(
         client=ctx.gateway,
         services=services,
-        notifier=notifier,
         i18n=ctx.i18n,
         chat_url=_fixed_url(settings.chat_url)
         if settings.chat_url
         else TelegramChatUrl.from_bot(ctx.bot),
         default_locale=settings.default_locale,
     )
+
+
+def _wire_outbox(ctx: AppContext, outbox_database: Database) -> None:
+    """Who wrote to the bot (a cache in Redis when configured, shared by the replicas, else in
+    the process) and the outbox worker, woken by every commit of this process that wrote
+    outbox rows. The worker has its own small connection pool (``outbox_database``), so its
+    polling never waits for, or is counted with, the connections serving updates."""
+
+    def uow() -> Any:
+        return ctx.database.uow
+
+    def worker_uow() -> Any:
+        return outbox_database.uow
+
+    cache: ContactCache = (
+        RedisContactCache(ctx.redis, ctx.redis_prefix)
+        if ctx.redis is not None
+        else MemoryContactCache()
+    )
+    ctx.contacts = ContactRecorder(
+        RecordContact(uow, ctx.clock), cache, blocked=MarkUnreachable(uow, ctx.clock)
+    )
+    worker = OutboxWorker(
+        uow=worker_uow,
+        clock=ctx.clock,
+        bot=ctx.bot,
+        renderer=ctx.renderer,
+        catalog=ctx.catalog.get,
+        metrics=ctx.metrics,
+        default_locale=ctx.settings.default_locale,
+        on_forbidden=ctx.contacts.forget,
+        poll_interval=ctx.settings.outbox_poll_seconds,
+        lease=timedelta(seconds=ctx.settings.outbox_lease_seconds),
+    )
+    ctx.database.uow.after_outbox_commit.append(worker.wake)
+    ctx.outbox = worker
+    ctx.background.append(worker)
 
 
 def _fixed_url(url: str) -> Callable[[], Awaitable[str | None]]:
@@ -297,9 +357,10 @@ def _fixed_url(url: str) -> Callable[[], Awaitable[str | None]]:
 
 def _state_stores(
     ctx: AppContext,
-) -> tuple[ConversationStore, ChatLock, UpdateDeduper]:
-    """Conversation state, per-chat locks and update de-duplication: in Redis when it is
-    configured (shared by every replica), else the database and this process."""
+) -> tuple[ConversationStore, ChatLock, UpdateDeduper, UpdateJournal | None]:
+    """Conversation state, per-chat locks, update de-duplication and the journal of updates
+    being handled: in Redis when it is configured (shared by every replica), else the database
+    and this process (no journal: no other replica handles an update again)."""
     if ctx.redis is not None:
         # Redis' expiry only collects garbage; the engine tells the user a draft expired, so
         # a draft must outlive DRAFT_TTL_HOURS in Redis.
@@ -307,14 +368,17 @@ def _state_stores(
         prefix = ctx.redis_prefix
         return (
             RedisConversationStore(ctx.redis, prefix=prefix, ttl=ttl),
-            RedisChatLock(ctx.redis, prefix=prefix),
+            # extended while its handler runs; a dead replica's chats are free within 10 s
+            RedisChatLock(ctx.redis, prefix=prefix, ttl=timedelta(seconds=10)),
             # update ids are per bot: two bots sharing a Redis must not skip each other's
             RedisUpdateDeduper(ctx.redis, prefix=f"{prefix}{ctx.bot.id}:"),
+            RedisUpdateJournal(ctx.redis, prefix=f"{prefix}{ctx.bot.id}:"),
         )
     return (
         SqlConversationStore(ctx.database.engine),
         LocalChatLock(),
         MemoryUpdateDeduper(),
+        None,
     )
 
 
@@ -486,6 +550,8 @@ class BotApp:
         with self.inflight.track():
             try:
                 await self.dispatcher.feed_update(self.bot, update)
+            except LockTimeout as busy:  # only with ChatFlow.retry_when_busy (webhook)
+                raise RetryLater(str(busy)) from busy
             except Exception:
                 log.exception("update %s failed", update.update_id)
                 with contextlib.suppress(Exception):
@@ -630,7 +696,7 @@ def build_app(
     extra_routes: Sequence[RouteDef] | RoutesFactory = (),
     database: Database | None = None,
     redis: Any | None = None,
-    redis_prefix: str = "onesme:",
+    redis_prefix: str | None = None,
     clock: Clock | None = None,
     i18n: I18n | None = None,
     session: AiohttpSession | None = None,
@@ -639,9 +705,9 @@ def build_app(
 
     Overrides exist for tests and the one-port sandbox: ``database`` (e.g. one with a statement
     counter; then the caller disposes it), ``redis`` (a client) and ``redis_prefix`` (its keys'
-    prefix), ``clock``, ``i18n``, the Bot API ``session``, the ``engine_factory`` (a test
-    double), the ``gateway_factory``, and ``extra_routes`` mounted on the HTTP server (a
-    sequence, or a callable given the :class:`AppContext`).
+    prefix; default ``REDIS_PREFIX``), ``clock``, ``i18n``, the Bot API ``session``, the
+    ``engine_factory`` (a test double), the ``gateway_factory``, and ``extra_routes`` mounted
+    on the HTTP server (a sequence, or a callable given the :class:`AppContext`).
     """
     if settings.bot_token is None:
         raise ValueError("BOT_TOKEN is required to run the bot")
@@ -653,10 +719,23 @@ def build_app(
     owns_redis = redis is None and settings.redis_url is not None
     if redis is None and settings.redis_url is not None:
         redis = Redis.from_url(settings.redis_url)
+    redis_prefix = redis_prefix if redis_prefix is not None else settings.redis_prefix
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-    session.middleware(BotApiCallCounter(metrics))
+    session.middleware(ReplayGuard(metrics))  # outermost: a repeated request is not even counted
     bot = Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    # the policy next (inside the replay guard): the counter below it sees every attempt
+    session.middleware(
+        send_policy_for(
+            settings,
+            bot_id=bot.id,
+            metrics=metrics,
+            redis=redis,
+            redis_prefix=redis_prefix,
+            request_timeout=float(session.timeout),
+        )
+    )
+    session.middleware(BotApiCallCounter(metrics))
     i18n = i18n or I18n.load()
     context = AppContext(
         settings=settings,
@@ -677,7 +756,11 @@ def build_app(
     context.closers.append(bot.session.close)
     context.gateway = gateway_factory(context)
     payment_http = _wire_payments(context)
-    store, chat_lock, deduper = _state_stores(context)
+    outbox_database = _outbox_database(database)
+    if outbox_database is not database:
+        context.closers.append(outbox_database.dispose)
+    _wire_outbox(context, outbox_database)
+    store, chat_lock, deduper, journal = _state_stores(context)
     flow = ChatFlow(
         bot_id=bot.id,
         engine=engine_factory(context),
@@ -688,9 +771,13 @@ def build_app(
         clock=context.clock,
         deduper=deduper,
         default_locale=settings.default_locale,
+        retry_when_busy=bool(settings.webhook_url),
+        journal=journal,
     )
     dispatcher = Dispatcher(disable_fsm=True)
     dispatcher.update.outer_middleware(UpdateGate(deduper, metrics))
+    assert context.contacts is not None
+    dispatcher.update.outer_middleware(ContactGate(context.contacts))
     dispatcher.include_router(create_router(flow))
 
     readiness: dict[str, Callable[[], Any]] = {"database": database.ping}
@@ -725,6 +812,15 @@ def build_app(
     )
     app_holder.append(app)
     return app
+
+
+def _outbox_database(database: Database) -> Database:
+    """A second engine on the same database for the outbox worker (an in-memory SQLite
+    database cannot be opened twice: then the same one)."""
+    if database.is_sqlite and make_url(database.url).database in (None, "", ":memory:"):
+        return database
+    kwargs: dict[str, Any] = {} if database.is_sqlite else {"pool_size": 2, "max_overflow": 2}
+    return Database(database.url, **kwargs)
 
 
 def _secrets(settings: Settings) -> list[str | None]:

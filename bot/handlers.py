@@ -31,6 +31,7 @@ from bot.i18n import normalize_language, placeholders
 from bot.metrics import Metrics
 from bot.middlewares import done, mark_done
 from bot.render import Origin, Renderer, error_params
+from bot.replay import Replay, UpdateJournal, fingerprint, handling
 from conversations.reply import Reply
 from conversations.screens import Delivery, Join, Msg, Screen
 from conversations.session import Actor, ChatSession, Event, EventKind
@@ -124,8 +125,14 @@ class ChatFlow:
         clock: Clock,
         deduper: UpdateDeduper | None = None,
         default_locale: str = "vi",
+        retry_when_busy: bool = False,
+        journal: UpdateJournal | None = None,
     ) -> None:
         self.bot_id = bot_id
+        #: Redis: an update handled again after a replica died repeats nothing (bot.replay)
+        self.journal = journal
+        #: raise LockTimeout (webhook: answered 429, delivered again) instead of apologising
+        self.retry_when_busy = retry_when_busy
         self.deduper = deduper
         self.engine = engine
         self.store = store
@@ -147,29 +154,63 @@ class ChatFlow:
         """``order`` is the update id: across replicas a chat's updates run in that order."""
         self.metrics.updates.labels(event.kind.value).inc()
         key = self.key(actor.chat_id)
+        replay = (
+            Replay(self.journal, order) if self.journal is not None and order is not None else None
+        )
+        with handling(replay):
+            await self._run(bot, key, actor, event, origin, order, replay)
+
+    async def _run(
+        self,
+        bot: Bot,
+        key: str,
+        actor: Actor,
+        event: Event,
+        origin: Origin,
+        order: int | None,
+        replay: Replay | None,
+    ) -> None:
+        answer = True
         try:
             async with self.chat_lock.lock(key, order):
                 deduper = self.deduper
                 if deduper is None or order is None:
-                    await self._run_locked(bot, key, actor, event, origin)
+                    await self._run_locked(bot, key, actor, event, origin, replay)
                 elif await done(deduper, order):
                     # a redelivery that waited for this chat while the first delivery ran
                     self.metrics.duplicates.inc()
                     log.info("update %s of chat %s handled meanwhile: skipped", order, key)
                 else:
-                    await self._run_locked(bot, key, actor, event, origin)
-                    await mark_done(deduper, order)
+                    await self._run_locked(bot, key, actor, event, origin, replay)
+                    if await mark_done(deduper, order) and replay is not None:
+                        await replay.finish()
         except LockTimeout:
+            if self.retry_when_busy:
+                # webhook: the update is refused (429) and Telegram delivers it again later,
+                # e.g. once the lock of a replica that died holding it has expired
+                log.warning("chat %s is busy: update %s refused for a redelivery", key, order)
+                answer = False
+                raise
             log.warning("chat %s is busy: update dropped with an apology", key)
             await self._apologise(bot, self.language_of(actor), origin, stage="lock")
         finally:
-            await self.renderer.answer_callback(bot, origin)
+            if answer and not (replay is not None and replay.done_before):
+                await self.renderer.answer_callback(bot, origin)
 
     async def _run_locked(
-        self, bot: Bot, key: str, actor: Actor, event: Event, origin: Origin
+        self,
+        bot: Bot,
+        key: str,
+        actor: Actor,
+        event: Event,
+        origin: Origin,
+        replay: Replay | None = None,
     ) -> None:
         now = self.clock.now()
         record = await self.store.get(key)
+        if replay is not None and not await replay.begin(fingerprint(record)):
+            self.metrics.duplicates.inc()  # handled by a replica that died before saying so
+            return
         session = (
             session_of(record)
             if record is not None

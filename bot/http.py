@@ -9,6 +9,9 @@ routes other parts mount (the VNPT Pay notification and return page).
 in constant time (401 when it differs), then hands the update to the bot and answers 200 once
 it has been handled, so Telegram's delivery waits for us and a crash makes Telegram retry.
 While the app is shutting down, new updates get 503 (Telegram delivers them again later).
+When ``feed`` raises :class:`RetryLater` (the update's chat is locked longer than a handler
+may wait, e.g. by a replica that died holding it) the answer is 429 and Telegram delivers the
+update again later; nginx does not pass a 429 on to another replica.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ __all__ = [
     "SECRET_HEADER",
     "WEBHOOK_PATH",
     "Handler",
+    "RetryLater",
     "RouteDef",
     "WebhookEndpoint",
     "create_http_app",
@@ -52,6 +56,10 @@ class RouteDef:
     method: str
     path: str
     handler: Handler
+
+
+class RetryLater(Exception):
+    """The update cannot be handled now: answer 429 so that Telegram delivers it again."""
 
 
 class WebhookEndpoint:
@@ -84,7 +92,10 @@ class WebhookEndpoint:
             return web.Response(status=400, text="bad update")
         if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
             return web.Response(status=400, text="bad update")
-        await self._feed(update)
+        try:
+            await self._feed(update)
+        except RetryLater:
+            return web.Response(status=429, text="busy: deliver again later")
         return web.Response(status=200)
 
 

@@ -69,11 +69,14 @@ async def done(deduper: UpdateDeduper, update_id: int) -> bool:
         return False
 
 
-async def mark_done(deduper: UpdateDeduper, update_id: int) -> None:
+async def mark_done(deduper: UpdateDeduper, update_id: int) -> bool:
+    """False when the mark could not be written (logged)."""
     try:
         await deduper.mark_done(update_id)
     except Exception as error:
         log.warning("update %s could not be marked handled: %s", update_id, error)
+        return False
+    return True
 
 
 class BotApiCallCounter(BaseRequestMiddleware):

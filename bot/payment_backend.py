@@ -1,7 +1,7 @@
 """The payment flows' backend (:class:`conversations.payment.PaymentBackend`) on the payment
 use cases: **Thanh toán lại** is RetryPayment then StartPayment (the same StartPayment the
 registration uses, from :class:`bot.payments_http.PaymentServices`); ``/cash`` is ConfirmCash,
-after which the business owners are told through the notifier (after the commit)."""
+which writes the business owners' **Đăng ký thành công** to the outbox with the payment."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from bot.payments_http import PaymentServices
 from domain.usecases.payments import (
     ConfirmCashRequest,
     PaymentConfirmed,
-    PaymentNotifier,
     RetryPaymentRequest,
     RetryResult,
     RetryStatus,
@@ -21,9 +20,8 @@ __all__ = ["ServicesPaymentBackend"]
 
 
 class ServicesPaymentBackend:
-    def __init__(self, services: PaymentServices, notifier: PaymentNotifier) -> None:
+    def __init__(self, services: PaymentServices) -> None:
         self._services = services
-        self._notifier = notifier
 
     async def pay_again(self, user_id: int, order_code: str) -> RetryResult:
         """A new attempt (new merchant order id, same amount) gets its link from the gateway;
@@ -42,9 +40,6 @@ class ServicesPaymentBackend:
         return result
 
     async def confirm_cash(self, user_id: int, subscription_code: str) -> PaymentConfirmed:
-        result = await self._services.confirm_cash(
+        return await self._services.confirm_cash(
             ConfirmCashRequest(subscription_code=subscription_code, actor_id=user_id)
         )
-        if result.newly_applied:
-            await self._notifier.payment_succeeded(result)
-        return result

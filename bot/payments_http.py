@@ -2,19 +2,18 @@
 
 ``POST /payments/vnptpay/ipn``   the gateway's notification (form field ``data`` holding the
                                  JSON object, or the JSON object as the body): answered with
-                                 the signed JSON reply; the user is told AFTER the use case
-                                 committed, before the reply is sent.
+                                 the signed JSON reply as soon as the use case committed (the
+                                 messages to the user were written to the outbox with it).
 ``GET /payments/vnptpay/return`` the payer's browser after paying: an HTML page from the bot's
                                  own records (read only), with a link back to the chat.
 
 The composition root builds :class:`PaymentServices` once (:func:`build_payment_services`),
 mounts :func:`payment_routes` on the bot's HTTP server and runs :class:`bot.reconciler.
-PaymentReconciler` with the same services and notifier.
+PaymentReconciler` with the same services.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -36,13 +35,12 @@ from domain.usecases.payments import (
     DescribePayment,
     ExpireOrders,
     FindPaymentAttempt,
-    PaymentNotifier,
     ReconcilePayments,
     RecordPaymentFailure,
     RetryPayment,
 )
 from domain.usecases.registration import StartPayment
-from payments.ipn import IpnOutcome, handle_ipn, notify_outcome
+from payments.ipn import IpnOutcome, handle_ipn
 from payments.return_page import build_return_page
 from payments.vnptpay import VnptPayClient
 
@@ -62,8 +60,6 @@ IPN_PATH = "/payments/vnptpay/ipn"
 RETURN_PATH = "/payments/vnptpay/return"
 #: a notification is a few hundred bytes; anything much larger is not one
 MAX_IPN_BYTES = 64 * 1024
-#: how long the gateway's reply to a notification waits for the user to be told
-NOTIFY_WAIT_SECONDS = 5.0
 
 #: the page has inline style only: no script, no external resource, no framing
 PAGE_HEADERS = {
@@ -159,21 +155,17 @@ def payment_routes(
     *,
     client: VnptPayClient,
     services: PaymentServices,
-    notifier: PaymentNotifier,
     i18n: I18n,
     chat_url: ChatUrl | None = None,
     default_locale: str = "vi",
     on_ipn: Callable[[IpnOutcome], None] | None = None,
-    notify_wait: float = NOTIFY_WAIT_SECONDS,
 ) -> list[RouteDef]:
     """The two payment routes for :func:`bot.http.create_http_app` (``extra_routes``).
 
     ``on_ipn`` sees every notification's outcome (for metrics); it must not raise.
-    The user is told after the outcome is committed; the gateway's reply waits for that at
-    most ``notify_wait`` seconds (a slow Telegram must not make the gateway time out and
-    retry), and the messages still go out in the background after that.
+    The reply never waits on Telegram: what the user is told was written to the outbox in
+    the transaction that applied the outcome, and the outbox worker sends it.
     """
-    telling: set[asyncio.Task[None]] = set()
 
     async def ipn(request: web.Request) -> web.Response:
         if request.content_length is not None and request.content_length > MAX_IPN_BYTES:
@@ -192,11 +184,6 @@ def payment_routes(
         if on_ipn is not None:
             with contextlib.suppress(Exception):
                 on_ipn(outcome)
-        task = asyncio.create_task(notify_outcome(outcome, notifier))
-        telling.add(task)
-        task.add_done_callback(telling.discard)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(task), notify_wait)
         return web.Response(
             text=json.dumps(reply, ensure_ascii=False), content_type="application/json"
         )

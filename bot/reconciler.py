@@ -1,11 +1,15 @@
 """The background task that settles what notifications did not: every ``interval`` seconds it
 queries the gateway about attempts silent for ``RECONCILE_AFTER_MINUTES`` (applying a success
-exactly as a notification would) and expires orders unpaid after ``ORDER_EXPIRY_MINUTES``,
-then tells the users through the :class:`PaymentNotifier`.
+exactly as a notification would) and expires orders unpaid after ``ORDER_EXPIRY_MINUTES``;
+what the users are told was written to the outbox by those use cases.
 
-Several processes may run it at once: the use cases claim each attempt and lock each order,
-and a success is applied once whatever runs it (see ``domain.usecases.payments``). An error in
-one round is logged and the loop goes on.
+Every replica runs it; with a ``guard`` (``storage.job_lock.JobLock``: a PostgreSQL advisory
+lock per round) one replica at a time does a round and the others skip it, so the gateway is
+not asked the same thing by each replica. Any replica may die: its lock dies with its
+connection and the next round of another replica runs. Correctness does not rest on the guard:
+the use cases claim each attempt and lock each order, and a success is applied once whatever
+runs it (see ``domain.usecases.payments``). An error in one round is logged and the loop goes
+on.
 """
 
 from __future__ import annotations
@@ -13,19 +17,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any
 
 from domain.usecases.payments import (
     ExpireOrders,
     ExpiryReport,
-    PaymentNotifier,
     ReconcilePayments,
     ReconcileReport,
 )
 
-__all__ = ["DEFAULT_INTERVAL_SECONDS", "PaymentReconciler", "ReconcilerRound", "interval_for"]
+__all__ = [
+    "DEFAULT_INTERVAL_SECONDS",
+    "PaymentReconciler",
+    "ReconcilerRound",
+    "RoundGuard",
+    "interval_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +46,11 @@ class ReconcilerRound:
     reconcile: ReconcileReport | None
     expiry: ExpiryReport | None
     errors: int = 0  # steps that raised (logged)
+    skipped: bool = False  # another replica held the round
+
+
+#: one round at a time across replicas: yields True when this process may run it
+RoundGuard = Callable[[], AbstractAsyncContextManager[bool]]
 
 
 def interval_for(reconcile_after_minutes: int) -> float:
@@ -53,18 +67,19 @@ class PaymentReconciler:
         *,
         reconcile: ReconcilePayments | None,
         expire: ExpireOrders,
-        notifier: PaymentNotifier,
         interval: float = DEFAULT_INTERVAL_SECONDS,
+        guard: RoundGuard | None = None,
     ) -> None:
         if interval <= 0:
             raise ValueError("interval must be > 0")
         self._reconcile = reconcile
         self._expire = expire
-        self._notifier = notifier
         self.interval = interval
+        self._guard = guard
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self.rounds = 0
+        self.skipped = 0
 
     @property
     def running(self) -> bool:
@@ -95,6 +110,19 @@ class PaymentReconciler:
             self._wake.clear()
 
     async def run_once(self) -> ReconcilerRound:
+        if self._guard is None:
+            return await self._round()
+        try:
+            async with self._guard() as mine:
+                if not mine:
+                    self.skipped += 1
+                    return ReconcilerRound(None, None, skipped=True)
+                return await self._round()
+        except Exception:  # the database is down: the next round tries again
+            log.exception("payment reconciliation round could not start")
+            return ReconcilerRound(None, None, errors=1)
+
+    async def _round(self) -> ReconcilerRound:
         errors = 0
         report: ReconcileReport | None = None
         expiry: ExpiryReport | None = None
@@ -110,7 +138,6 @@ class PaymentReconciler:
             errors += 1
             log.exception("expiring unpaid orders failed; trying again next round")
         self.rounds += 1
-        await self._tell(report, expiry)
         if report is not None and (report.confirmed or report.failed or report.errors):
             log.info(
                 "reconciliation: %d checked, %d confirmed, %d failed, %d gateway errors",
@@ -126,19 +153,3 @@ class PaymentReconciler:
                 len(expiry.confirmed),
             )
         return ReconcilerRound(report, expiry, errors)
-
-    async def _tell(self, report: ReconcileReport | None, expiry: ExpiryReport | None) -> None:
-        """Each told separately: one unreachable chat never stops the others."""
-        n = self._notifier
-        calls: list[tuple[Callable[[Any], Awaitable[None]], object]] = []
-        if report is not None:
-            calls += [(n.payment_succeeded, r) for r in report.confirmed]
-            calls += [(n.payment_failed, r) for r in report.failed if r.should_notify]
-        if expiry is not None:
-            calls += [(n.payment_succeeded, r) for r in expiry.confirmed]
-            calls += [(n.order_expired, r) for r in expiry.expired]
-        for tell, result in calls:
-            try:
-                await tell(result)
-            except Exception:
-                log.exception("telling a user about a payment outcome failed")

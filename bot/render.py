@@ -535,17 +535,23 @@ class Renderer:
     async def send_outgoing(self, bot: Bot, outgoing: Outgoing) -> None:
         """A screen for another chat, always as new messages; a chat that blocked the bot or
         never started it is logged and skipped."""
+        try:
+            await self.send_screen(bot, outgoing)
+        except TelegramAPIError as error:
+            log.warning("could not notify chat %s: %s", outgoing.chat_id, error)
+
+    async def send_screen(self, bot: Bot, outgoing: Outgoing) -> int:
+        """A screen for another chat as new messages; Telegram's errors are raised (the outbox
+        worker decides what they mean). The id of the (last) text message."""
         screen: Screen = outgoing.screen
         text = self.text(outgoing.lang, screen.text)
         if screen.notice is not None:
             text = f"{self.text(outgoing.lang, screen.notice)}\n\n{text}"
         markup = self.inline_markup(outgoing.lang, screen.buttons, 0)
-        try:
-            await self._send_chunks(bot, outgoing.chat_id, split_html(text), markup)
-            if screen.qr:
-                await self._send_qr(bot, outgoing.chat_id, outgoing.lang, screen.qr)
-        except TelegramAPIError as error:
-            log.warning("could not notify chat %s: %s", outgoing.chat_id, error)
+        message_id = await self._send_chunks(bot, outgoing.chat_id, split_html(text), markup)
+        if screen.qr:
+            await self._send_qr(bot, outgoing.chat_id, outgoing.lang, screen.qr)
+        return message_id
 
 
 def qr_png(url: str) -> bytes:

@@ -14,12 +14,13 @@ Empty variables (``REDIS_URL=``) count as unset. Base URLs (``TELEGRAM_API_URL``
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr, ValidationError, field_validator
+from pydantic import SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings", "format_settings_errors", "load_settings", "mask_url_password"]
@@ -29,6 +30,7 @@ _URL_FIELDS = frozenset({"database_url", "redis_url"})
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _ASYNC_DB_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg")
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_REDIS_PREFIX = re.compile(r"[A-Za-z0-9:_.-]{1,64}")
 _URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
 
 _RULES: dict[str, str] = {
@@ -41,6 +43,10 @@ _RULES: dict[str, str] = {
     "order_expiry_minutes": "must be a whole number ≥ 1",
     "reconcile_after_minutes": "must be a whole number ≥ 1",
     "catalog_refresh_seconds": "must be a whole number ≥ 1",
+    "flood_chat_interval": "must be a number of seconds ≥ 0, e.g. 1 or 0.5",
+    "flood_global_rate": "must be a whole number ≥ 1",
+    "telegram_retry_attempts": "must be a whole number ≥ 1",
+    "telegram_retry_max_seconds": "must be a number of seconds ≥ 0, e.g. 60",
 }
 
 
@@ -92,6 +98,8 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org"
     database_url: str = "sqlite+aiosqlite:///onesme.db"
     redis_url: str | None = None
+    #: the prefix of every Redis key the bot writes (several bots, or test runs, share a Redis)
+    redis_prefix: str = "onesme:"
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     http_host: str = "127.0.0.1"
@@ -112,6 +120,18 @@ class Settings(BaseSettings):
     order_expiry_minutes: int = 30
     reconcile_after_minutes: int = 5
     catalog_refresh_seconds: int = 30
+    #: how often the outbox worker looks for rows written by other processes and for retries
+    #: (rows written by this process wake it at once)
+    outbox_poll_seconds: float = 1.0
+    #: how long a claimed outbox row is held by one process before another may take it
+    #: (a process that died mid-send leaves its rows for that long)
+    outbox_lease_seconds: float = 120.0
+    #: outgoing flood control: seconds between two messages to one chat, messages a second
+    flood_chat_interval: float = 1.0
+    flood_global_rate: int = 30
+    #: retries of failed Bot API calls: attempts for 5xx/timeouts, time bound for all retries
+    telegram_retry_attempts: int = 5
+    telegram_retry_max_seconds: float = 60.0
 
     @field_validator("http_port", mode="before")
     @classmethod
@@ -123,11 +143,41 @@ class Settings(BaseSettings):
         "order_expiry_minutes",
         "reconcile_after_minutes",
         "catalog_refresh_seconds",
+        "flood_global_rate",
+        "telegram_retry_attempts",
         mode="before",
     )
     @classmethod
     def _positive(cls, value: object) -> int:
         return _whole_number(value, 1, None, "must be a whole number ≥ 1")
+
+    @field_validator("outbox_poll_seconds", mode="after")
+    @classmethod
+    def _poll(cls, value: float) -> float:
+        if not 0.05 <= value <= 60:
+            raise ValueError("must be a number of seconds between 0.05 and 60")
+        return value
+
+    @field_validator("outbox_lease_seconds", mode="after")
+    @classmethod
+    def _lease(cls, value: float) -> float:
+        if not 2 <= value <= 3600:
+            raise ValueError("must be a number of seconds between 2 and 3600")
+        return value
+
+    @field_validator("flood_chat_interval", "telegram_retry_max_seconds", mode="before")
+    @classmethod
+    def _seconds(cls, value: object, info: ValidationInfo) -> float:
+        rule = _RULES[str(info.field_name)]
+        if isinstance(value, bool):
+            raise ValueError(rule)
+        try:
+            seconds = float(value.strip() if isinstance(value, str) else value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ValueError(rule) from None
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError(rule)
+        return seconds
 
     @field_validator("telegram_api_url", "public_url", "vnptpay_url", mode="after")
     @classmethod
@@ -172,6 +222,13 @@ class Settings(BaseSettings):
         if parts.scheme not in ("redis", "rediss", "unix") or not (parts.netloc or parts.path):
             raise ValueError("must be a Redis URL: redis://HOST:6379/0 or rediss://…")
         return value.strip()
+
+    @field_validator("redis_prefix", mode="after")
+    @classmethod
+    def _redis_prefix(cls, value: str) -> str:
+        if not _REDIS_PREFIX.fullmatch(value):
+            raise ValueError("must be 1–64 characters of A-Z, a-z, 0-9, ':', '_', '.' and '-'")
+        return value
 
     @field_validator("http_host", mode="after")
     @classmethod

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from conversations.kit import unexpected
 from conversations.screens import Button, Day, Delivery, Join, Money, Msg, Param, Plain, Screen
 from conversations.turn import Turn
-from domain.errors import InvalidInput, NotFound, PermissionDenied
+from domain.constants import CASH_VAT_LIMIT
+from domain.errors import NotFound, PermissionDenied
 from domain.model import PaymentMethod
-from domain.registration import CASH_VAT_LIMIT
 from domain.usecases.payments import (
     ConfirmStatus,
     OrderExpired,
@@ -171,7 +172,7 @@ class _OneTurnFlow:
         return Screen(Msg("menu.use_buttons"), delivery=Delivery.NEW)
 
     async def button(self, t: Turn, action: str, arg: str) -> None:
-        raise InvalidInput("unexpected", field="button", reason="button.unexpected")
+        raise unexpected()
 
     async def text(self, t: Turn, text: str) -> None:
         t.done = True

@@ -1,7 +1,74 @@
-"""One update being handled by a flow (:class:`Turn`). Every flow imports it from here."""
+"""One update being handled by a flow (:class:`Turn`), and the questions every flow may ask
+about the user and their businesses (:class:`RegistrationBackend`). Every flow imports them
+from here."""
 
 from __future__ import annotations
 
-from conversations.registration import Turn
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Protocol
 
-__all__ = ["Turn"]
+from conversations.screens import Delivery, Msg, Screen
+from conversations.session import Actor, Outgoing
+from domain.catalog import Catalog
+from domain.constants import VN_TZ
+from domain.pricing import PromotionUsage
+from domain.registration import Access, CustomerInfo, OrderOutcome, OrderRequest
+
+
+class RegistrationBackend(Protocol):
+    async def access(self, user_id: int) -> Access: ...
+
+    async def enterprise(self, enterprise_id: int) -> CustomerInfo: ...
+
+    async def usage(self, enterprise_id: int) -> PromotionUsage: ...
+
+    async def place_order(self, request: OrderRequest) -> OrderOutcome: ...
+
+
+@dataclass
+class Turn:
+    """One update being handled: the draft (mutable, the JSON the session stores), who the
+    user is, what the flow answers, and caches so that the handler and the screen drawn after
+    it ask the backend once for the same business."""
+
+    draft: dict[str, Any]
+    user_id: int
+    chat_id: int
+    lang: str
+    now: datetime
+    catalog: Catalog
+    backend: RegistrationBackend
+    #: messages for other chats (e.g. the business owners when an agent registers)
+    outgoing: list[Outgoing] = field(default_factory=list)
+    #: who sends the update (names as Telegram tells them); None in tests that need none
+    actor: Actor | None = None
+    notice: Msg | None = None
+    answer: Msg | None = None
+    alert: bool = False
+    delivery: Delivery = Delivery.EDIT
+    done: bool = False
+    extra: list[Screen] = field(default_factory=list)
+    _usage: tuple[int, PromotionUsage] | None = None
+    _customer: tuple[int, CustomerInfo] | None = None
+
+    @property
+    def today(self) -> date:
+        return self.now.astimezone(VN_TZ).date()
+
+    async def usage(self, enterprise_id: int | None) -> PromotionUsage:
+        """The promotion uses that count against ``enterprise_id`` (none without one)."""
+        if not enterprise_id:
+            return PromotionUsage()
+        if self._usage is None or self._usage[0] != enterprise_id:
+            self._usage = (enterprise_id, await self.backend.usage(enterprise_id))
+        return self._usage[1]
+
+    async def customer(self, enterprise_id: int) -> CustomerInfo:
+        """The stored details of the business ``enterprise_id``."""
+        if self._customer is None or self._customer[0] != enterprise_id:
+            self._customer = (enterprise_id, await self.backend.enterprise(enterprise_id))
+        return self._customer[1]
+
+
+__all__ = ["RegistrationBackend", "Turn"]

@@ -104,6 +104,17 @@ class User:
     locale: str | None = None  # "vi" | "en"; None: follow Telegram / the default
     is_admin: bool = False
     is_agent: bool = False
+    #: the language Telegram reports for the user (``language_code``), as last seen
+    language_code: str | None = None
+    #: when the user last wrote to the bot: their private chat exists (None: never seen)
+    chat_seen_at: datetime | None = None
+    #: set when Telegram refused a message to them (403); cleared when they write again
+    unreachable_at: datetime | None = None
+
+    @property
+    def reachable(self) -> bool:
+        """The bot may message them: they wrote to it, and Telegram has not refused them since."""
+        return self.chat_seen_at is not None and self.unreachable_at is None
 
     @property
     def global_roles(self) -> frozenset[Role]:

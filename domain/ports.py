@@ -50,6 +50,7 @@ from domain.model import (
     User,
     UserId,
 )
+from domain.outbox import OutboxRepository
 
 
 class Clock(Protocol):
@@ -79,11 +80,22 @@ class UserRepository(Protocol):
     async def upsert(self, user: User) -> User:
         """Insert the user, or refresh the Telegram profile (``first_name``, ``username``) of an
         existing one; ``phone`` and ``locale`` are overwritten only when the given user has them;
-        ``created_at`` and the global roles of an existing user are kept. One statement."""
+        a ``chat_seen_at`` given is stored and clears ``unreachable_at``; ``created_at`` and the
+        global roles of an existing user are kept. One statement."""
         ...
 
     async def ensure(self, user_id: UserId, now: datetime) -> User:
         """The user, created with an empty profile if unknown (e.g. granted a role by id)."""
+        ...
+
+    async def record_contact(self, user: User, now: datetime) -> None:
+        """The user wrote to the bot: insert them or refresh ``first_name``, ``username`` and
+        ``language_code``; ``chat_seen_at`` becomes ``now`` and ``unreachable_at`` is cleared.
+        Roles, phone and chosen locale are kept. One statement."""
+        ...
+
+    async def mark_unreachable(self, user_id: UserId, now: datetime) -> None:
+        """Telegram refused a message to them (403)."""
         ...
 
     async def set_locale(self, user_id: UserId, locale: str | None) -> None: ...
@@ -543,6 +555,9 @@ class UnitOfWork(Protocol):
 
     @property
     def counters(self) -> CounterRepository: ...
+
+    @property
+    def outbox(self) -> OutboxRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -32,12 +32,11 @@ from domain.usecases.payments import (
     PaymentConfirmed,
     PaymentFailed,
     PaymentFailureRequest,
-    PaymentNotifier,
     RecordPaymentFailure,
 )
 from payments.vnptpay import IpnReply, VnptPayClient
 
-__all__ = ["IpnOutcome", "IpnResult", "LookupAttempt", "handle_ipn", "notify_outcome"]
+__all__ = ["IpnOutcome", "IpnResult", "LookupAttempt", "handle_ipn"]
 
 log = logging.getLogger(__name__)
 
@@ -182,15 +181,3 @@ async def _apply(
     if failed.status is FailureStatus.RECORDED:
         return IpnOutcome(IpnResult.FAILURE_RECORDED, IpnReply.APPLIED, moid, failed=failed)
     return IpnOutcome(IpnResult.FAILURE_REPEATED, IpnReply.ALREADY_CONFIRMED, moid, failed=failed)
-
-
-async def notify_outcome(outcome: IpnOutcome, notifier: PaymentNotifier) -> None:
-    """Tell the user about a newly applied success or a new failure (call after the reply is
-    built: the transaction has committed). A notifier error is logged, never raised."""
-    try:
-        if outcome.confirmed is not None and outcome.confirmed.newly_applied:
-            await notifier.payment_succeeded(outcome.confirmed)
-        elif outcome.failed is not None and outcome.failed.should_notify:
-            await notifier.payment_failed(outcome.failed)
-    except Exception:
-        log.exception("telling the user about %s failed", outcome.merchant_order_id)

@@ -10,6 +10,7 @@ holds one itself. PostgreSQL uses the driver's defaults (READ COMMITTED).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from contextvars import ContextVar
 from pathlib import Path
 from types import TracebackType
@@ -24,6 +25,7 @@ from sqlalchemy.pool import NullPool
 
 from domain.ports import UnitOfWork
 from storage.repositories import (
+    OUTBOX_WRITTEN,
     SqlCatalogRepository,
     SqlCounterRepository,
     SqlEmployeeRepository,
@@ -35,6 +37,7 @@ from storage.repositories import (
     SqlMembershipRepository,
     SqlMemoRepository,
     SqlOrderRepository,
+    SqlOutboxRepository,
     SqlPaymentRepository,
     SqlPromotionUsageRepository,
     SqlSubscriptionRepository,
@@ -143,6 +146,7 @@ class _Active:
         "memberships",
         "memos",
         "orders",
+        "outbox",
         "payments",
         "promotions",
         "session",
@@ -169,6 +173,7 @@ class _Active:
         self.invitations = SqlInvitationRepository(session)
         self.join_requests = SqlJoinRequestRepository(session)
         self.counters = SqlCounterRepository(session)
+        self.outbox = SqlOutboxRepository(session)
 
 
 class SqlUnitOfWork:
@@ -184,6 +189,8 @@ class SqlUnitOfWork:
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
+        #: called after a commit that wrote outbox rows (the delivery worker's wake-up)
+        self.after_outbox_commit: list[Callable[[], None]] = []
         self._active: ContextVar[_Active | None] = ContextVar(
             f"SqlUnitOfWork-{id(self)}", default=None
         )
@@ -208,7 +215,11 @@ class SqlUnitOfWork:
             await active.session.close()
 
     async def commit(self) -> None:
-        await self._current().session.commit()
+        session = self._current().session
+        await session.commit()
+        if session.info.pop(OUTBOX_WRITTEN, False):
+            for wake in self.after_outbox_commit:
+                wake()
 
     async def rollback(self) -> None:
         await self._current().session.rollback()
@@ -291,6 +302,10 @@ class SqlUnitOfWork:
     @property
     def counters(self) -> SqlCounterRepository:
         return self._current().counters
+
+    @property
+    def outbox(self) -> SqlOutboxRepository:
+        return self._current().outbox
 
 
 class Database:

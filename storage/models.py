@@ -107,6 +107,9 @@ class UserRow(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     is_agent: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
+    language_code: Mapped[str | None] = mapped_column(String(16))
+    chat_seen_at: Mapped[datetime | None]
+    unreachable_at: Mapped[datetime | None]
 
 
 class EnterpriseRow(Base):
@@ -453,3 +456,29 @@ class ConversationRow(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Outbox
+
+
+class OutboxRow(Base):
+    """A message owed to a chat (see ``domain.outbox``). The claim reads the PENDING rows by
+    ``available_at``; ``lease_until`` and ``claimed_by`` say who holds a row and until when."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_available_at", "status", "available_at"),)
+
+    id: Mapped[int] = _id()
+    kind: Mapped[str] = mapped_column(String(32))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    locale: Mapped[str] = mapped_column(String(8))
+    params: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    available_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))

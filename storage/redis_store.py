@@ -3,7 +3,8 @@
 Several bot replicas can then serve one bot: a draft saved by one is read by the next, two
 updates of one chat never run at once and run in update-id order, and an update Telegram
 delivers twice runs once — unless the replica that took it first died before finishing it,
-then the redelivery runs it.
+then the redelivery runs it (and ``bot.replay``, with the journal here, keeps it from showing
+the user anything twice).
 Every key starts with ``prefix`` so several deployments (or test runs) can share a server.
 """
 
@@ -236,3 +237,38 @@ class RedisUpdateDeduper:
     async def forget(self, update_id: int) -> None:
         """Let a redelivery of an update whose processing failed run again."""
         await self._redis.delete(f"{self._prefix}{update_id}")
+
+
+class RedisUpdateJournal:
+    """``{prefix}journal:{id}``: a hash of the Bot API requests made while handling one update
+    (see ``bot.replay``); deleted once the update is marked handled, else expires after
+    ``ttl``."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        ttl: timedelta = timedelta(days=1),
+    ) -> None:
+        self._redis = redis
+        self._prefix = f"{prefix}journal:"
+        self._ttl = max(1, int(ttl.total_seconds()))
+
+    async def load(self, update_id: int) -> dict[str, str]:
+        raw = await self._redis.hgetall(f"{self._prefix}{update_id}")
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    async def write(self, update_id: int, field: str, value: str) -> None:
+        key = f"{self._prefix}{update_id}"
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, field, value)
+            pipe.expire(key, self._ttl)
+            await pipe.execute()
+
+    async def delete(self, update_id: int) -> None:
+        await self._redis.delete(f"{self._prefix}{update_id}")
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -23,9 +23,12 @@ Invariants:
   object that does not exist (:class:`NotFound`), is logged, and is recorded as an
   ``access.refused`` history event; nothing about the object is revealed.
 - Grants, invitations, joins, staff actions and refusals are history events (who, what, when).
-- A user "uses the bot" once their Telegram profile is stored (a first name: Telegram requires
-  one); users created only by id (``users grant``) have none and are never messaged, since
-  Telegram refuses messages to people who never opened the chat.
+- A user "uses the bot" (may be messaged) once they wrote to it — any update records it — and
+  until Telegram refuses a message to them (403: they blocked the bot); users created only by
+  id (``users grant``) are not messaged before they write, since Telegram refuses messages to
+  people who never opened the chat.
+- What the bot owes other people (join requests to owners, answers to requesters, the inviter
+  told) is written to the outbox in the transaction of the change that causes it.
 """
 
 from __future__ import annotations
@@ -52,9 +55,11 @@ from domain.model import (
     User,
     UserId,
 )
+from domain.outbox import JsonValue, Notice, NoticeKind
 from domain.policy import Permission
 from domain.ports import Clock, UnitOfWork, UowFactory
 from domain.usecases.admin import GrantRole, GrantRoleRequest, GrantRoleResult
+from domain.usecases.notices import locale_of
 from domain.validation import (
     normalize_tax_code,
     validate_address,
@@ -150,12 +155,21 @@ class BusinessView:
 
 
 def uses_bot(user: User | None) -> bool:
-    """True when the user's Telegram profile is stored: they opened the chat with the bot."""
-    return user is not None and bool(user.first_name)
+    """True when the bot may message the user: they wrote to it (any update records that) and
+    Telegram has not refused a message to them since (see :attr:`User.reachable`)."""
+    return user is not None and user.reachable
 
 
 def _recipient(user: User) -> Recipient:
-    return Recipient(int(user.id), user.locale)
+    return Recipient(int(user.id), locale_of(user) or None)
+
+
+def _notice(kind: NoticeKind, to: Recipient, params: dict[str, JsonValue]) -> Notice:
+    return Notice(kind, to.chat_id, to.locale or "", params)
+
+
+def _business_params(business: BusinessView) -> dict[str, JsonValue]:
+    return {"business": business.name, "tax_code": business.tax_code}
 
 
 def _profile(person: Person, now: datetime, phone: str | None = None) -> User:
@@ -166,6 +180,7 @@ def _profile(person: Person, now: datetime, phone: str | None = None) -> User:
         phone=phone,
         locale=person.locale,
         created_at=now,
+        chat_seen_at=now,  # only the person's own updates reach these use cases
     )
 
 
@@ -423,15 +438,24 @@ class RequestToJoin:
             await uow.history.add(
                 _event("join.requested", now, user_id, enterprise_id, request_id=int(stored.id))
             )
+            result = JoinRequested(
+                JoinStatus.CREATED,
+                business,
+                request_id=int(stored.id),
+                owners=owners,
+                requester_name=user.first_name,
+                requester_phone=phone,
+            )
+            params = {
+                **_business_params(business),
+                "request": result.request_id,
+                "name": result.requester_name,
+                "phone": phone,
+            }
+            for owner in owners:
+                await uow.outbox.add(_notice(NoticeKind.JOIN_REQUESTED, owner, params), now)
             await uow.commit()
-        return JoinRequested(
-            JoinStatus.CREATED,
-            business,
-            request_id=int(stored.id),
-            owners=owners,
-            requester_name=user.first_name,
-            requester_phone=phone,
-        )
+        return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -523,6 +547,19 @@ class DecideJoinRequest:
                         role=Role.MEMBER.value,
                         via="join_request",
                     )
+                )
+            if uses_bot(requester):
+                await uow.outbox.add(
+                    _notice(
+                        NoticeKind.JOIN_DECIDED,
+                        _recipient(requester),
+                        {
+                            **_business_params(business),
+                            "name": requester.first_name,
+                            "accepted": req.accept,
+                        },
+                    ),
+                    now,
                 )
             await uow.commit()
         return JoinDecision(
@@ -741,12 +778,20 @@ class AcceptInvitation:
                 )
             )
             inviter = await uow.users.get(invitation.created_by)
+            told = _recipient(inviter) if uses_bot(inviter) and inviter is not None else None
+            if told is not None:
+                params = {
+                    **_business_params(business),
+                    "name": user.first_name,
+                    "role": invitation.role.value,
+                }
+                await uow.outbox.add(_notice(NoticeKind.INVITATION_USED, told, params), now)
             await uow.commit()
         return InvitationOutcome(
             InvitationStatus.JOINED,
             business,
             invitation.role,
-            inviter=_recipient(inviter) if uses_bot(inviter) and inviter is not None else None,
+            inviter=told,
             joined_name=user.first_name,
         )
 

@@ -56,8 +56,10 @@ from domain.model import (
     User,
     UserId,
 )
+from domain.outbox import JsonValue, Notice, NoticeKind
 from domain.policy import Permission, Relation, Standing, may
 from domain.ports import Clock, UnitOfWork
+from domain.usecases.notices import locale_of
 from domain.validation import (
     normalize_tax_code,
     normalize_text,
@@ -958,6 +960,18 @@ class AdvanceProgress:
                 )
             )
             notify = await self._owners(uow, updated, rights.user_id)
+            params: dict[str, JsonValue] = {
+                "subscription": updated.code,
+                "service": updated.service_code,
+                "progress": req.to.value,
+            }
+            for recipient in notify:
+                await uow.outbox.add(
+                    Notice(
+                        NoticeKind.PROGRESS_CHANGED, recipient.chat_id, recipient.locale, params
+                    ),
+                    now,
+                )
             await uow.commit()
         return ProgressChanged(updated, previous, notify)
 
@@ -968,12 +982,9 @@ class AdvanceProgress:
         owners = [m.user_id for m in members if m.role is Role.OWNER and m.user_id != actor]
         users = await uow.users.get_many(owners) if owners else {}
         return tuple(
-            Recipient(
-                int(o),
-                (users[o].locale if o in users and users[o].locale else None)
-                or self._default_locale,
-            )
+            Recipient(int(o), locale_of(users[o]) or self._default_locale)
             for o in dict.fromkeys(owners)
+            if o in users and users[o].reachable
         )
 
 

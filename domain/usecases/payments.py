@@ -20,8 +20,9 @@ Invariants:
   becomes PAID, its promotions are taken again and the subscription is activated.
 - No database transaction is held open over a gateway call: reconciliation and expiry query
   the gateway between transactions and apply results through the idempotent use cases.
-- Users are told after the commit, by the caller, through a :class:`PaymentNotifier`: the use
-  cases return what to tell (chat ids, locale, codes), never send anything themselves.
+- Users are told through the outbox: a newly applied success, a new failure and an expiry
+  write their notices (``domain.usecases.notices``) in the same transaction as the change, so
+  a change committed is always told and a change rolled back never is. Nothing is sent here.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 from domain.billing import period_end
 from domain.catalog import BillingCycle, Catalog, ServiceKind
@@ -64,6 +64,7 @@ from domain.payments import (
 from domain.policy import Permission
 from domain.ports import Clock, UnitOfWork
 from domain.pricing import Quote
+from domain.usecases import notices
 
 __all__ = [
     "CANCELLED_CODE",
@@ -83,7 +84,6 @@ __all__ = [
     "PaymentConfirmed",
     "PaymentFailed",
     "PaymentFailureRequest",
-    "PaymentNotifier",
     "PaymentSource",
     "PaymentState",
     "PaymentStatusView",
@@ -216,26 +216,6 @@ class OrderExpired:
     invoices_out_of_date: int
 
 
-class PaymentNotifier(Protocol):
-    """Tells people in Telegram about payment outcomes; implemented by the bot layer.
-
-    Called after the transaction committed, once per newly applied outcome. Implementations
-    must not raise for a chat that cannot be reached (log it): the payment stays applied.
-    """
-
-    async def payment_succeeded(self, result: PaymentConfirmed) -> None:
-        """**Đăng ký thành công** with the subscription code and **Quản lý thuê bao**."""
-        ...
-
-    async def payment_failed(self, result: PaymentFailed) -> None:
-        """The payment failed or was cancelled; offer **Thanh toán lại** when ``can_retry``."""
-        ...
-
-    async def order_expired(self, result: OrderExpired) -> None:
-        """The unpaid order expired."""
-        ...
-
-
 # ---------------------------------------------------------------------------------------------
 # Helpers
 
@@ -363,6 +343,7 @@ class ConfirmPayment:
             )
             if claimed:
                 result = await self._apply(uow, order, attempt, req, paid_at, now)
+                await notices.add_notices(uow, notices.payment_succeeded(result), now)
             else:
                 result = await self._repeat(uow, order, attempt, req, paid_at, now)
             await uow.commit()
@@ -748,19 +729,21 @@ class RecordPaymentFailure:
                         },
                     )
                 )
+            result = PaymentFailed(
+                FailureStatus.RECORDED if changed else FailureStatus.ALREADY_FINAL,
+                attempt.merchant_order_id,
+                order_id=order.id,
+                order_code=order.code,
+                response_code=req.response_code,
+                cancelled=cancelled,
+                total=attempt.amount,
+                chat_id=order.chat_id,
+                locale=order.locale,
+                can_retry=order.status is OrderStatus.PENDING_PAYMENT and _not_expired(order, now),
+            )
+            await notices.add_notices(uow, notices.payment_failed(result), now)
             await uow.commit()
-        return PaymentFailed(
-            FailureStatus.RECORDED if changed else FailureStatus.ALREADY_FINAL,
-            attempt.merchant_order_id,
-            order_id=order.id,
-            order_code=order.code,
-            response_code=req.response_code,
-            cancelled=cancelled,
-            total=attempt.amount,
-            chat_id=order.chat_id,
-            locale=order.locale,
-            can_retry=order.status is OrderStatus.PENDING_PAYMENT and _not_expired(order, now),
-        )
+        return result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1142,16 +1125,18 @@ class ExpireOrders:
                     },
                 )
             )
+            result = OrderExpired(
+                order_id=order.id,
+                order_code=order.code,
+                total=order.total,
+                chat_id=order.chat_id,
+                locale=order.locale,
+                released_promotions=released,
+                invoices_out_of_date=out_of_date,
+            )
+            await notices.add_notices(uow, notices.order_expired(result), now)
             await uow.commit()
-        return OrderExpired(
-            order_id=order.id,
-            order_code=order.code,
-            total=order.total,
-            chat_id=order.chat_id,
-            locale=order.locale,
-            released_promotions=released,
-            invoices_out_of_date=out_of_date,
-        )
+        return result
 
 
 # ---------------------------------------------------------------------------------------------

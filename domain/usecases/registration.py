@@ -38,6 +38,7 @@ from domain.policy import Permission
 from domain.ports import Clock, UnitOfWork
 from domain.pricing import PromotionUsage, Quote, quote
 from domain.registration import OrderOutcome, OrderOutcomeKind, OrderRequest
+from domain.usecases import notices
 from domain.validation import (
     validate_address,
     validate_company_name,
@@ -180,7 +181,8 @@ class PlaceOrder:
                     details={"order": order.code, "total": q.total, "kind": kind.value},
                 )
             )
-            if principal.is_staff and principal.role_in(enterprise_id) is not Role.OWNER:
+            by_staff = principal.is_staff and principal.role_in(enterprise_id) is not Role.OWNER
+            if by_staff:
                 await uow.history.add(
                     HistoryEvent(
                         action="agent.order_placed",
@@ -197,6 +199,8 @@ class PlaceOrder:
             subscription_code = ""
             if kind is ServiceKind.OS:
                 subscription_code = await _open_cash_subscription(uow, order, q, now)
+                if by_staff:
+                    await notices.agent_registered(uow, order, now, subscription=subscription_code)
             else:
                 await uow.payments.add(
                     PaymentAttempt(
@@ -304,14 +308,41 @@ class StartPayment:
             locale="en" if order.locale == "en" else "vi",
             created_at=self._clock.now(),
         )
+        first = attempt.merchant_order_id == f"{order.code}-1"
         try:
             link = await self._gateway.create_payment(request)
         except GatewayError:
+            if first and attempt.status is PaymentAttemptStatus.CREATED:
+                await self._tell_owners(order, "")
             return PaymentStart(order.code, attempt.merchant_order_id, "")
         async with self._uow() as uow:
-            await uow.payments.mark_pending(attempt.id, link.redirect_url, link.create_date)
+            moved = await uow.payments.mark_pending(attempt.id, link.redirect_url, link.create_date)
+            if (
+                first
+                and moved
+                and attempt.status is PaymentAttemptStatus.CREATED
+                and await _by_staff(uow, order)
+            ):
+                await notices.agent_registered(uow, order, self._clock.now(), link.redirect_url)
             await uow.commit()
         return PaymentStart(order.code, attempt.merchant_order_id, link.redirect_url)
+
+    async def _tell_owners(self, order: Order, url: str) -> None:
+        """The link could not be had: the owners are told so (with **Thanh toán lại**)."""
+        async with self._uow() as uow:
+            if await _by_staff(uow, order):
+                await notices.agent_registered(uow, order, self._clock.now(), url)
+                await uow.commit()
+
+
+async def _by_staff(uow: UnitOfWork, order: Order) -> bool:
+    """The order was placed by staff for a business they do not own."""
+    principal = await uow.users.principal(order.registered_by)
+    return (
+        principal is not None
+        and principal.is_staff
+        and principal.role_in(order.enterprise_id) is not Role.OWNER
+    )
 
 
 def with_payment(outcome: OrderOutcome, start: PaymentStart) -> OrderOutcome:

@@ -6,6 +6,7 @@ request against the packaged Bot API description (``api.json``), records each re
 """
 
 from sandbox.botapi.errors import ApiError
+from sandbox.botapi.faults import Fault, FaultSwitches
 from sandbox.botapi.formatting import (
     EntityParseError,
     FormattedText,
@@ -47,6 +48,8 @@ __all__ = [
     "Button",
     "CallbackAnswer",
     "EntityParseError",
+    "Fault",
+    "FaultSwitches",
     "FormattedText",
     "FormattingError",
     "MessageView",

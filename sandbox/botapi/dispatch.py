@@ -6,6 +6,7 @@ call, which Telegram then executes). Every refused request is recorded as a viol
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -20,6 +21,8 @@ from sandbox.botapi.state import BotApiState
 __all__ = ["call_api", "loggable", "read_multipart"]
 
 _log = logging.getLogger(__name__)
+
+CLIENT_GONE = "Client Closed Request: the client left before the slow answer; not carried out"
 
 
 def loggable(params: Mapping[str, Any], files: Mapping[str, UploadedFile] = {}) -> dict[str, Any]:
@@ -82,7 +85,13 @@ async def call_api(
     name = method.name if method else method_name
     shown = loggable(params, files)
     bot_id = bot.id if bot else None
-    state.request_started(bot_id, name)
+    received = state.request_started(bot_id, name)
+
+    def finish(error: str | None, status: int, **extra: Any) -> None:
+        state.request_finished(
+            bot_id, name, shown, error, received_at=received, status=status, **extra
+        )
+
     try:
         if bot is None:
             raise ApiError("Unauthorized", 401)
@@ -90,15 +99,26 @@ async def call_api(
             raise ApiError("Not Found: method not found", 404)
         values = validate_params(spec, method, params, files)
         shown = loggable(values)
+        fault = state.faults.pick(method.name, values)
+        if fault is not None:
+            answer = fault.error()
+            if answer is not None:
+                status, body = answer
+                finish(str(body["description"]), status, violation=False, fault=fault.id)
+                return status, body
+            await asyncio.sleep(fault.delay)
+            if connected is not None and not connected() and not fault.run_if_gone:
+                finish(CLIENT_GONE, 499, violation=False, fault=fault.id)
+                return 499, {"ok": False, "error_code": 499, "description": CLIENT_GONE}
         result = await run_method(MethodCall(state, bot, values), method.name)
     except ApiError as error:
         gone = error.status == 409 and connected is not None and not connected()
-        state.request_finished(bot_id, name, shown, error.description, violation=not gone)
+        finish(error.description, error.status, violation=not gone)
         return error.status, error.to_json()
     except Exception:
         _log.exception("sandbox Bot API failed on %s", name)
         failure = ApiError("Internal Server Error: the sandbox failed, see its log", 500)
-        state.request_finished(bot_id, name, shown, failure.description)
+        finish(failure.description, failure.status)
         return failure.status, failure.to_json()
-    state.request_finished(bot_id, name, shown, None)
+    finish(None, 200)
     return 200, {"ok": True, "result": result}

@@ -179,10 +179,59 @@ async def _calls(request: web.Request) -> web.StreamResponse:
                 "ok": c.ok,
                 "params": c.params,
                 "description": c.description,
+                "status": c.status,
+                "fault": c.fault,
+                "received_at": c.received_at,
+                "answered_at": c.at,
             }
             for c in calls
         ]
     )
+
+
+async def _faults(request: web.Request) -> web.StreamResponse:
+    return _ok(_state(request).faults.to_json())
+
+
+_FAULT_FIELDS = frozenset(
+    {
+        "kind",
+        "methods",
+        "chat_id",
+        "every",
+        "times",
+        "retry_after",
+        "status",
+        "delay",
+        "run_if_gone",
+    }
+)
+
+
+async def _add_fault(request: web.Request) -> web.StreamResponse:
+    """Body: ``{"kind": "retry_after" | "server_error" | "slow", ...}`` with the fields of
+    :class:`sandbox.botapi.faults.Fault` (``methods`` a list of names or one name)."""
+    body = await _body(request)
+    unknown = sorted(set(body) - _FAULT_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown fields {unknown}; known: {sorted(_FAULT_FIELDS)}")
+    if "kind" not in body:
+        raise ValueError("kind is required")
+    options = {key: value for key, value in body.items() if key != "kind"}
+    fault = _state(request).faults.add(str(body["kind"]), **options)
+    return _ok(fault.to_json())
+
+
+async def _clear_faults(request: web.Request) -> web.StreamResponse:
+    _state(request).faults.clear()
+    return _ok(True)
+
+
+async def _remove_fault(request: web.Request) -> web.StreamResponse:
+    fault_id = int(request.match_info["fault_id"])
+    if not _state(request).faults.remove(fault_id):
+        raise SimError(f"no fault switch {fault_id}")
+    return _ok(True)
 
 
 async def _violations(request: web.Request) -> web.StreamResponse:
@@ -229,6 +278,10 @@ def add_sim_routes(app: web.Application) -> None:
         ("GET", "/_sim/events", _events),
         ("GET", "/_sim/calls", _calls),
         ("GET", "/_sim/violations", _violations),
+        ("GET", "/_sim/faults", _faults),
+        ("POST", "/_sim/faults", _add_fault),
+        ("DELETE", "/_sim/faults", _clear_faults),
+        ("DELETE", "/_sim/faults/{fault_id}", _remove_fault),
         ("GET", "/_sim/files/{file_id}", _file),
     ]
     for method, path, handler in routes:

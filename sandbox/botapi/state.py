@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.botapi.faults import FaultSwitches
+
 __all__ = [
     "ApiCall",
     "BotAccount",
@@ -85,7 +87,13 @@ class Violation:
 
 @dataclass(frozen=True)
 class ApiCall:
-    """One Bot API request, recorded when it was answered."""
+    """One Bot API request, recorded when it was answered.
+
+    ``received_at`` (the request was read in full) and ``at`` (it was answered) are the
+    server's ``time.monotonic()``: measure the bot's pacing on them. ``status`` is the HTTP
+    status answered (499 when a slow answer's client had gone); ``fault`` the id of the fault
+    switch that answered it, if one did.
+    """
 
     seq: int
     method: str
@@ -94,6 +102,9 @@ class ApiCall:
     ok: bool
     params: dict[str, Any]
     description: str | None = None
+    received_at: float = 0.0
+    status: int = 200
+    fault: int | None = None
 
     @property
     def chat_id(self) -> Any:
@@ -461,6 +472,7 @@ class BotApiState:
         self.files: dict[str, StoredFile] = {}
         self.violations: list[Violation] = []
         self.calls: list[ApiCall] = []
+        self.faults = FaultSwitches()
         self.events: list[SimEvent] = []
         self.webhook_retry_delays: tuple[float, ...] = (0.05, 0.2, 0.5)
         self.webhook_timeout: float = 30.0
@@ -944,14 +956,28 @@ class BotApiState:
         error: str | None,
         *,
         violation: bool = True,
+        received_at: float | None = None,
+        status: int | None = None,
+        fault: int | None = None,
     ) -> ApiCall:
-        """Record an answered request (started with ``request_started``); a refused one is
-        also a violation unless ``violation`` is False."""
+        """Record an answered request (started with ``request_started``, which gave
+        ``received_at``); a refused one is also a violation unless ``violation`` is False."""
         now = time.monotonic()
         if bot_id is not None and method != "getUpdates":
             self._busy[bot_id] = self._busy.get(bot_id, 1) - 1
             self._last_activity[bot_id] = now
-        call = ApiCall(len(self.calls) + 1, method, bot_id, now, error is None, params, error)
+        call = ApiCall(
+            len(self.calls) + 1,
+            method,
+            bot_id,
+            now,
+            error is None,
+            params,
+            error,
+            received_at=now if received_at is None else received_at,
+            status=status if status is not None else (200 if error is None else 400),
+            fault=fault,
+        )
         self.calls.append(call)
         if error is not None and violation:
             self.violations.append(Violation(method, params, error, bot_id))

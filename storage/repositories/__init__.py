@@ -13,6 +13,7 @@ from storage.repositories.orders import (
     SqlPaymentRepository,
     SqlPromotionUsageRepository,
 )
+from storage.repositories.outbox import OUTBOX_WRITTEN, SqlOutboxRepository
 from storage.repositories.subscriptions import (
     SqlEmployeeRepository,
     SqlHistoryRepository,
@@ -22,6 +23,7 @@ from storage.repositories.subscriptions import (
 )
 
 __all__ = [
+    "OUTBOX_WRITTEN",
     "SqlCatalogRepository",
     "SqlCounterRepository",
     "SqlEmployeeRepository",
@@ -33,6 +35,7 @@ __all__ = [
     "SqlMembershipRepository",
     "SqlMemoRepository",
     "SqlOrderRepository",
+    "SqlOutboxRepository",
     "SqlPaymentRepository",
     "SqlPromotionUsageRepository",
     "SqlSubscriptionRepository",

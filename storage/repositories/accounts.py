@@ -33,6 +33,9 @@ def to_user(row: Any) -> User:
         is_admin=bool(row.is_admin),
         is_agent=bool(row.is_agent),
         created_at=row.created_at,
+        language_code=row.language_code,
+        chat_seen_at=row.chat_seen_at,
+        unreachable_at=row.unreachable_at,
     )
 
 
@@ -83,8 +86,12 @@ class SqlUserRepository(SqlRepository):
             is_admin=user.is_admin,
             is_agent=user.is_agent,
             created_at=user.created_at,
+            chat_seen_at=user.chat_seen_at,
         )
         excluded = stmt.excluded
+        seen: dict[str, Any] = {}
+        if user.chat_seen_at is not None:
+            seen = {"chat_seen_at": excluded.chat_seen_at, "unreachable_at": None}
         stmt = stmt.on_conflict_do_update(
             index_elements=[UserRow.id],
             set_={
@@ -92,6 +99,7 @@ class SqlUserRepository(SqlRepository):
                 "username": excluded.username,
                 "phone": func.coalesce(excluded.phone, UserRow.phone),
                 "locale": func.coalesce(excluded.locale, UserRow.locale),
+                **seen,
             },
         ).returning(*_USER_COLUMNS)
         row = (await self._session.execute(stmt)).one()
@@ -107,6 +115,37 @@ class SqlUserRepository(SqlRepository):
         user = await self.get(user_id)
         assert user is not None
         return user
+
+    async def record_contact(self, user: User, now: datetime) -> None:
+        stmt = self._insert(UserRow).values(
+            id=user.id,
+            first_name=user.first_name,
+            username=user.username,
+            language_code=user.language_code,
+            is_admin=False,
+            is_agent=False,
+            created_at=now,
+            chat_seen_at=now,
+            unreachable_at=None,
+        )
+        excluded = stmt.excluded
+        await self._session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[UserRow.id],
+                set_={
+                    "first_name": excluded.first_name,
+                    "username": excluded.username,
+                    "language_code": excluded.language_code,
+                    "chat_seen_at": excluded.chat_seen_at,
+                    "unreachable_at": None,
+                },
+            )
+        )
+
+    async def mark_unreachable(self, user_id: UserId, now: datetime) -> None:
+        await self._session.execute(
+            update(UserRow).where(UserRow.id == user_id).values(unreachable_at=now)
+        )
 
     async def set_locale(self, user_id: UserId, locale: str | None) -> None:
         await self._session.execute(

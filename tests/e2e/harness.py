@@ -162,6 +162,12 @@ class BotHarness:
             "vnptpay_merchant_service_id": None,
             "vnptpay_api_key": None,
             "vnptpay_secret_key": None,
+            # The per-chat flood interval (1 s in production) is off by default here: the bot
+            # handles polled updates as tasks, so ChatUser's "quiet for 80 ms" cannot tell a
+            # bot waiting for its chat's slot from a bot that is done, and a second message in
+            # a row (the result, then the QR code) would arrive after the test moved on.
+            # tests/e2e/test_flood_limits.py runs the bot with the real interval.
+            "flood_chat_interval": 0.0,
         }
         values.update(settings or {})
         self.settings: Settings = load_settings(**values)

@@ -60,7 +60,11 @@ async def buy_personal(shop: Shop, user: ChatUser) -> tuple[str, str]:
     return url, await shop.merchant_order_id(url)
 
 
-def success_message(user: ChatUser) -> str:
+async def success_message(user: ChatUser) -> str:
+    """The success notice goes through the outbox, sent just after the payment is applied:
+    waited for, then it must be there once."""
+    await user.wait_for_text(SUCCESS, timeout=15)
+    await user.settle()
     texts = [t for t in user.texts() if SUCCESS in t]
     assert len(texts) == 1, user.texts()
     return texts[0]
@@ -101,7 +105,7 @@ async def test_one_cycle_plan_paid_with_the_international_card(shop: Shop) -> No
     assert money(PERSONAL_TOTAL) in payment.pay_page
     assert payment.redirected_to.startswith(shop.bot.settings.public_url + "/payments/vnptpay/")
     assert "Thanh toán thành công" in payment.return_page
-    text = success_message(user)
+    text = await success_message(user)
     code = await assert_paid_once(shop, moid, PERSONAL_TOTAL)
     assert code in text and money(PERSONAL_TOTAL) in text
     _, _, _, [invoice] = await shop.records(moid)
@@ -147,7 +151,7 @@ async def test_multi_cycle_plan_with_promotions_and_an_addon(shop: Shop) -> None
     assert (order.cycle_code, sub.cycle_code, sub.addon_codes) == ("M24", "M24", ("SMARTCA-TSA",))
     assert sub.current_period_end is not None and sub.current_period_start is not None
     assert (sub.current_period_end - sub.current_period_start).days in (730, 731)
-    text = success_message(user)
+    text = await success_message(user)
     assert code in text and money(total) in text
 
 
@@ -174,7 +178,7 @@ async def test_a_declined_card_then_pay_again(shop: Shop) -> None:
     paid = await shop.pay(again)
 
     assert "Thanh toán thành công" in paid.return_page
-    success_message(user)
+    await success_message(user)
     await assert_paid_once(shop, second, PERSONAL_TOTAL)
     _, attempts, _, _ = await shop.records(second)
     assert [(a.merchant_order_id, a.amount, a.status) for a in attempts] == [
@@ -219,7 +223,7 @@ async def test_a_duplicated_notification_activates_once(shop: Shop) -> None:
         (True, "02", True),
     ]
     await assert_paid_once(shop, moid, PERSONAL_TOTAL)
-    success_message(user)  # told once
+    await success_message(user)  # told once
 
 
 @pytest.mark.parametrize(
@@ -255,7 +259,7 @@ async def test_two_notifications_at_once_activate_once(shop: Shop) -> None:
 
     assert sorted(r.json()["RESPONSE_CODE"] for r in replies) == ["00", "02"]
     await assert_paid_once(shop, moid, PERSONAL_TOTAL)
-    success_message(user)
+    await success_message(user)
 
 
 @pytest.mark.parametrize(
@@ -287,7 +291,7 @@ async def test_a_forged_notification_changes_nothing(
     round_ = await shop.reconciler().run_once()
     assert round_.reconcile is not None and len(round_.reconcile.confirmed) == 1
     await assert_paid_once(shop, moid, PERSONAL_TOTAL)
-    success_message(user)
+    await success_message(user)
 
 
 async def test_a_dropped_notification_is_recovered_by_reconciliation(shop: Shop) -> None:
@@ -309,7 +313,7 @@ async def test_a_dropped_notification_is_recovered_by_reconciliation(shop: Shop)
 
     assert round_.reconcile is not None and round_.reconcile.checked == 1
     assert len(round_.reconcile.confirmed) == 1
-    text = success_message(user)
+    text = await success_message(user)
     code = await assert_paid_once(shop, moid, PERSONAL_TOTAL)
     assert code in text and user.last_buttons() == [["Quản lý thuê bao"]]
     again = await shop.http.get(payment.redirected_to)  # the return page reads our records
@@ -407,5 +411,5 @@ async def test_a_payment_with_the_bot_on_a_webhook(shop_factory: ShopFactory) ->
 
     assert "Thanh toán thành công" in payment.return_page
     code = await assert_paid_once(shop, moid, PERSONAL_TOTAL)
-    assert code in success_message(user)
+    assert code in await success_message(user)
     assert not shop.bot.api_calls(predicate=lambda c: c.method == "getUpdates")

@@ -39,7 +39,8 @@ class FakeUserRepository(FakeRepository):
         user = as_stored(user)
         old = t.users.get(user.id)
         if old is None:
-            stored = user
+            # the insert stores neither language_code nor unreachable_at
+            stored = replace(user, language_code=None, unreachable_at=None)
         else:
             stored = replace(
                 old,
@@ -48,6 +49,8 @@ class FakeUserRepository(FakeRepository):
                 phone=user.phone if user.phone is not None else old.phone,
                 locale=user.locale if user.locale is not None else old.locale,
             )
+            if user.chat_seen_at is not None:  # seen again: reachable again
+                stored = replace(stored, chat_seen_at=user.chat_seen_at, unreachable_at=None)
         t.users[user.id] = stored
         return stored
 
@@ -56,6 +59,34 @@ class FakeUserRepository(FakeRepository):
         if user_id not in t.users:
             t.users[user_id] = User(id=user_id, first_name="", created_at=aware(now))
         return t.users[user_id]
+
+    async def record_contact(self, user: User, now: datetime) -> None:
+        t = await self._t()
+        now = aware(now)
+        old = t.users.get(user.id)
+        if old is None:
+            t.users[user.id] = User(
+                id=user.id,
+                first_name=user.first_name,
+                username=user.username,
+                language_code=user.language_code,
+                created_at=now,
+                chat_seen_at=now,
+            )
+        else:
+            t.users[user.id] = replace(
+                old,
+                first_name=user.first_name,
+                username=user.username,
+                language_code=user.language_code,
+                chat_seen_at=now,
+                unreachable_at=None,
+            )
+
+    async def mark_unreachable(self, user_id: UserId, now: datetime) -> None:
+        t = await self._t()
+        if user_id in t.users:
+            t.users[user_id] = replace(t.users[user_id], unreachable_at=aware(now))
 
     async def set_locale(self, user_id: UserId, locale: str | None) -> None:
         t = await self._t()

@@ -48,6 +48,7 @@ from domain.model import (
     Subscription,
     User,
 )
+from domain.outbox import OutboxMessage
 
 T = TypeVar("T")
 
@@ -154,6 +155,7 @@ class Tables:
     history: dict[int, HistoryEvent] = field(default_factory=dict)
     invitations: dict[int, Invitation] = field(default_factory=dict)
     join_requests: dict[int, JoinRequest] = field(default_factory=dict)
+    outbox: dict[int, OutboxMessage] = field(default_factory=dict)
     catalog: CatalogRows = field(default_factory=CatalogRows)
 
     def copy(self) -> Tables:
@@ -189,6 +191,9 @@ class Transaction:
         self.task = asyncio.current_task()
         self._tables: Tables | None = None
         self._aborted = False
+        #: this block wrote outbox rows (read by the unit of work's commit); like the SQL
+        #: session's flag it is not cleared by a rollback inside the block
+        self.outbox_written = False
 
     async def tables(self) -> Tables:
         """The working copy, beginning the transaction (and taking the lock) if needed."""

@@ -12,6 +12,7 @@ time, PostgreSQL-like ids, ``IntegrityError`` on a violated constraint, aware ti
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from contextvars import ContextVar
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
@@ -30,6 +31,7 @@ from tests.fakes.orders import (
     FakePaymentRepository,
     FakePromotionUsageRepository,
 )
+from tests.fakes.outbox import FakeOutboxRepository
 from tests.fakes.store import FakeStore, Tables, Transaction
 from tests.fakes.subscriptions import (
     FakeEmployeeRepository,
@@ -58,6 +60,7 @@ class _Active:
         "memberships",
         "memos",
         "orders",
+        "outbox",
         "payments",
         "promotions",
         "subscriptions",
@@ -82,6 +85,7 @@ class _Active:
         self.invitations = FakeInvitationRepository(tx)
         self.join_requests = FakeJoinRequestRepository(tx)
         self.counters = FakeCounterRepository(tx)
+        self.outbox = FakeOutboxRepository(tx)
 
 
 class FakeUnitOfWork:
@@ -93,6 +97,8 @@ class FakeUnitOfWork:
 
     def __init__(self, store: FakeStore | None = None) -> None:
         self.store = store if store is not None else FakeStore()
+        #: called after a commit that wrote outbox rows (as on ``SqlUnitOfWork``)
+        self.after_outbox_commit: list[Callable[[], None]] = []
         self._active: ContextVar[_Active | None] = ContextVar(
             f"FakeUnitOfWork-{id(self)}", default=None
         )
@@ -119,7 +125,13 @@ class FakeUnitOfWork:
         await active.tx.rollback()
 
     async def commit(self) -> None:
-        await self._current().tx.commit()
+        tx = self._current().tx
+        wrote = tx.outbox_written
+        await tx.commit()
+        tx.outbox_written = False
+        if wrote:
+            for wake in self.after_outbox_commit:
+                wake()
 
     async def rollback(self) -> None:
         await self._current().tx.rollback()
@@ -195,6 +207,10 @@ class FakeUnitOfWork:
     @property
     def counters(self) -> FakeCounterRepository:
         return self._current().counters
+
+    @property
+    def outbox(self) -> FakeOutboxRepository:
+        return self._current().outbox
 
 
 if TYPE_CHECKING:

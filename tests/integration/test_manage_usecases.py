@@ -116,7 +116,9 @@ class World:
                 (OTHER_OWNER, "Chủ khác"),
                 (STRANGER, "Người lạ"),
             ):
-                await uow.users.upsert(User(id=uid, first_name=name, created_at=now, locale="vi"))
+                await uow.users.upsert(
+                    User(id=uid, first_name=name, created_at=now, locale="vi", chat_seen_at=now)
+                )
             await uow.users.set_global_role(AGENT, Role.AGENT)
             await uow.users.set_global_role(ADMIN, Role.ADMIN)
             ent = await uow.enterprises.add(Enterprise(TAX_CODE, "Công ty An Phát", now))

@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from domain.catalog import (
     Addon,
@@ -44,6 +44,7 @@ from domain.model import (
     User,
     UserId,
 )
+from domain.outbox import NoticeKind
 from domain.payments import (
     PaymentLink,
     PaymentRequest,
@@ -64,14 +65,13 @@ from domain.usecases.payments import (
     ConfirmPayment,
     ConfirmPaymentRequest,
     ExpireOrders,
-    PaymentConfirmed,
-    PaymentFailed,
     PaymentSource,
     RecordPaymentFailure,
     RetryPayment,
 )
 from domain.usecases.registration import OrderSettings, PlaceOrder
 from storage.db import Database
+from storage.models import OutboxRow
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 OWNER = UserId(1001)
@@ -196,20 +196,55 @@ class ScriptedGateway:
         )
 
 
-@dataclass
-class RecordingNotifier:
-    succeeded: list[PaymentConfirmed] = field(default_factory=list)
-    failed: list[PaymentFailed] = field(default_factory=list)
-    expired: list[Any] = field(default_factory=list)
+@dataclass(frozen=True)
+class Told:
+    """A notice read back from the outbox, with its params under readable names."""
 
-    async def payment_succeeded(self, result: PaymentConfirmed) -> None:
-        self.succeeded.append(result)
+    chat_id: int
+    locale: str
+    order_code: str
+    subscription_code: str = ""
+    invoice_number: str = ""
+    response_code: str | None = None
+    cancelled: bool = False
+    can_retry: bool = False
 
-    async def payment_failed(self, result: PaymentFailed) -> None:
-        self.failed.append(result)
 
-    async def order_expired(self, result: Any) -> None:
-        self.expired.append(result)
+class OutboxNotices:
+    """What the use cases wrote to the outbox, by kind, oldest first."""
+
+    def __init__(self, uow: Any) -> None:
+        self._uow = uow
+
+    async def of(self, kind: NoticeKind) -> list[Told]:
+        async with self._uow() as uow:
+            rows = (
+                await uow.session.scalars(
+                    select(OutboxRow).where(OutboxRow.kind == kind.value).order_by(OutboxRow.id)
+                )
+            ).all()
+            return [
+                Told(
+                    chat_id=r.chat_id,
+                    locale=r.locale,
+                    order_code=r.params.get("order", ""),
+                    subscription_code=r.params.get("subscription", ""),
+                    invoice_number=r.params.get("invoice", ""),
+                    response_code=r.params.get("code"),
+                    cancelled=bool(r.params.get("cancelled")),
+                    can_retry=bool(r.params.get("can_retry")),
+                )
+                for r in rows
+            ]
+
+    async def succeeded(self) -> list[Told]:
+        return await self.of(NoticeKind.PAYMENT_SUCCEEDED)
+
+    async def failed(self) -> list[Told]:
+        return await self.of(NoticeKind.PAYMENT_FAILED)
+
+    async def expired(self) -> list[Told]:
+        return await self.of(NoticeKind.ORDER_EXPIRED)
 
 
 class World:
@@ -389,3 +424,6 @@ async def test_concurrent_successes_activate_once(world: World) -> None:
     assert len(await world.subscriptions(placed.order_id or 0)) == 1
     assert len(await world.invoices(placed.order_id or 0)) == 1
     assert (await world.history(placed.order_id or 0)).count("payment.succeeded") == 1
+    # one Đăng ký thành công in the outbox: the losers' transactions wrote none
+    told = await OutboxNotices(world.uow).succeeded()
+    assert [(t.chat_id, t.order_code) for t in told] == [(OWNER_CHAT, placed.order_code)]

@@ -26,9 +26,7 @@ def reconciler(s: Stack) -> PaymentReconciler:
     services = build_payment_services(
         s.world.uow, lambda: CATALOG, s.clock, s.client, reconcile_after=AFTER
     )
-    return PaymentReconciler(
-        reconcile=services.reconcile, expire=services.expire, notifier=s.notifier
-    )
+    return PaymentReconciler(reconcile=services.reconcile, expire=services.expire)
 
 
 async def query_count(s: Stack) -> int:
@@ -52,7 +50,7 @@ async def test_a_dropped_notification_is_recovered(stack: Stack) -> None:  # noq
     assert round_.errors == 0 and round_.reconcile is not None
     [confirmed] = round_.reconcile.confirmed
     assert confirmed.order_code == placed.order_code and confirmed.chat_id == OWNER_CHAT
-    [told] = stack.notifier.succeeded
+    [told] = await stack.told.succeeded()
     assert told.subscription_code == confirmed.subscription_code
     assert (await stack.world.order(placed.order_id)).status is OrderStatus.PAID
     [sub] = await stack.world.subscriptions(placed.order_id)
@@ -63,7 +61,7 @@ async def test_a_dropped_notification_is_recovered(stack: Stack) -> None:  # noq
 
     stack.clock.advance(AFTER)
     await task.run_once()
-    assert await query_count(stack) == 1 and len(stack.notifier.succeeded) == 1
+    assert await query_count(stack) == 1 and len(await stack.told.succeeded()) == 1
 
 
 async def test_a_dropped_decline_is_recorded_and_told(stack: Stack) -> None:  # noqa: F811
@@ -74,7 +72,7 @@ async def test_a_dropped_decline_is_recorded_and_told(stack: Stack) -> None:  # 
 
     await reconciler(stack).run_once()
 
-    [failed] = stack.notifier.failed
+    [failed] = await stack.told.failed()
     assert failed.order_code == placed.order_code and failed.can_retry
     [attempt] = await stack.world.attempts(placed.order_id)
     assert attempt.status is PaymentAttemptStatus.FAILED
@@ -96,7 +94,7 @@ async def test_an_unpaid_attempt_is_asked_about_again_later(stack: Stack) -> Non
     stack.clock.advance(AFTER)
     await task.run_once()
     assert await query_count(stack) == 2
-    assert stack.notifier.succeeded == stack.notifier.failed == []
+    assert (await stack.told.succeeded()) == (await stack.told.failed()) == []
 
 
 async def test_a_busy_gateway_changes_nothing_but_the_query_time(stack: Stack) -> None:  # noqa: F811
@@ -147,14 +145,14 @@ async def test_expiry_asks_once_more_and_applies_a_payment(stack: Stack) -> None
     await stack.pay(moid)
     stack.clock.advance(TTL)
     services = build_payment_services(stack.world.uow, lambda: CATALOG, stack.clock, stack.client)
-    task = PaymentReconciler(reconcile=None, expire=services.expire, notifier=stack.notifier)
+    task = PaymentReconciler(reconcile=None, expire=services.expire)
 
     round_ = await task.run_once()
 
     assert round_.expiry is not None and round_.expiry.expired == ()
     assert [c.order_code for c in round_.expiry.confirmed] == [placed.order_code]
     assert (await stack.world.order(placed.order_id)).status is OrderStatus.PAID
-    assert len(stack.notifier.succeeded) == 1 and stack.notifier.expired == []
+    assert len(await stack.told.succeeded()) == 1 and (await stack.told.expired()) == []
 
 
 async def test_an_unpaid_order_expires_and_the_user_is_told(stack: Stack) -> None:  # noqa: F811
@@ -163,7 +161,7 @@ async def test_an_unpaid_order_expires_and_the_user_is_told(stack: Stack) -> Non
 
     await reconciler(stack).run_once()
 
-    [expired] = stack.notifier.expired
+    [expired] = await stack.told.expired()
     assert expired.order_code == placed.order_code and expired.chat_id == OWNER_CHAT
     assert (await stack.world.order(placed.order_id)).status is OrderStatus.EXPIRED
     [attempt] = await stack.world.attempts(placed.order_id)
@@ -186,20 +184,12 @@ class Flaky:
         return self.result
 
 
-class Silent:
-    async def payment_succeeded(self, result: Any) -> None:
-        raise AssertionError("nothing to tell")
-
-    payment_failed = order_expired = payment_succeeded
-
-
 async def test_the_loop_survives_errors_and_stops(caplog: pytest.LogCaptureFixture) -> None:
     reconcile = Flaky(ReconcileReport(), failures=2)
     expire = Flaky(ExpiryReport(), failures=1)
     task = PaymentReconciler(
         reconcile=reconcile,  # type: ignore[arg-type]
         expire=expire,  # type: ignore[arg-type]
-        notifier=Silent(),
         interval=0.01,
     )
     with caplog.at_level(logging.ERROR, logger="bot.reconciler"):
@@ -220,7 +210,7 @@ def test_the_interval_follows_the_reconciliation_delay() -> None:
     assert interval_for(1) == 6.0
     assert interval_for(60) == 60.0
     with pytest.raises(ValueError, match="interval"):
-        PaymentReconciler(reconcile=None, expire=None, notifier=Silent(), interval=0)  # type: ignore[arg-type]
+        PaymentReconciler(reconcile=None, expire=None, interval=0)  # type: ignore[arg-type]
 
 
 async def test_one_broken_order_does_not_stop_the_others(stack: Stack) -> None:  # noqa: F811

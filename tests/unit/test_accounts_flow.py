@@ -24,13 +24,16 @@ from conversations.accounts import (
     invite_link,
 )
 from conversations.engine import ConversationEngine, EngineSettings
+from conversations.notices import notice_screen
 from conversations.payment import CASH_ACTION
 from conversations.registration import RegistrationFlow, Step
 from conversations.reply import Reply
 from conversations.screens import Button, Join, Msg, Param, Plain, Screen
 from conversations.session import Actor, ChatSession, Event, EventKind
+from domain.catalog import Catalog
 from domain.errors import InvalidInput, NotFound, PermissionDenied
 from domain.model import JoinRequestStatus, Role, User, UserId
+from domain.outbox import Notice, NoticeKind
 from domain.registration import Access, EnterpriseRef
 from domain.usecases.accounts import (
     BusinessView,
@@ -345,12 +348,26 @@ async def test_a_taken_tax_code_becomes_a_request_to_join_that_the_owners_get() 
     [request] = chat.accounts.called("request_join")
     assert (request.enterprise_id, request.phone) == (A.id, "+84912345678")
     assert "acc.join_sent" in chat.msgs() and chat.session.flow is None
-    [out] = reply.outgoing
-    assert (out.chat_id, out.lang) == (500, "en")
-    assert [[(b.action, b.arg) for b in row] for row in out.screen.buttons] == [
+    assert reply.outgoing == ()  # the use case wrote the owners' requests to the outbox
+    asked = notice_screen(
+        Notice(
+            NoticeKind.JOIN_REQUESTED,
+            500,
+            "en",
+            {
+                "business": A.name,
+                "tax_code": A.tax_code,
+                "request": 41,
+                "name": "Khách",
+                "phone": "+84912345678",
+            },
+        ),
+        Catalog(),
+    )
+    assert [[(b.action, b.arg) for b in row] for row in asked.buttons] == [
         [("jr", "a41"), ("jr", "r41")]
     ]
-    assert "091 234 5678" in texts(out.screen.text)
+    assert "091 234 5678" in texts(asked.text) and A.name in texts(asked.text)
 
 
 async def test_a_request_nobody_can_answer_says_so() -> None:
@@ -385,11 +402,20 @@ async def test_an_owner_accepts_and_the_requester_is_told() -> None:
     reply = await chat.entry("jr", "a41")
     assert chat.accounts.called("decide_join") == [(1, 41, True)]
     assert "acc.join_accepted" in chat.msgs()
-    [out] = reply.outgoing
-    assert out.chat_id == 300 and "acc.join_accepted_you" in screen_keys(out.screen)
+    assert reply.outgoing == ()  # the use case wrote the requester's answer to the outbox
     reply = await chat.entry("jr", "r41")
     assert chat.accounts.called("decide_join")[-1] == (1, 41, False)
-    assert "acc.join_refused_you" in screen_keys(reply.outgoing[0].screen)
+    assert "acc.join_refused" in chat.msgs() and reply.outgoing == ()
+
+
+@pytest.mark.parametrize(
+    ("accepted", "key"), [(True, "acc.join_accepted_you"), (False, "acc.join_refused_you")]
+)
+def test_the_requester_s_answer_renders_from_its_notice(accepted: bool, key: str) -> None:
+    params = {"business": A.name, "tax_code": A.tax_code, "name": "Khách", "accepted": accepted}
+    shown = notice_screen(Notice(NoticeKind.JOIN_DECIDED, 300, "vi", params), Catalog())
+    assert key in screen_keys(shown)
+    assert bool(shown.buttons) is accepted  # Quản lý thuê bao once a member
 
 
 @pytest.mark.parametrize("arg", ["x41", "a", "a-1", "a1e3", "r" + "9" * 19, ""])
@@ -429,9 +455,10 @@ async def test_an_invitation_link_joins_and_tells_the_inviter() -> None:
     assert chat.accounts.called("accept") == [(1, "tok-123_ABC")]
     assert chat.accounts.called("greet") == []
     assert {"acc.invitation_joined", "acc.role.member", "menu.welcome"} <= chat.msgs()
-    [out] = reply.outgoing
-    assert (out.chat_id, out.lang) == (500, "en")
-    assert "acc.invitation_used_by" in screen_keys(out.screen)
+    assert reply.outgoing == ()  # the use case wrote the inviter's notice to the outbox
+    params = {"business": A.name, "tax_code": A.tax_code, "name": "An", "role": "member"}
+    told = notice_screen(Notice(NoticeKind.INVITATION_USED, 500, "en", params), Catalog())
+    assert {"acc.invitation_used_by", "acc.role.member"} <= screen_keys(told)
 
 
 @pytest.mark.parametrize(
@@ -604,10 +631,22 @@ async def test_an_agents_on_order_goes_to_the_owners_too() -> None:
     [request] = chat.reg.orders
     assert (request.actor_id, request.enterprise_id) == (1, A.id)
     assert chat.accounts.called("owners") == [(A.id, (1,))]
-    [out] = reply.outgoing
-    assert (out.chat_id, out.lang, out.screen.qr) == (500, "en", "http://pay/1")
-    assert out.screen.notice is not None and "acc.agent_registered" in screen_keys(out.screen)
-    assert [b.url for row in out.screen.buttons for b in row] == ["http://pay/1"]
+    assert reply.outgoing == ()  # the owners' copy goes through the outbox
+    params = {
+        "agent": "Hỗ trợ",
+        "service": "NOPE",
+        "business": A.name,
+        "tax_code": A.tax_code,
+        "order": "DH-1",
+        "kind": "ON",
+        "total": 275_000,
+        "url": "http://pay/1",
+        "subscription": "",
+    }
+    out = notice_screen(Notice(NoticeKind.AGENT_REGISTERED, 500, "en", params), Catalog())
+    assert out.qr == "http://pay/1"
+    assert out.notice is not None and "acc.agent_registered" in screen_keys(out)
+    assert [b.url for row in out.buttons for b in row] == ["http://pay/1"]
     first, told = reply.screens
     assert first.qr == "http://pay/1"
     assert "acc.agent_told" in screen_keys(told) and told.buttons == ()

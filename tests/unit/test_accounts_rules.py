@@ -10,6 +10,7 @@ import pytest
 
 from domain.errors import InvalidInput, NotFound, PermissionDenied
 from domain.model import EnterpriseId, JoinRequestStatus, Role, UserId
+from domain.outbox import Notice, NoticeKind
 from domain.pricing import PromotionUsage, Selection, quote
 from domain.registration import (
     ContactInfo,
@@ -104,6 +105,12 @@ async def events(uow: FakeUnitOfWork, action: str | None = None) -> list[dict[st
         for e in rows
         if action is None or e.action == action
     ]
+
+
+def told(uow: FakeUnitOfWork, kind: NoticeKind) -> list[Notice]:
+    """The committed outbox notices of ``kind``, oldest first."""
+    rows = uow.committed.outbox
+    return [rows[i].notice for i in sorted(rows) if rows[i].notice.kind is kind]
 
 
 @pytest.fixture
@@ -214,6 +221,21 @@ async def test_a_join_request_goes_to_the_owners_who_use_the_bot_and_an_owner_de
         asked.request_id,
         (),
     )
+    # one Chấp nhận / Từ chối, to the owner who uses the bot, for the first request only
+    assert told(uow, NoticeKind.JOIN_REQUESTED) == [
+        Notice(
+            NoticeKind.JOIN_REQUESTED,
+            OWNER,
+            "vi",
+            {
+                "business": "Công ty A",
+                "tax_code": TAX_A,
+                "request": asked.request_id,
+                "name": "Khách",
+                "phone": "+84987000333",
+            },
+        )
+    ]
     greeting = await Greet(factory, clock)(person(STRANGER, "Khách"))
     assert not greeting.known and [b.tax_code for b in greeting.pending] == [TAX_A]
     member = await ask(RequestToJoinRequest(person(MEMBER), "0987000444", world["a"]))
@@ -245,6 +267,14 @@ async def test_a_join_request_goes_to_the_owners_who_use_the_bot_and_an_owner_de
         JoinRequestStatus.ACCEPTED,
     )
     assert await role_of(uow, STRANGER, world["a"]) is Role.MEMBER
+    [answer] = told(uow, NoticeKind.JOIN_DECIDED)  # the late decision tells nobody
+    assert (answer.chat_id, answer.locale) == (STRANGER, "vi")
+    assert answer.params == {
+        "business": "Công ty A",
+        "tax_code": TAX_A,
+        "name": "Khách",
+        "accepted": True,
+    }
     [accepted] = await events(uow, "join.accepted")
     assert (accepted["actor"], accepted["enterprise"]) == (OWNER, world["a"])
     assert len(await events(uow, "join.requested")) == 1
@@ -263,6 +293,10 @@ async def test_a_refused_request_makes_no_member_and_staff_may_decide(
     )
     assert decided.status is JoinDecisionStatus.REFUSED
     assert await role_of(uow, STRANGER, world["b"]) is None
+    [asked_owner] = told(uow, NoticeKind.JOIN_REQUESTED)
+    assert asked_owner.chat_id == OTHER_OWNER
+    [answer] = told(uow, NoticeKind.JOIN_DECIDED)
+    assert answer.chat_id == STRANGER and answer.params["accepted"] is False
     [refused] = await events(uow, "join.refused")
     assert refused["actor"] == AGENT
 
@@ -320,6 +354,14 @@ async def test_an_invitation_is_used_once_and_expires(
     reused = await accept(AcceptInvitationRequest(person(202), made.token))
     assert reused.status is InvitationStatus.USED and reused.business is None
     assert await role_of(uow, 202, world["a"]) is None
+    assert told(uow, NoticeKind.INVITATION_USED) == [  # the inviter, once
+        Notice(
+            NoticeKind.INVITATION_USED,
+            OWNER,
+            "vi",
+            {"business": "Công ty A", "tax_code": TAX_A, "name": "Bình", "role": "member"},
+        )
+    ]
 
     expiring = await CreateInvitation(factory, clock)(
         CreateInvitationRequest(OWNER, world["a"], Role.MEMBER)

@@ -25,6 +25,7 @@ from conversations.manage import (
     ManageFlow,
     event_text,
 )
+from conversations.notices import notice_screen
 from conversations.reply import Reply
 from conversations.screens import Button, Screen
 from conversations.session import Actor, ChatSession, Event, EventKind
@@ -58,6 +59,7 @@ from domain.model import (
     User,
     UserId,
 )
+from domain.outbox import Notice, NoticeKind
 from domain.pricing import NO_USAGE, Selection, quote
 from domain.registration import Access, CustomerInfo, OrderOutcome, OrderRequest
 from domain.usecases.manage import (
@@ -642,13 +644,21 @@ async def test_progress_moves_and_the_owners_are_told() -> None:
     await chat.press("➡ Chuyển sang: Đã tiếp nhận")
     assert fake.calls[-2][1] == AdvanceProgressRequest(USER, 5, OrderProgress.RECEIVED)
     assert chat.last is not None
-    [told] = chat.last.outgoing
-    assert (told.chat_id, told.lang) == (900, "en")
-    notice = html_to_plain(RENDER.text("en", told.screen.text))
+    assert chat.last.outgoing == ()  # the use case wrote the owners' notices to the outbox
+    told = notice_screen(
+        Notice(
+            NoticeKind.PROGRESS_CHANGED,
+            900,
+            "en",
+            {"subscription": "TB-2026-000005", "service": "CAMERA", "progress": "RECEIVED"},
+        ),
+        CATALOG,
+    )
+    notice = html_to_plain(RENDER.text("en", told.text))
     assert notice == (
         "🚚 The order of subscription TB-2026-000005 (Lắp đặt camera giám sát) is now: Received."
     )
-    [[entry]] = told.screen.buttons
+    [[entry]] = told.buttons
     assert (entry.action, entry.arg) == ("subs", "TB-2026-000005")
     assert "✅ Đã đặt hàng" in chat.shown() and "▶️ Đã tiếp nhận" in chat.shown()
     await chat.press("❌ Hủy đơn hàng")

@@ -17,6 +17,7 @@ from domain.model import (
     SubscriptionStatus,
     UserId,
 )
+from domain.outbox import Notice, NoticeKind
 from domain.usecases.manage import (
     AddEmployee,
     AddEmployeeRequest,
@@ -208,6 +209,23 @@ async def test_notes_and_credit_debit_memos(world: World) -> None:
     ]
 
 
+def outbox(world: World) -> list[Notice]:
+    """The committed outbox rows' notices, oldest first."""
+    rows = world.db.uow.committed.outbox  # type: ignore[attr-defined]
+    return [rows[i].notice for i in sorted(rows)]
+
+
+async def test_an_owner_telegram_refused_is_not_told_of_progress(world: World) -> None:
+    sub = await world.subscribe("CAMERA", "CAMERA-1", "Y1")
+    async with world.db.uow as uow:
+        await uow.users.mark_unreachable(OWNER, world.clock.now())
+        await uow.commit()
+    advance = AdvanceProgress(world.uow, world.clock)
+    moved = await advance(AdvanceProgressRequest(AGENT, sub.id, OrderProgress.RECEIVED))
+    assert moved.changed and moved.notify == ()
+    assert outbox(world) == []
+
+
 async def test_order_progress_moves_one_step_at_a_time_and_owners_are_told(world: World) -> None:
     sub = await world.subscribe("CAMERA", "CAMERA-1", "Y1")
     assert sub.progress is OrderProgress.ORDERED and sub.status is SubscriptionStatus.FUTURE
@@ -219,8 +237,12 @@ async def test_order_progress_moves_one_step_at_a_time_and_owners_are_told(world
     moved = await advance(AdvanceProgressRequest(AGENT, sub.id, OrderProgress.RECEIVED))
     assert moved.changed and moved.previous is OrderProgress.ORDERED
     assert [(r.chat_id, r.locale) for r in moved.notify] == [(int(OWNER), "vi")]
+    [row] = outbox(world)
+    assert (row.kind, row.chat_id, row.locale) == (NoticeKind.PROGRESS_CHANGED, int(OWNER), "vi")
+    assert row.params == {"subscription": sub.code, "service": "CAMERA", "progress": "RECEIVED"}
     repeat = await advance(AdvanceProgressRequest(AGENT, sub.id, OrderProgress.RECEIVED))
     assert not repeat.changed and repeat.notify == ()  # a double tap tells nobody twice
+    assert len(outbox(world)) == 1
     await advance(AdvanceProgressRequest(ADMIN, sub.id, OrderProgress.DEPLOYING))
     done = await advance(AdvanceProgressRequest(AGENT, sub.id, OrderProgress.COMPLETED))
     assert done.subscription.progress is OrderProgress.COMPLETED

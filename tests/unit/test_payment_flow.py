@@ -1,9 +1,10 @@
 """The payment flows (**Thanh toán lại**, ``/cash``) and the payment notices, without Telegram
 or a database: a fake backend, the real engine, and assertions on the screens (message keys,
-buttons), their texts in both languages, and who the notifier tells."""
+buttons), their texts in both languages, who is told, and the outbox notices' screens."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,9 +12,9 @@ from typing import Any
 import pytest
 
 from bot.i18n import I18n
-from bot.notifier import TelegramPaymentNotifier
 from bot.render import Renderer
 from conversations.engine import ConversationEngine
+from conversations.notices import notice_screen
 from conversations.payment import (
     CASH_FLOW,
     PAY_FLOW,
@@ -26,12 +27,14 @@ from conversations.payment import (
 )
 from conversations.reply import Reply
 from conversations.screens import Join, Msg, Param, Screen
-from conversations.session import Actor, ChatSession, Event, EventKind, Outgoing
+from conversations.session import Actor, ChatSession, Event, EventKind
 from domain.catalog import Catalog, ServiceKind
 from domain.errors import DomainError, NotFound, PermissionDenied
 from domain.model import PaymentMethod
+from domain.outbox import Notice, NoticeKind
 from domain.pricing import PromotionUsage
 from domain.registration import Access, CustomerInfo, OrderOutcome, OrderRequest
+from domain.usecases import notices
 from domain.usecases.payments import (
     ConfirmStatus,
     FailureStatus,
@@ -319,44 +322,62 @@ def test_expiry_notice_offers_a_new_registration() -> None:
     assert "has expired" in texts(screen)["en"]
 
 
-# --- who the notifier tells ----------------------------------------------------------------------
+# --- who is told, and what the outbox notice renders to ---------------------------------------
 
 
-class RecordingRenderer:
-    def __init__(self, fail_for: int | None = None) -> None:
-        self.sent: list[Outgoing] = []
-        self.fail_for = fail_for
-
-    async def send_outgoing(self, bot: object, outgoing: Outgoing) -> None:
-        if outgoing.chat_id == self.fail_for:
-            raise RuntimeError("network down")
-        self.sent.append(outgoing)
-
-
-def notifier(renderer: RecordingRenderer) -> TelegramPaymentNotifier:
-    return TelegramPaymentNotifier(object(), renderer)  # type: ignore[arg-type]
-
-
-async def test_an_online_success_goes_to_the_order_chat_and_the_owners() -> None:
-    renderer = RecordingRenderer()
+def test_an_online_success_goes_to_the_order_chat_and_the_owners() -> None:
     online = confirmed(method=PaymentMethod.VNPTPAY, chat_id=USER, owner_chat_ids=(OWNER, 43))
-    await notifier(renderer).payment_succeeded(online)
-    assert [(o.chat_id, o.lang) for o in renderer.sent] == [(USER, "vi"), (OWNER, "vi"), (43, "vi")]
+    told = notices.payment_succeeded(online)
+    assert [(n.chat_id, n.locale) for n in told] == [(USER, "vi"), (OWNER, "vi"), (43, "vi")]
+    assert {n.kind for n in told} == {NoticeKind.PAYMENT_SUCCEEDED}
 
 
-async def test_cash_success_skips_the_staff_member_who_confirmed_it() -> None:
-    renderer = RecordingRenderer()
-    await notifier(renderer).payment_succeeded(
+def test_cash_success_skips_the_staff_member_who_confirmed_it() -> None:
+    told = notices.payment_succeeded(
         confirmed(chat_id=USER, owner_chat_ids=(OWNER,), actor_id=USER, locale="en")
     )
-    assert [(o.chat_id, o.lang) for o in renderer.sent] == [(OWNER, "en")]
+    assert [(n.chat_id, n.locale) for n in told] == [(OWNER, "en")]
 
 
-async def test_one_unreachable_chat_does_not_stop_the_others() -> None:
-    renderer = RecordingRenderer(fail_for=OWNER)
-    online = confirmed(method=PaymentMethod.VNPTPAY, chat_id=OWNER, owner_chat_ids=(43,))
-    await notifier(renderer).payment_succeeded(online)  # no exception
-    assert [o.chat_id for o in renderer.sent] == [43]
-    await notifier(renderer).payment_failed(failed(chat_id=None, locale="xx"))
-    await notifier(renderer).payment_failed(failed(locale="xx"))
-    assert [(o.chat_id, o.lang) for o in renderer.sent[1:]] == [(USER, "vi")]
+def test_only_a_failure_that_can_be_paid_again_is_told() -> None:
+    assert notices.payment_failed(failed(chat_id=None)) == []
+    assert notices.payment_failed(failed(can_retry=False)) == []
+    [told] = notices.payment_failed(failed(locale="en"))
+    assert (told.kind, told.chat_id, told.locale) == (NoticeKind.PAYMENT_FAILED, USER, "en")
+
+
+@pytest.mark.parametrize(
+    ("notice", "screen"),
+    [
+        (
+            notices.payment_succeeded(confirmed(method=PaymentMethod.VNPTPAY))[0],
+            success_screen(confirmed(method=PaymentMethod.VNPTPAY)),
+        ),
+        (notices.payment_succeeded(confirmed())[0], success_screen(confirmed())),
+        (notices.payment_failed(failed())[0], failure_screen(failed())),
+        (
+            notices.payment_failed(failed(response_code="70", cancelled=True))[0],
+            failure_screen(failed(response_code="70", cancelled=True)),
+        ),
+        (
+            notices.order_expired(OrderExpired(1, "DH-2026-000001", 275_000, USER, "vi", 0, 0))[0],
+            expired_screen(OrderExpired(1, "DH-2026-000001", 275_000, USER, "vi", 0, 0)),
+        ),
+    ],
+)
+def test_a_stored_notice_renders_as_the_screen_of_its_result(
+    notice: Notice, screen: Screen
+) -> None:
+    """What is written to the outbox (plain JSON) is enough to draw the same screen later."""
+    stored = Notice(
+        notice.kind, notice.chat_id, notice.locale, json.loads(json.dumps(notice.params))
+    )
+    rendered = notice_screen(stored, Catalog())
+    assert texts(rendered) == texts(screen)
+    assert buttons(rendered) == buttons(screen)
+
+
+def test_an_unreadable_notice_is_refused_not_guessed() -> None:
+    broken = Notice(NoticeKind.PAYMENT_SUCCEEDED, USER, "vi", {"method": "by_pigeon"})
+    with pytest.raises(ValueError, match="unreadable payment_succeeded notice"):
+        notice_screen(broken, Catalog())

@@ -26,6 +26,7 @@ from domain.model import (
     UserId,
     invoice_counter,
 )
+from domain.outbox import Notice, NoticeKind
 from domain.payments import (
     PaymentStatus,
 )
@@ -63,6 +64,12 @@ class FakeWorld(World):
 
     async def snapshot(self) -> Any:
         return self.db.snapshot()
+
+
+def told(world: World, kind: NoticeKind) -> list[Notice]:
+    """The committed outbox notices of ``kind``, oldest first (what the users will be told)."""
+    rows = world.db.uow.committed.outbox  # type: ignore[attr-defined]
+    return [rows[i].notice for i in sorted(rows) if rows[i].notice.kind is kind]
 
 
 @pytest.fixture
@@ -124,6 +131,17 @@ async def test_confirm_activates_the_subscription_and_numbers_the_invoice(
     assert invoice.confirmed_by is None and invoice.lines == order.quote
     history = await world.history(first.order_id)
     assert history[-3:] == ["payment.succeeded", "subscription.activated", "invoice.paid"]
+    [success] = told(world, NoticeKind.PAYMENT_SUCCEEDED)
+    assert (success.chat_id, success.locale) == (OWNER_CHAT, "vi")
+    assert success.params == {
+        "order": first.order_code,
+        "subscription": result.subscription_code,
+        "total": first.total,
+        "invoice": "HD2026-000001",
+        "method": "VNPTPAY",
+        "period_start": paid_at.isoformat(),
+        "period_end": vn(2027, 3, 10, 10, 15, 30).astimezone(UTC).isoformat(),
+    }
 
     again = await world.confirm(world.online(f"{second.order_code}-1", second.total))
     assert again.invoice_number == "HD2026-000002"
@@ -181,6 +199,7 @@ async def test_a_repeated_success_applies_nothing_again(world: World) -> None:
     assert len(await world.subscriptions(placed.order_id or 0)) == 1
     async with world.db.uow as uow:
         assert await uow.counters.current(invoice_counter(2026)) == 1
+    assert len(told(world, NoticeKind.PAYMENT_SUCCEEDED)) == 1  # told once
 
 
 @pytest.mark.parametrize(
@@ -251,8 +270,19 @@ async def test_a_declined_payment_fails_the_attempt_once(world: World) -> None:
     assert (await world.order(placed.order_id or 0)).status is OrderStatus.PENDING_PAYMENT
     assert "payment.failed" in await world.history(placed.order_id or 0)
 
+    [notice] = told(world, NoticeKind.PAYMENT_FAILED)
+    assert (notice.chat_id, notice.locale) == (OWNER_CHAT, "vi")
+    assert notice.params == {
+        "order": placed.order_code,
+        "total": placed.total,
+        "code": "01",
+        "cancelled": False,
+        "can_retry": True,
+    }
+
     repeat = await world.fail(PaymentFailureRequest(moid, "01", PaymentSource.NOTIFICATION))
     assert repeat.status is FailureStatus.ALREADY_FINAL and not repeat.should_notify
+    assert len(told(world, NoticeKind.PAYMENT_FAILED)) == 1  # told once
 
 
 async def test_a_cancelled_payment_is_cancelled(world: World) -> None:
@@ -263,6 +293,8 @@ async def test_a_cancelled_payment_is_cancelled(world: World) -> None:
     assert failed.cancelled and failed.newly_recorded
     [attempt] = await world.attempts(placed.order_id or 0)
     assert attempt.status is PaymentAttemptStatus.CANCELLED
+    [notice] = told(world, NoticeKind.PAYMENT_FAILED)
+    assert notice.params["cancelled"] is True and notice.params["code"] == "70"
 
 
 async def test_a_failure_never_downgrades_a_success(world: World) -> None:
@@ -274,7 +306,8 @@ async def test_a_failure_never_downgrades_a_success(world: World) -> None:
     failed = await world.fail(PaymentFailureRequest(moid, "01", PaymentSource.QUERY))
 
     assert failed.status is FailureStatus.ALREADY_FINAL and not failed.can_retry
-    assert await world.snapshot() == before
+    assert await world.snapshot() == before  # the outbox too: no failure told
+    assert told(world, NoticeKind.PAYMENT_FAILED) == []
 
 
 async def test_retry_makes_a_new_attempt_for_the_same_amount(world: World) -> None:
@@ -378,6 +411,7 @@ async def test_an_unpaid_order_expires_and_gives_its_promotion_back(
 
     clock.advance(TTL - timedelta(seconds=1))
     assert (await world.expire()).expired == ()
+    assert told(world, NoticeKind.ORDER_EXPIRED) == []
     clock.advance(timedelta(seconds=1))
     report = await world.expire()
 
@@ -393,6 +427,9 @@ async def test_an_unpaid_order_expires_and_gives_its_promotion_back(
     assert "order.expired" in await world.history(placed.order_id)
     assert (await world.order(paid.order_id or 0)).status is OrderStatus.PAID
     assert (await world.expire()).expired == ()
+    [notice] = told(world, NoticeKind.ORDER_EXPIRED)  # told once
+    assert (notice.chat_id, notice.locale) == (OWNER_CHAT, "vi")
+    assert notice.params == {"order": placed.order_code, "total": placed.total}
 
 
 async def test_expiry_applies_a_success_found_by_the_last_query(world: World, clock: Clock) -> None:
@@ -449,6 +486,8 @@ async def test_an_agent_confirms_cash_and_the_subscription_starts(
     assert result.subscription_code == placed.subscription_code
     assert result.actor_id == AGENT and result.invoice_number == "HD2026-000001"
     assert result.chat_ids == (OWNER_CHAT,)
+    [success] = told(world, NoticeKind.PAYMENT_SUCCEEDED)
+    assert success.chat_id == OWNER_CHAT and success.params["method"] == "BY_CASH"
     [sub] = await world.subscriptions(placed.order_id)
     assert sub.id == waiting.id and sub.status is SubscriptionStatus.ACTIVE
     assert sub.progress is OrderProgress.ORDERED
@@ -477,6 +516,8 @@ async def test_the_owner_is_told_about_cash_when_an_agent_registered(world: Worl
     result = await world.cash(ConfirmCashRequest(placed.subscription_code, AGENT))
     assert result.chat_id == 777 and result.owner_chat_ids == (OWNER_CHAT,)
     assert result.chat_ids == (777, OWNER_CHAT)
+    told_chats = [n.chat_id for n in told(world, NoticeKind.PAYMENT_SUCCEEDED)]
+    assert told_chats == [777, OWNER_CHAT]  # the agent's chat and the owner, each once
 
 
 async def test_cash_cannot_pay_an_online_order(world: World) -> None:

@@ -19,9 +19,11 @@ from domain.model import (
     PaymentAttemptStatus,
     PaymentMethod,
     SubscriptionStatus,
+    User,
     UserId,
     order_counter,
 )
+from domain.outbox import Notice, NoticeKind
 from domain.pricing import NO_USAGE, Selection, quote
 from domain.registration import (
     ContactInfo,
@@ -31,7 +33,7 @@ from domain.registration import (
     OrderOutcomeKind,
     OrderRequest,
 )
-from domain.usecases.registration import OrderSettings, PlaceOrder
+from domain.usecases.registration import OrderSettings, PlaceOrder, StartPayment
 from tests.fakes.uow import FakeDatabase
 from tests.integration.test_payment_usecases import (
     AGENT,
@@ -236,3 +238,51 @@ async def test_a_cash_order_opens_a_waiting_subscription_and_invoice(placing: Pl
     assert invoice.total == outcome.total and invoice.subscription_id == sub.id
     assert placing.db.uow.committed.payments == {}
     assert placing.actions() == ["order.created", "subscription.created"]
+
+
+def agent_notices(placing: Placing) -> list[Notice]:
+    rows = placing.db.uow.committed.outbox
+    kind = NoticeKind.AGENT_REGISTERED
+    return [rows[i].notice for i in sorted(rows) if rows[i].notice.kind is kind]
+
+
+async def test_staff_registering_for_a_business_tells_its_owners_who_use_the_bot(
+    placing: Placing,
+) -> None:
+    world = placing.world
+    setup = {"service": "SETUP", "plan": "SETUP-ONSITE", "cycle": "Y1"}
+    await placing.place(placing.request("os-1", actor=AGENT, **setup))
+    assert agent_notices(placing) == []  # the owner never wrote to the bot
+    async with placing.db.uow as uow:
+        await uow.users.record_contact(
+            User(UserId(OWNER), "Chủ", world.clock.now()), world.clock.now()
+        )
+        await uow.commit()
+
+    cash = await placing.place(placing.request("os-2", actor=AGENT, **setup))
+    await placing.place(placing.request("os-3", **setup))  # the owner's own order: not told
+    [told] = agent_notices(placing)
+    assert (told.chat_id, told.locale) == (OWNER, "")  # "": the bot's default language
+    assert told.params == {
+        "agent": "Agent",
+        "service": "SETUP",
+        "business": "Công ty An Phát",
+        "tax_code": TAX_CODE,
+        "order": cash.order_code,
+        "kind": "OS",
+        "total": cash.total,
+        "url": "",
+        "subscription": cash.subscription_code,
+    }
+
+    online = await placing.place(placing.request("on", actor=AGENT))
+    assert len(agent_notices(placing)) == 1  # an online order: told once its link exists
+    start = StartPayment(world.uow, world.gateway, world.clock)
+    assert online.order_id is not None
+    link = await start(OrderId(online.order_id))
+    await start(OrderId(online.order_id))  # the same attempt again: nobody told twice
+    [_, told_link] = agent_notices(placing)
+    assert told_link.chat_id == OWNER and told_link.params["order"] == online.order_code
+    assert (
+        told_link.params["url"] == link.redirect_url == f"https://pay.example/{online.order_code}-1"
+    )

@@ -150,6 +150,9 @@ def test_http_port_message_matches_the_contract_example() -> None:
         ("TELEGRAM_API_URL", "https://", "TELEGRAM_API_URL: must be an http(s) URL"),
         ("DRAFT_TTL_HOURS", "0", "DRAFT_TTL_HOURS: must be a whole number ≥ 1 (got '0')"),
         ("ORDER_EXPIRY_MINUTES", "1.5", "ORDER_EXPIRY_MINUTES: must be a whole number ≥ 1"),
+        ("OUTBOX_POLL_SECONDS", "0", "OUTBOX_POLL_SECONDS: must be a number of seconds between"),
+        ("OUTBOX_POLL_SECONDS", "soon", "OUTBOX_POLL_SECONDS: input should be a valid number"),
+        ("OUTBOX_LEASE_SECONDS", "1", "OUTBOX_LEASE_SECONDS: must be a number of seconds between"),
     ],
 )
 def test_each_bad_value_gives_one_clear_line(
@@ -216,3 +219,14 @@ def test_chat_url_is_optional_and_must_be_a_web_address() -> None:
         load_settings(_env_file=None, chat_url="ftp://example.com/chat")
     [line] = format_settings_errors(info.value)
     assert line.startswith("CHAT_URL: ")
+
+
+def test_redis_prefix_defaults_and_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(_env_file=None).redis_prefix == "onesme:"
+    monkeypatch.setenv("REDIS_PREFIX", "shop-2:")
+    assert load_settings(_env_file=None).redis_prefix == "shop-2:"
+    monkeypatch.setenv("REDIS_PREFIX", "two words")
+    with pytest.raises(ValidationError) as info:
+        load_settings(_env_file=None)
+    [line] = format_settings_errors(info.value)
+    assert line.startswith("REDIS_PREFIX: must be 1–64 characters")

@@ -1,0 +1,169 @@
+"""Who can be reached: every update from a user records their profile and that their private
+chat exists (:class:`domain.usecases.outbox.RecordContact`), without a database write per
+update.
+
+The :class:`ContactRecorder` keeps what it last recorded for each user (name, username,
+language) in a small cache and writes only when the user is new to the cache, their profile
+changed, or they were marked unreachable (a 403 makes the outbox worker :meth:`forget` them).
+A user blocking the bot (a ``my_chat_member`` update with ``kicked``) is marked unreachable
+at once; unblocking comes with their next message, which records them again.
+The cache is in-process, or in Redis when ``REDIS_URL`` is set, so a 403 seen by one replica
+makes every replica write again at the user's next update. A cache entry that outlives a
+database reset only costs a missed refresh of an unchanged profile.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from aiogram import BaseMiddleware
+from aiogram.types import Chat, TelegramObject, Update, User
+from redis.asyncio import Redis
+
+from domain.usecases.outbox import Contact, MarkUnreachable, RecordContact
+
+__all__ = [
+    "ContactCache",
+    "ContactGate",
+    "ContactRecorder",
+    "MemoryContactCache",
+    "RedisContactCache",
+]
+
+log = logging.getLogger(__name__)
+
+#: Redis entries expire after a week: a user silent that long is written once more
+REDIS_TTL_SECONDS = 7 * 24 * 3600
+
+
+class ContactCache(Protocol):
+    async def get(self, user_id: int) -> str | None: ...
+
+    async def put(self, user_id: int, fingerprint: str) -> None: ...
+
+    async def forget(self, user_id: int) -> None: ...
+
+
+class MemoryContactCache:
+    """Bounded (least recently seen users dropped first)."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self._size = size
+        self._entries: OrderedDict[int, str] = OrderedDict()
+
+    async def get(self, user_id: int) -> str | None:
+        found = self._entries.get(user_id)
+        if found is not None:
+            self._entries.move_to_end(user_id)
+        return found
+
+    async def put(self, user_id: int, fingerprint: str) -> None:
+        self._entries[user_id] = fingerprint
+        self._entries.move_to_end(user_id)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    async def forget(self, user_id: int) -> None:
+        self._entries.pop(user_id, None)
+
+
+class RedisContactCache:
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = f"{prefix}contact:"
+
+    async def get(self, user_id: int) -> str | None:
+        value = await self._redis.get(f"{self._prefix}{user_id}")
+        if value is None:
+            return None
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    async def put(self, user_id: int, fingerprint: str) -> None:
+        await self._redis.set(f"{self._prefix}{user_id}", fingerprint, ex=REDIS_TTL_SECONDS)
+
+    async def forget(self, user_id: int) -> None:
+        await self._redis.delete(f"{self._prefix}{user_id}")
+
+
+def _fingerprint(contact: Contact) -> str:
+    return "\x1f".join((contact.first_name, contact.username or "", contact.language_code or ""))
+
+
+class ContactRecorder:
+    def __init__(
+        self, record: RecordContact, cache: ContactCache, *, blocked: MarkUnreachable
+    ) -> None:
+        self._record = record
+        self._blocked = blocked
+        self.cache = cache
+        self.writes = 0
+
+    async def seen(self, contact: Contact) -> None:
+        """Never raises: an update is handled even when its sender could not be recorded."""
+        fingerprint = _fingerprint(contact)
+        try:
+            if await self.cache.get(contact.user_id) == fingerprint:
+                return
+            await self._record(contact)
+            self.writes += 1
+            await self.cache.put(contact.user_id, fingerprint)
+        except Exception:
+            log.exception("could not record that user %s wrote to the bot", contact.user_id)
+
+    async def forget(self, user_id: int) -> None:
+        await self.cache.forget(user_id)
+
+    async def blocked(self, user_id: int) -> None:
+        """The user blocked the bot: marked unreachable, and written again when they return."""
+        try:
+            await self.cache.forget(user_id)
+            await self._blocked(user_id)
+            self.writes += 1
+        except Exception:
+            log.exception("could not record that user %s blocked the bot", user_id)
+
+
+def contact_of(update: Update) -> Contact | None:
+    """The sender of an update that shows their private chat with the bot exists: a message in
+    it, or a press on a button of a message in it."""
+    user: User | None = None
+    chat: Chat | None = None
+    if update.message is not None:
+        user, chat = update.message.from_user, update.message.chat
+    elif update.edited_message is not None:
+        user, chat = update.edited_message.from_user, update.edited_message.chat
+    elif update.callback_query is not None:
+        query = update.callback_query
+        user = query.from_user
+        chat = query.message.chat if query.message is not None else None
+    if user is None or user.is_bot or chat is None or chat.type != "private":
+        return None
+    name = " ".join(p for p in (user.first_name, user.last_name) if p)
+    return Contact(user.id, name, user.username, user.language_code)
+
+
+class ContactGate(BaseMiddleware):
+    """An outer middleware on updates (after the de-duplicating gate)."""
+
+    def __init__(self, recorder: ContactRecorder) -> None:
+        self.recorder = recorder
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        if isinstance(event, Update):
+            member = event.my_chat_member
+            if member is not None:
+                if member.chat.type == "private" and member.new_chat_member.status == "kicked":
+                    await self.recorder.blocked(member.from_user.id)
+                return await handler(event, data)
+            contact = contact_of(event)
+            if contact is not None:
+                await self.recorder.seen(contact)
+        return await handler(event, data)

@@ -1,0 +1,266 @@
+"""The outbox delivery worker: sends the notices the use cases wrote (``domain.outbox``).
+
+Started by the app like the reconciler. A round claims a batch of due rows with a lease
+(:class:`domain.usecases.outbox.ClaimNotices`), renders each notice
+(:func:`conversations.notices.notice_screen`) and sends it, then settles it:
+
+- Telegram's OK → SENT (only then: a process killed before it leaves the row leased; when the
+  lease expires another round sends it, so a message is sent at least once).
+- 403 (blocked, or the user never opened the chat) → FORBIDDEN, the user marked unreachable
+  and forgotten by the contact cache; never retried.
+- 400 (the message itself is refused) or a notice that cannot be rendered → FAILED, logged
+  with the row id; never retried.
+- Anything else (429 after the session's own waits, 5xx, timeouts, network) → back to PENDING
+  after a growing delay, at most ``MAX_ATTEMPTS`` times.
+
+A row is never sent twice by this worker: it is sent only while half of its lease is left
+(the default lease, 120 s, leaves 60 s: the send policy's bound on one call's retries), so a
+stalled process skips rows whose lease may pass to another worker. Rows of one chat go in
+order, one at a time; chats are served concurrently (at most ``concurrency``).
+
+The worker wakes at once when a commit in this process wrote outbox rows (``wake``), and
+otherwise looks every ``poll_interval`` seconds (rows written by other processes, retries).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramRetryAfter,
+    TelegramUnauthorizedError,
+)
+
+from bot.i18n import LANGUAGES
+from bot.metrics import Metrics
+from bot.render import Renderer
+from conversations.notices import notice_screen
+from conversations.session import Outgoing
+from domain.catalog import Catalog
+from domain.outbox import OutboxMessage, OutboxStatus
+from domain.ports import Clock, UowFactory
+from domain.usecases.outbox import (
+    ClaimNotices,
+    DeliveryResult,
+    OutboxDepth,
+    SettleDelivery,
+)
+
+__all__ = ["LEASE", "OutboxWorker", "worker_name"]
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=120)
+#: a 400 whose description says the chat cannot be reached counts as a 403
+_UNREACHABLE_400 = ("chat not found", "user not found", "peer_id_invalid")
+#: how often the depth gauges are refreshed
+STATS_EVERY = 5.0
+
+
+def worker_name() -> str:
+    """Unique per process and start: host, pid and a random suffix."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def classify(error: BaseException) -> DeliveryResult:
+    if isinstance(error, TelegramForbiddenError):
+        return DeliveryResult.FORBIDDEN
+    if isinstance(error, TelegramBadRequest):
+        text = error.message.lower()
+        if any(reason in text for reason in _UNREACHABLE_400):
+            return DeliveryResult.FORBIDDEN
+        return DeliveryResult.FAILED
+    if isinstance(error, TelegramUnauthorizedError):
+        return DeliveryResult.TRANSIENT  # a bad token: nothing is lost while it is fixed
+    if isinstance(error, ValueError):
+        return DeliveryResult.FAILED  # an unreadable notice
+    return DeliveryResult.TRANSIENT
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        *,
+        uow: UowFactory,
+        clock: Clock,
+        bot: Bot,
+        renderer: Renderer,
+        catalog: Callable[[], Catalog],
+        metrics: Metrics,
+        default_locale: str = "vi",
+        on_forbidden: Callable[[int], Awaitable[None]] | None = None,
+        poll_interval: float = 1.0,
+        batch: int = 50,
+        concurrency: int = 16,
+        lease: timedelta = LEASE,
+        name: str | None = None,
+    ) -> None:
+        self.name = name or worker_name()
+        self._lease = lease
+        self._claim = ClaimNotices(uow, clock, self.name, lease)
+        self._settle = SettleDelivery(uow, clock, self.name)
+        self._depth = OutboxDepth(uow, clock)
+        self._clock = clock
+        self._bot = bot
+        self._renderer = renderer
+        self._catalog = catalog
+        self._metrics = metrics
+        self._default_locale = default_locale
+        self._on_forbidden = on_forbidden
+        self.poll_interval = poll_interval
+        self._batch = batch
+        self._slots = asyncio.Semaphore(concurrency)
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._stats_task: asyncio.Task[None] | None = None
+        self.sent = 0
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def wake(self) -> None:
+        """Look now (a commit in this process wrote outbox rows)."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        if self.running:
+            return
+        self._stopping = False
+        self._task = asyncio.create_task(self._loop(), name="outbox-delivery")
+        self._stats_task = asyncio.create_task(self._stats_loop(), name="outbox-depth")
+
+    async def stop(self, wait: float = 10.0) -> None:
+        """Let the round in hand finish (its rows are then settled), then stop."""
+        stats, self._stats_task = self._stats_task, None
+        if stats is not None:
+            stats.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await stats
+        task, self._task = self._task, None
+        if task is None or task.done():
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), wait)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                busy = await self.run_once()
+            except Exception:
+                log.exception("outbox round failed; trying again shortly")
+                busy = False
+            if busy or self._stopping:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+
+    async def run_once(self) -> bool:
+        """One round; True when it had a full batch (more may be waiting)."""
+        claimed = await self._claim(self._batch)
+        if not claimed:
+            return False
+        by_chat: dict[int, list[OutboxMessage]] = {}
+        for message in claimed:
+            by_chat.setdefault(message.notice.chat_id, []).append(message)
+        await asyncio.gather(*(self._chat(rows) for rows in by_chat.values()))
+        return len(claimed) >= self._batch
+
+    async def _chat(self, rows: list[OutboxMessage]) -> None:
+        async with self._slots:
+            for index, message in enumerate(rows):
+                status = await self._deliver(message)
+                if status is OutboxStatus.FORBIDDEN:
+                    # the chat refuses the bot: its other rows would fail alike
+                    for rest in rows[index + 1 :]:
+                        await self._settle_logged(rest, DeliveryResult.FORBIDDEN, "chat forbidden")
+                    return
+
+    async def _deliver(self, message: OutboxMessage) -> OutboxStatus:
+        lease_until = message.lease_until
+        if lease_until is not None and self._clock.now() > lease_until - self._lease / 2:
+            log.warning("outbox row %s: lease nearly over, left for the next round", message.id)
+            return await self._settle_logged(message, DeliveryResult.TRANSIENT, "lease ran out")
+        notice = message.notice
+        lang = notice.locale if notice.locale in LANGUAGES else self._default_locale
+        try:
+            screen = notice_screen(notice, self._catalog())
+            await self._renderer.send_screen(self._bot, Outgoing(notice.chat_id, lang, screen))
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            result = classify(error)
+            if result is DeliveryResult.FAILED:
+                log.error("outbox row %s (%s) cannot be sent: %s", message.id, notice.kind, error)
+            elif result is DeliveryResult.FORBIDDEN:
+                log.info("outbox row %s: chat %s refuses the bot", message.id, notice.chat_id)
+            else:
+                log.warning("outbox row %s: %s; will retry", message.id, _describe(error))
+            wait = error.retry_after if isinstance(error, TelegramRetryAfter) else 0
+            return await self._settle_logged(
+                message, result, _describe(error), not_before=timedelta(seconds=wait)
+            )
+        self.sent += 1
+        return await self._settle_logged(message, DeliveryResult.SENT)
+
+    async def _settle_logged(
+        self,
+        message: OutboxMessage,
+        result: DeliveryResult,
+        error: str = "",
+        *,
+        not_before: timedelta | None = None,
+    ) -> OutboxStatus:
+        label = "retry" if result is DeliveryResult.TRANSIENT else result.value
+        self._metrics.outbox_deliveries.labels(label).inc()
+        try:
+            status = await self._settle(message, result, error, not_before=not_before)
+        except Exception:
+            # the lease expires and the row is tried again (a SENT row may then be sent twice:
+            # only when the database fails right after Telegram's OK)
+            log.exception("outbox row %s could not be settled as %s", message.id, result.value)
+            return OutboxStatus.PENDING
+        if status is OutboxStatus.FORBIDDEN and self._on_forbidden is not None:
+            try:
+                await self._on_forbidden(message.notice.chat_id)
+            except Exception as exc:
+                log.warning("contact cache not told about chat %s: %s", message.id, exc)
+        return status
+
+    async def _stats_loop(self) -> None:
+        """The depth gauges, refreshed on their own clock (a round may take long when
+        Telegram is slow, which is when they matter)."""
+        while True:
+            try:
+                stats = await self._depth()
+            except Exception as error:
+                log.warning("outbox depth unavailable: %s", error)
+            else:
+                self._metrics.outbox_depth.set(stats.depth)
+                self._metrics.outbox_oldest_age.set(stats.oldest_age_seconds)
+            await asyncio.sleep(STATS_EVERY)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, TelegramRetryAfter):
+        return f"429 retry after {error.retry_after}s"
+    text = str(error) or type(error).__name__
+    return f"{type(error).__name__}: {text}"[:500]

@@ -1,0 +1,207 @@
+"""Handling an update again without showing the user anything twice.
+
+An update is marked handled only after it was handled, so when a replica dies in the middle
+(``kill -9``, a lost node) Telegram delivers it again and another replica handles it. What the
+first one already did must not be done twice: a message sent again, an edit Telegram refuses as
+"message is not modified", a callback query answered twice ("query is too old").
+
+While an update of a chat is handled, under that chat's lock, every Bot API request it makes
+is journaled in Redis (``{prefix}journal:{update_id}``): its method and Telegram's answer, in
+order. The journal also keeps a fingerprint of the conversation state the handling started
+from. When the update comes again:
+
+- the state no longer has that fingerprint: the first handling saved its new state and died
+  before marking the update handled; the update is done, nothing is repeated;
+- otherwise the handling runs again from the same state; each request the journal holds at the
+  same position with the same method is not sent again, its recorded answer is returned (so
+  the new handling knows the message id the user already sees), and the requests past the
+  journal's end are sent for real.
+
+A request is journaled as "on its way" before it is sent. One that was on its way when the
+first handling broke off has an unknown outcome: an ``answerCallbackQuery`` is not repeated
+(Telegram takes one answer; the spinner ends by itself), anything else is sent again (logged
+as a warning): a message may then show twice, and a repeated edit that had landed is refused
+by Telegram as "message is not modified", which the renderer takes as done. A lost screen
+would be worse than either.
+Without Redis there is one process, no redelivery to another replica, and no journal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import hashlib
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any, Protocol, cast
+
+from aiogram import Bot
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
+from aiogram.methods import Response, TelegramMethod
+from aiogram.methods.base import TelegramType
+from pydantic import BaseModel
+
+from bot.metrics import Metrics
+from domain.model import ConversationRecord
+
+__all__ = ["Replay", "ReplayGuard", "UpdateJournal", "fingerprint", "handling"]
+
+log = logging.getLogger(__name__)
+
+START = "start"
+
+
+class UpdateJournal(Protocol):
+    """Where the requests of an update being handled are written (Redis)."""
+
+    async def load(self, update_id: int) -> dict[str, str]: ...
+
+    async def write(self, update_id: int, field: str, value: str) -> None: ...
+
+    async def delete(self, update_id: int) -> None: ...
+
+
+def fingerprint(record: ConversationRecord | None) -> str:
+    if record is None:
+        return "none"
+    body = json.dumps([record.version, record.data], sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()[:32]
+
+
+class Replay:
+    """The journal of one update's handling (see the module doc)."""
+
+    def __init__(self, journal: UpdateJournal, update_id: int) -> None:
+        self.journal = journal
+        self.update_id = update_id
+        self.recorded: dict[str, str] = {}
+        self.started = False
+        #: an earlier handling finished the update (its callback query was answered then)
+        self.done_before = False
+        self.replaying = False
+        self.replayed = 0
+        self._next = 0
+
+    async def begin(self, state: str) -> bool:
+        """Start (or resume) journaling from the conversation state ``state``; False when an
+        earlier handling of this update already saved a newer state (the update is done)."""
+        try:
+            self.recorded = await self.journal.load(self.update_id)
+            first = self.recorded.get(START)
+            if first is not None and first != state:
+                log.info("update %s: its first handling saved its state; done", self.update_id)
+                self.done_before = True
+                return False
+            if first is None:
+                await self.journal.write(self.update_id, START, state)
+        except Exception as error:  # no journal: handled as before (a repeat stays possible)
+            log.warning("update journal unavailable (%s) for %s", error, self.update_id)
+            return True
+        self.started = True
+        self.replaying = len(self.recorded) > 1
+        return True
+
+    def next_position(self) -> str:
+        position = str(self._next)
+        self._next += 1
+        return position
+
+    async def finish(self) -> None:
+        """The update is marked handled: its journal is no longer needed."""
+        try:
+            await self.journal.delete(self.update_id)
+        except Exception as error:  # it expires anyway
+            log.warning("update %s: journal not deleted: %s", self.update_id, error)
+
+    async def record(self, position: str, value: str) -> None:
+        try:
+            await self.journal.write(self.update_id, position, value)
+        except Exception as error:
+            log.warning("update %s: request not journaled: %s", self.update_id, error)
+
+
+#: requests Telegram takes once only: one whose outcome is unknown is not sent again (a
+#: callback query's spinner times out by itself; a second answer is refused)
+_ONCE_ONLY = frozenset({"answerCallbackQuery"})
+
+_CURRENT: contextvars.ContextVar[Replay | None] = contextvars.ContextVar(
+    "onesme_replay", default=None
+)
+
+
+@contextlib.contextmanager
+def handling(replay: Replay | None) -> Iterator[None]:
+    """Bot API requests made inside the block belong to ``replay``'s update."""
+    token = _CURRENT.set(replay)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+def _name(method: TelegramMethod[Any]) -> str:
+    name = type(method).__name__
+    return name[:1].lower() + name[1:]
+
+
+class ReplayGuard(BaseRequestMiddleware):
+    """The Bot session middleware that journals requests and answers repeats from it; the
+    outermost one, so a repeat is neither sent nor counted (``onesme_replayed_requests``
+    counts it)."""
+
+    def __init__(self, metrics: Metrics | None = None) -> None:
+        self.metrics = metrics
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        replay = _CURRENT.get()
+        if replay is None or not replay.started:
+            return await make_request(bot, method)
+        name = _name(method)
+        position = replay.next_position()
+        if replay.replaying:
+            raw = replay.recorded.get(position)
+            entry = json.loads(raw) if raw is not None else {}
+            if entry.get("method") == name and "result" in entry:
+                replay.replayed += 1
+                if self.metrics is not None:
+                    self.metrics.replayed.inc()
+                answer = Response[method.__returning__].model_validate(  # type: ignore[name-defined]
+                    {"ok": True, "result": entry["result"]}, context={"bot": bot}
+                )
+                return cast(Response[TelegramType], answer.result)
+            replay.replaying = False  # past what the first handling did: real requests
+            if entry.get("method") == name:  # it was on its way when that handling broke off
+                if name in _ONCE_ONLY:
+                    log.warning(
+                        "update %s: %s was in flight when its handling broke off: not repeated",
+                        replay.update_id,
+                        name,
+                    )
+                    return cast(Response[TelegramType], True)
+                log.warning(
+                    "update %s: %s was in flight when its handling broke off: sent again",
+                    replay.update_id,
+                    name,
+                )
+        await replay.record(position, json.dumps({"method": name}))  # on its way
+        # despite its annotation, aiogram's next step returns the result itself
+        result: Any = await make_request(bot, method)
+        await replay.record(position, json.dumps({"method": name, "result": _plain(result)}))
+        return cast(Response[TelegramType], result)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_none=True)
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value

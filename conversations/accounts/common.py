@@ -1,0 +1,226 @@
+"""What the accounts flows share: their names and entry points, the backend they call, the
+helpers that draw the same pieces, and :class:`StepsFlow`, the dispatcher of a flow whose
+steps are declared in a table."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+from conversations.engine import main_menu
+from conversations.kit import retry_notice, unexpected
+from conversations.screens import Button, Delivery, Join, Msg, Param, Plain, Screen
+from conversations.turn import Turn
+from domain.errors import InvalidInput
+from domain.model import Role
+from domain.usecases.accounts import (
+    BusinessView,
+    CreateBusinessRequest,
+    CreatedBusiness,
+    Greeting,
+    InvitationCreated,
+    InvitationOutcome,
+    JoinDecision,
+    JoinRequested,
+    Person,
+    Recipients,
+    RequestToJoinRequest,
+    SignUpRequest,
+    SignUpResult,
+)
+from domain.usecases.admin import GrantRoleResult
+
+START_FLOW: Final = "start"
+JOIN_FLOW: Final = "join"
+INVITE_FLOW: Final = "invite"
+GRANT_FLOW: Final = "grant"
+#: the entry button of a join request (``a<id>`` accept, ``r<id>`` refuse)
+JOIN_ACTION: Final = "jr"
+#: ``/start inv_<token>``: an invitation's deep link
+INVITE_PREFIX: Final = "inv_"
+
+COMMANDS: Final = {"start": START_FLOW, "invite": INVITE_FLOW, "grant": GRANT_FLOW}
+ENTRIES: Final = {JOIN_ACTION: JOIN_FLOW}
+
+MAX_QUERY: Final = 100
+#: a business name longer than this is cut where it is kept in a draft
+NAME_SHOWN: Final = 120
+DEFAULT_LANG: Final = "vi"
+
+
+class AccountAction(enum.StrEnum):
+    """The actions of the accounts flows' own buttons."""
+
+    BACK = "back"
+    JOIN = "join"
+    CREATE = "create"
+    ENTERPRISE = "ent"
+    ROLE = "role"
+    PICK_BUSINESS = "bz"
+    NEW_BUSINESS = "bnew"
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationLink:
+    """A created invitation and its deep link ``https://t.me/<bot>?start=inv_<token>``."""
+
+    invitation: InvitationCreated
+    url: str
+
+
+def invite_link(bot_username: str, token: str) -> str:
+    return f"https://t.me/{bot_username}?start={INVITE_PREFIX}{token}"
+
+
+class AccountsBackend(Protocol):
+    """The accounts use cases as the conversations call them (``bot.accounts_backend``).
+    Recipients come back with their language filled in (the default when unknown)."""
+
+    async def greet(self, person: Person) -> Greeting: ...
+
+    async def find_by_tax_code(self, tax_code: str) -> BusinessView | None: ...
+
+    async def sign_up(self, request: SignUpRequest) -> SignUpResult: ...
+
+    async def request_join(self, request: RequestToJoinRequest) -> JoinRequested: ...
+
+    async def decide_join(self, actor_id: int, request_id: int, accept: bool) -> JoinDecision:
+        """Raises ``NotFound`` for an unknown request and for one the actor may not decide."""
+        ...
+
+    async def invite(self, actor_id: int, enterprise_id: int, role: Role) -> InvitationLink:
+        """Raises ``PermissionDenied`` and ``NotFound``."""
+        ...
+
+    async def accept_invitation(self, person: Person, token: str) -> InvitationOutcome: ...
+
+    async def search(self, actor_id: int, query: str) -> list[BusinessView]:
+        """Staff only (``PermissionDenied``)."""
+        ...
+
+    async def open_business(self, actor_id: int, enterprise_id: int) -> BusinessView:
+        """Staff only; ``NotFound`` for an unknown business or a non-staff actor."""
+        ...
+
+    async def create_business(self, request: CreateBusinessRequest) -> CreatedBusiness: ...
+
+    async def owners(self, enterprise_id: int, exclude: tuple[int, ...] = ()) -> Recipients: ...
+
+    async def grant(self, actor_id: int, arg: str) -> GrantRoleResult:
+        """``arg`` as typed after ``/grant``; raises ``InvalidInput``, ``PermissionDenied``,
+        ``NotFound``."""
+        ...
+
+
+def person(t: Turn) -> Person:
+    actor = t.actor
+    if actor is None:
+        return Person(user_id=t.user_id, first_name=str(t.user_id), locale=t.lang)
+    return Person(
+        user_id=t.user_id,
+        first_name=actor.full_name or str(t.user_id),
+        username=actor.username,
+        locale=t.lang,
+    )
+
+
+def notice(text: Msg | Join, *rows: tuple[Button, ...]) -> Screen:
+    return Screen(text, tuple(rows), delivery=Delivery.NEW, final=True)
+
+
+def business_params(b: BusinessView) -> dict[str, Param]:
+    return {"business": Plain(b.name), "tax_code": Plain(b.tax_code)}
+
+
+def role_msg(role: Role | str) -> Msg:
+    return Msg(f"acc.role.{Role(role).value}")
+
+
+def finish(t: Turn, message: Msg | None = None) -> None:
+    """End the flow on the main menu, with ``message`` above it (in the message itself, not
+    as a toast: it is the outcome the user must see)."""
+    t.done = True
+    if message is None:
+        return
+    menu = main_menu()
+    t.extra.append(
+        Screen(Join((message, menu.text), sep="\n\n"), menu.buttons, delivery=Delivery.NEW)
+    )
+
+
+def go(t: Turn, step: str) -> None:
+    t.draft["s"] = step
+    t.draft.pop("fx", None)
+
+
+def refuse_text(t: Turn, exc: InvalidInput) -> None:
+    """The rejection of a typed value, with an example; after a few, a way out."""
+    failures = int(t.draft.get("fx", 0)) + 1
+    t.draft["fx"] = failures
+    t.notice = retry_notice(exc, failures)
+
+
+Handler = Callable[[Turn, str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountStep:
+    """One step as data: its screen, a handler per action (called with the button's arg),
+    a handler of typed text (stripped), and where **Quay lại** goes (a step, or a handler)."""
+
+    draw: Callable[[Turn], Awaitable[Screen]]
+    on: Mapping[AccountAction, Handler] = field(default_factory=dict)
+    text: Handler | None = None
+    back: str | Callable[[Turn], Awaitable[None]] | None = None
+
+
+class StepsFlow:
+    """A flow whose steps are the table :attr:`steps` (built by the subclass). A step not in
+    the table (the flow's own name while it ends) has no buttons and takes no text."""
+
+    steps: Mapping[str, AccountStep]
+
+    def _step(self, t: Turn) -> AccountStep | None:
+        return self.steps.get(str(t.draft.get("s", "")))
+
+    async def screen(self, t: Turn) -> Screen:
+        spec = self._step(t)
+        if spec is None:
+            return Screen(Msg("menu.use_buttons"), delivery=Delivery.NEW)
+        return await spec.draw(t)
+
+    async def button(self, t: Turn, action: str, arg: str) -> None:
+        spec = self._step(t)
+        if action == AccountAction.BACK:
+            if spec is None or spec.back is None:
+                return
+            if isinstance(spec.back, str):
+                go(t, spec.back)
+            else:
+                await spec.back(t)
+            return
+        known = action in _ACTIONS and spec is not None
+        handler = spec.on.get(AccountAction(action)) if known and spec is not None else None
+        if handler is None:
+            raise unexpected()
+        await handler(t, arg)
+
+    async def text(self, t: Turn, text: str) -> None:
+        t.delivery = Delivery.NEW
+        spec = self._step(t)
+        if spec is None or spec.text is None:
+            t.notice = Msg("reg.use_buttons")
+            return
+        try:
+            await spec.text(t, text.strip())
+        except InvalidInput as exc:
+            refuse_text(t, exc)
+
+    async def contact(self, t: Turn, phone: str, own: bool) -> None:
+        t.delivery = Delivery.NEW
+        t.notice = Msg("reg.use_buttons")
+
+
+_ACTIONS: Final = frozenset(a.value for a in AccountAction)

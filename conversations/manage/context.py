@@ -1,0 +1,259 @@
+"""What every step of **Quản lý thuê bao** works with: the backend (one use case per
+question or change), the update and its typed draft, and the pieces several screens share
+(status badges, paging, names from the catalog, the subscription header)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final, Protocol
+
+from conversations.kit import unexpected
+from conversations.manage.draft import Action, ManageDraft
+from conversations.screens import Button, Cycle, Day, Join, Msg, Param, Plain, Screen
+from conversations.turn import Turn
+from domain.catalog import ServiceKind
+from domain.model import Page, Subscription, SubscriptionStatus, User, UserId
+from domain.usecases.manage import (
+    AddEmployeeRequest,
+    AddMemoRequest,
+    AddNoteRequest,
+    AdvanceProgressRequest,
+    DetailsView,
+    EmployeeChange,
+    EmployeesView,
+    HistoryView,
+    InvoiceRequest,
+    InvoicesView,
+    InvoiceView,
+    ListRequest,
+    MemoChange,
+    MemosView,
+    PaymentView,
+    ProgressChanged,
+    SetEmployeeActiveRequest,
+    SetMemoStatusRequest,
+    SubscriptionList,
+    SubscriptionView,
+    TabRequest,
+)
+from domain.validation import display_phone
+
+BADGES: Final[Mapping[SubscriptionStatus, str]] = {
+    SubscriptionStatus.ACTIVE: "🟢",
+    SubscriptionStatus.FUTURE: "🟡",
+    SubscriptionStatus.IN_TRIAL: "🔵",
+    SubscriptionStatus.NON_RENEWING: "🟠",
+    SubscriptionStatus.CANCELLED: "🔴",
+}
+
+
+class ManageBackend(Protocol):
+    """The questions and changes of this flow; each is one use case (see
+    ``domain.usecases.manage``), which raises ``PermissionDenied`` for anything the actor may
+    not see or do."""
+
+    async def subscriptions(self, req: ListRequest) -> SubscriptionList: ...
+
+    async def find(self, actor_id: int, code: str) -> SubscriptionView: ...
+
+    async def overview(self, req: TabRequest) -> SubscriptionView: ...
+
+    async def employees(self, req: TabRequest) -> EmployeesView: ...
+
+    async def details(self, req: TabRequest) -> DetailsView: ...
+
+    async def memos(self, req: TabRequest) -> MemosView: ...
+
+    async def payment(self, req: TabRequest) -> PaymentView: ...
+
+    async def invoices(self, req: TabRequest) -> InvoicesView: ...
+
+    async def invoice(self, req: InvoiceRequest) -> InvoiceView: ...
+
+    async def invoice_pdf(self, view: InvoiceView, lang: str) -> tuple[str, bytes]:
+        """The invoice as a PDF: (file name, content)."""
+        ...
+
+    async def history(self, req: TabRequest) -> HistoryView: ...
+
+    async def add_employee(self, req: AddEmployeeRequest) -> EmployeeChange: ...
+
+    async def set_employee_active(self, req: SetEmployeeActiveRequest) -> EmployeeChange: ...
+
+    async def add_note(self, req: AddNoteRequest) -> MemoChange: ...
+
+    async def add_memo(self, req: AddMemoRequest) -> MemoChange: ...
+
+    async def set_memo_status(self, req: SetMemoStatusRequest) -> MemoChange: ...
+
+    async def advance_progress(self, req: AdvanceProgressRequest) -> ProgressChanged: ...
+
+
+@dataclass
+class Ctx:
+    """One update at one step: ``d`` is the typed draft, written back to ``t.draft`` when the
+    update is done."""
+
+    t: Turn
+    d: ManageDraft
+    backend: ManageBackend
+
+    def save(self) -> None:
+        self.d.save(self.t.draft)
+
+    def tab_request(self, limit: int = 10) -> TabRequest:
+        return TabRequest(
+            actor_id=self.t.user_id,
+            subscription_id=self.subscription_id,
+            offset=self.d.tab_offset or 0,
+            limit=limit,
+        )
+
+    @property
+    def subscription_id(self) -> int:
+        if self.d.subscription is None:
+            raise unexpected()
+        return self.d.subscription
+
+    def names(self, sub: Subscription) -> tuple[str, str, Param]:
+        """The service's and plan's names and the cycle, from the catalog (codes when a row
+        is gone)."""
+        service = self.t.catalog.service(sub.service_code)
+        plan = service.plan(sub.plan_code) if service is not None else None
+        cycle = plan.cycle(sub.cycle_code) if plan is not None else None
+        return (
+            service.name if service is not None else sub.service_code,
+            plan.name if plan is not None else sub.plan_code,
+            Cycle(cycle.every, cycle.unit.value) if cycle is not None else Plain(sub.cycle_code),
+        )
+
+    def header(self, sub: Subscription) -> Join:
+        service, plan, cycle = self.names(sub)
+        if sub.current_period_start and sub.current_period_end:
+            period: Param = Msg(
+                "manage.detail.period_range",
+                {"start": Day(sub.current_period_start), "end": Day(sub.current_period_end)},
+            )
+        elif sub.current_period_start:
+            period = Msg("manage.detail.period_from", {"start": Day(sub.current_period_start)})
+        else:
+            period = Msg("manage.detail.period_none")
+        parts: list[Param] = [
+            Msg(
+                "manage.detail.header",
+                {
+                    "code": Plain(sub.code),
+                    "service": Plain(service),
+                    "kind": Msg(f"kind.{sub.kind.value}"),
+                    "plan": Plain(plan),
+                    "cycle": cycle,
+                    "quantity": sub.quantity,
+                    "status": status_line(sub.status),
+                    "period": period,
+                },
+            )
+        ]
+        if sub.kind is ServiceKind.OS and sub.progress is not None:
+            parts.append(
+                Msg(
+                    "manage.detail.progress",
+                    {"progress": Msg(f"manage.progress.{sub.progress.value}")},
+                )
+            )
+        return Join(tuple(parts))
+
+
+Handler = Callable[[Ctx, str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class StepSpec:
+    """One step as data: how it is drawn, what each of its actions does (called with the
+    button's ``arg``), what a typed answer does (steps without one ask for the buttons)."""
+
+    draw: Callable[[Ctx], Awaitable[Screen]]
+    on: Mapping[Action, Handler] = field(default_factory=dict)
+    text: Callable[[Ctx, str], Awaitable[None]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TabContent:
+    """What a tab draws under the header: its text, its own button rows, and a file to send."""
+
+    subscription: Subscription
+    text: Param
+    rows: tuple[tuple[Button, ...], ...] = ()
+    document: tuple[str, bytes] | None = None
+
+
+def int_arg(arg: str) -> int:
+    if not arg.isdigit() or len(arg) > 18:
+        raise unexpected()
+    return int(arg)
+
+
+def offset_arg(arg: str) -> int:
+    return int_arg(arg) if arg else 0
+
+
+def status_line(status: SubscriptionStatus) -> Msg:
+    return Msg(
+        "manage.status_badge",
+        {"badge": BADGES.get(status, "⚪"), "status": Msg(f"manage.status.{status.value}")},
+    )
+
+
+def user_name(users: Mapping[UserId, User], user_id: UserId | None) -> Param:
+    if user_id is None:
+        return Msg("manage.actor.system")
+    user = users.get(user_id)
+    name = ""
+    if user is not None:
+        name = user.first_name or (f"@{user.username}" if user.username else "")
+    name = name or f"#{int(user_id)}"
+    if user is not None and (user.is_admin or user.is_agent):
+        return Msg("manage.actor.staff", {"name": Plain(name)})
+    return Plain(name)
+
+
+def paging(page: Page[Any], action: Action) -> tuple[Button, ...]:
+    row = []
+    if page.has_previous:
+        row.append(
+            Button(Msg("manage.btn.prev"), action=action, arg=str(max(0, page.offset - page.limit)))
+        )
+    if page.has_next:
+        row.append(Button(Msg("manage.btn.next"), action=action, arg=str(page.offset + page.limit)))
+    return tuple(row)
+
+
+def page_line(page: Page[Any]) -> Param:
+    if page.total <= page.limit and page.offset == 0:
+        return ""
+    pages = (page.total + page.limit - 1) // page.limit
+    return Msg("manage.page", {"page": page.offset // page.limit + 1, "pages": max(pages, 1)})
+
+
+def phone_text(phone: str | None) -> str:
+    if not phone:
+        return "—"
+    return display_phone(phone) if phone.startswith("+84") else phone
+
+
+def iso_time(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def amount_of(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def text_of(value: object) -> str:
+    return value if isinstance(value, str) else ""

@@ -1,0 +1,185 @@
+"""The tabs that list records: **Hóa đơn** (an invoice and its PDF) and **Lịch sử** (what
+happened, in words)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from conversations.kit import breakdown
+from conversations.manage.context import (
+    Ctx,
+    TabContent,
+    amount_of,
+    iso_time,
+    page_line,
+    paging,
+    text_of,
+    user_name,
+)
+from conversations.manage.draft import HISTORY_PAGE, INVOICE_PAGE, Action
+from conversations.screens import Button, Day, Join, Money, Msg, Param, Plain
+from domain.model import HistoryEvent, Invoice, MemoKind, MemoStatus, OrderProgress, Page
+from domain.pricing import Quote
+from domain.usecases.manage import InvoiceRequest
+
+#: history actions with their own text (``manage.event.<action>``); others are shown by name
+KNOWN_EVENTS: Final = frozenset(
+    {
+        "order.created",
+        "subscription.created",
+        "payment.succeeded",
+        "payment.failed",
+        "payment.cancelled",
+        "payment.retried",
+        "payment.duplicate",
+        "order.expired",
+        "subscription.activated",
+        "invoice.paid",
+        "employee.added",
+        "employee.deactivated",
+        "employee.reactivated",
+        "memo.added",
+        "memo.status_changed",
+        "progress.changed",
+    }
+)
+
+
+async def invoices(c: Ctx) -> TabContent:
+    if c.d.invoice:
+        return await _invoice_detail(c)
+    view = await c.backend.invoices(c.tab_request())
+    offset = c.d.tab_offset or 0
+    shown = view.invoices[offset : offset + INVOICE_PAGE]
+    page: Page[Invoice] = Page.of(shown, len(view.invoices), offset, INVOICE_PAGE)
+    parts: list[Param] = []
+    rows: list[tuple[Button, ...]] = []
+    if not view.invoices:
+        parts.append(Msg("manage.inv.empty"))
+    for n, invoice in enumerate(shown, start=offset + 1):
+        parts.append(
+            Msg(
+                "manage.inv.line",
+                {
+                    "n": n,
+                    "number": Plain(invoice.number)
+                    if invoice.number
+                    else Msg("manage.inv.no_number"),
+                    "date": Day(invoice.issued_at or invoice.created_at),
+                    "total": Money(invoice.total),
+                    "status": Msg(f"manage.inv_status.{invoice.status.value}"),
+                },
+            )
+        )
+        label = (
+            Msg("manage.btn.inv_open", {"number": Plain(invoice.number)})
+            if invoice.number
+            else Msg("manage.btn.inv_open_n", {"n": n})
+        )
+        rows.append((Button(label, action=Action.INVOICE_OPEN, arg=str(int(invoice.id))),))
+    parts.append(page_line(page))
+    pager = paging(page, Action.TAB_PAGE)
+    if pager:
+        rows.append(pager)
+    return TabContent(view.subscription, Join(tuple(parts)), tuple(rows))
+
+
+async def _invoice_detail(c: Ctx) -> TabContent:
+    """One invoice; its PDF is sent with the first draw after **Xem** (not on a redraw)."""
+    assert c.d.invoice is not None
+    view = await c.backend.invoice(InvoiceRequest(c.t.user_id, c.subscription_id, c.d.invoice))
+    invoice = view.invoice
+    quote = Quote.from_dict(invoice.lines)
+    parts: list[Param] = [
+        Msg(
+            "manage.inv.head",
+            {
+                "number": Plain(invoice.number) if invoice.number else Msg("manage.inv.no_number"),
+                "status": Msg(f"manage.inv_status.{invoice.status.value}"),
+                "date": Day(invoice.issued_at or invoice.created_at),
+                "buyer": Plain(text_of(view.order.invoice_info.get("company_name")) or "—"),
+                "tax_code": Plain(text_of(view.order.invoice_info.get("tax_code")) or "—"),
+            },
+        ),
+        breakdown(quote),
+    ]
+    rows = [(Button(Msg("manage.btn.inv_back"), action=Action.INVOICE_BACK),)]
+    if c.d.send_pdf:
+        c.d.send_pdf = False
+        name, content = await c.backend.invoice_pdf(view, c.t.lang)
+        parts.append(Msg("manage.inv.pdf_sent"))
+        return TabContent(view.subscription, Join(tuple(parts)), tuple(rows), (name, content))
+    parts.append(Msg("manage.inv.pdf_hint"))
+    return TabContent(view.subscription, Join(tuple(parts)), tuple(rows))
+
+
+async def history(c: Ctx) -> TabContent:
+    view = await c.backend.history(c.tab_request(HISTORY_PAGE))
+    parts: list[Param] = []
+    if not view.page.items:
+        parts.append(Msg("manage.hist.empty"))
+    for n, event in enumerate(view.page.items, start=view.page.offset + 1):
+        parts.append(
+            Msg(
+                "manage.hist.line",
+                {
+                    "n": n,
+                    "date": Day(event.created_at, with_time=True),
+                    "who": user_name(view.actors, event.actor_id),
+                    "what": event_text(event),
+                },
+            )
+        )
+    parts.append(page_line(view.page))
+    pager = paging(view.page, Action.TAB_PAGE)
+    return TabContent(view.subscription, Join(tuple(parts)), (pager,) if pager else ())
+
+
+def event_text(event: HistoryEvent) -> Msg:
+    """A history event in words; an action this flow does not know is shown by its name."""
+    action, d = event.action, event.details
+    if action not in KNOWN_EVENTS:
+        return Msg("manage.event.other", {"action": Plain(action)})
+    params: dict[str, Param] = {}
+    if action in ("order.created", "order.expired", "payment.failed", "payment.cancelled"):
+        params["order"] = Plain(text_of(d.get("order")))
+    if action in ("order.created", "invoice.paid"):
+        params["total"] = Money(amount_of(d.get("total")))
+    if action in ("payment.succeeded", "payment.duplicate"):
+        params["amount"] = Money(amount_of(d.get("amount")))
+    if action == "payment.succeeded":
+        method = text_of(d.get("method")) or "VNPTPAY"
+        params["method"] = Msg(f"manage.method.{'BY_CASH' if method == 'BY_CASH' else 'VNPTPAY'}")
+        params["transaction"] = Plain(text_of(d.get("transaction_id")) or "—")
+    if action == "payment.retried":
+        params["reference"] = Plain(text_of(d.get("merchant_order_id")))
+    if action == "subscription.created":
+        params["code"] = Plain(text_of(d.get("subscription")))
+    if action == "subscription.activated":
+        start, end = iso_time(d.get("period_start")), iso_time(d.get("period_end"))
+        params["start"] = Day(start) if start else Plain("—")
+        params["end"] = Day(end) if end else Plain("—")
+    if action == "invoice.paid":
+        params["invoice"] = Plain(text_of(d.get("invoice")))
+    if action.startswith("employee."):
+        params["name"] = Plain(text_of(d.get("name")))
+    if action.startswith("memo."):
+        kind = text_of(d.get("kind")) or MemoKind.NOTE.value
+        if kind not in {k.value for k in MemoKind}:
+            kind = MemoKind.NOTE.value
+        params["kind"] = Msg(f"manage.memo_kind.{kind}")
+        params["amount"] = Money(amount_of(d.get("amount"))) if kind != "NOTE" else Plain("")
+    if action == "memo.status_changed":
+        status = text_of(d.get("status"))
+        if status not in {s.value for s in MemoStatus}:
+            status = MemoStatus.OPEN.value
+        params["status"] = Msg(f"manage.memo_status.{status}")
+    if action == "progress.changed":
+        for name in ("from", "to"):
+            value = text_of(d.get(name))
+            params[name] = (
+                Msg(f"manage.progress.{value}")
+                if value in {p.value for p in OrderProgress}
+                else Plain("—")
+            )
+    return Msg(f"manage.event.{action}", params)

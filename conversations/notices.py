@@ -1,0 +1,201 @@
+"""Outbox notices (``domain.outbox.Notice``) as screens: the bot renders a notice when it
+delivers it, so its text follows the locale files of the running version.
+
+Each kind's params are what its use case wrote (see ``domain.usecases.notices`` and the use
+cases of accounts and management); the screens are the ones the conversations show for the same
+events, with entry buttons (they work on any message, whatever the chat is doing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import datetime
+
+from conversations.accounts.signup import join_request_screen
+from conversations.payment import expired_screen, failure_screen, success_screen
+from conversations.registration import result_screen
+from conversations.screens import Button, Delivery, Msg, Param, Plain, Screen
+from domain.catalog import Catalog
+from domain.model import PaymentMethod, Role
+from domain.outbox import JsonValue, Notice, NoticeKind
+from domain.registration import OrderOutcome, OrderOutcomeKind
+from domain.usecases.accounts import BusinessView, JoinRequested, JoinStatus
+from domain.usecases.payments import (
+    ConfirmStatus,
+    FailureStatus,
+    OrderExpired,
+    PaymentConfirmed,
+    PaymentFailed,
+)
+
+__all__ = ["notice_screen"]
+
+_MANAGE_ENTRY = "subs"
+
+Params = Mapping[str, JsonValue]
+
+
+def _str(params: Params, name: str) -> str:
+    value = params.get(name)
+    return "" if value is None else str(value)
+
+
+def _int(params: Params, name: str) -> int:
+    value = params.get(name)
+    return int(value) if isinstance(value, int | str) and str(value).lstrip("-").isdigit() else 0
+
+
+def _moment(params: Params, name: str) -> datetime | None:
+    value = params.get(name)
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def _business(params: Params) -> BusinessView:
+    return BusinessView(0, _str(params, "business"), _str(params, "tax_code"))
+
+
+def _business_params(params: Params) -> dict[str, Param]:
+    return {
+        "business": Plain(_str(params, "business")),
+        "tax_code": Plain(_str(params, "tax_code")),
+    }
+
+
+def _notice(text: Msg, *rows: tuple[Button, ...]) -> Screen:
+    return Screen(text, tuple(rows), delivery=Delivery.NEW, final=True)
+
+
+def _payment_succeeded(params: Params, _: Catalog) -> Screen:
+    method = _str(params, "method")
+    return success_screen(
+        PaymentConfirmed(
+            ConfirmStatus.APPLIED,
+            order_code=_str(params, "order"),
+            method=PaymentMethod(method) if method else None,
+            total=_int(params, "total"),
+            subscription_code=_str(params, "subscription"),
+            invoice_number=_str(params, "invoice"),
+            period_start=_moment(params, "period_start"),
+            period_end=_moment(params, "period_end"),
+        )
+    )
+
+
+def _payment_failed(params: Params, _: Catalog) -> Screen:
+    code = params.get("code")
+    return failure_screen(
+        PaymentFailed(
+            FailureStatus.RECORDED,
+            "",
+            order_code=_str(params, "order"),
+            response_code=str(code) if code is not None else None,
+            cancelled=bool(params.get("cancelled")),
+            total=_int(params, "total"),
+            can_retry=bool(params.get("can_retry")),
+        )
+    )
+
+
+def _order_expired(params: Params, _: Catalog) -> Screen:
+    return expired_screen(
+        OrderExpired(0, _str(params, "order"), _int(params, "total"), None, "", 0, 0)
+    )
+
+
+def _join_requested(params: Params, _: Catalog) -> Screen:
+    return join_request_screen(
+        JoinRequested(
+            JoinStatus.CREATED,
+            _business(params),
+            request_id=_int(params, "request"),
+            requester_name=_str(params, "name"),
+            requester_phone=_str(params, "phone"),
+        )
+    )
+
+
+def _join_decided(params: Params, _: Catalog) -> Screen:
+    shown: dict[str, Param] = {"name": Plain(_str(params, "name")), **_business_params(params)}
+    if params.get("accepted"):
+        return _notice(
+            Msg("acc.join_accepted_you", shown),
+            (Button(Msg("btn.manage_subscriptions"), action=_MANAGE_ENTRY),),
+        )
+    return _notice(Msg("acc.join_refused_you", shown))
+
+
+def _invitation_used(params: Params, _: Catalog) -> Screen:
+    role = Role(_str(params, "role") or Role.MEMBER.value)
+    return _notice(
+        Msg(
+            "acc.invitation_used_by",
+            {
+                "name": Plain(_str(params, "name")),
+                "role": Msg(f"acc.role.{role.value}"),
+                **_business_params(params),
+            },
+        )
+    )
+
+
+def _progress_changed(params: Params, catalog: Catalog) -> Screen:
+    code = _str(params, "subscription")
+    service = catalog.service(_str(params, "service"))
+    progress = _str(params, "progress") or "ORDERED"
+    return Screen(
+        Msg(
+            "manage.progress.notice",
+            {
+                "code": Plain(code),
+                "service": Plain(service.name if service is not None else _str(params, "service")),
+                "progress": Msg(f"manage.progress.{progress}"),
+            },
+        ),
+        ((Button(Msg("btn.manage_subscriptions"), action=_MANAGE_ENTRY, arg=code),),),
+        delivery=Delivery.NEW,
+    )
+
+
+def _agent_registered(params: Params, catalog: Catalog) -> Screen:
+    """What the staff member saw after **Xác nhận**, headed by who registered what."""
+    code = _str(params, "service")
+    service = catalog.service(code)
+    outcome = OrderOutcome(
+        OrderOutcomeKind.CREATED,
+        order_code=_str(params, "order"),
+        kind_of_service=_str(params, "kind"),
+        total=_int(params, "total"),
+        subscription_code=_str(params, "subscription"),
+        payment_url=_str(params, "url"),
+    )
+    heading = Msg(
+        "acc.agent_registered",
+        {
+            "agent": Plain(_str(params, "agent")),
+            "service": Plain(service.name if service is not None else code),
+            **_business_params(params),
+        },
+    )
+    return replace(result_screen(outcome), notice=heading)
+
+
+_SCREENS: dict[NoticeKind, Callable[[Params, Catalog], Screen]] = {
+    NoticeKind.PAYMENT_SUCCEEDED: _payment_succeeded,
+    NoticeKind.PAYMENT_FAILED: _payment_failed,
+    NoticeKind.ORDER_EXPIRED: _order_expired,
+    NoticeKind.JOIN_REQUESTED: _join_requested,
+    NoticeKind.JOIN_DECIDED: _join_decided,
+    NoticeKind.INVITATION_USED: _invitation_used,
+    NoticeKind.PROGRESS_CHANGED: _progress_changed,
+    NoticeKind.AGENT_REGISTERED: _agent_registered,
+}
+
+
+def notice_screen(notice: Notice, catalog: Catalog) -> Screen:
+    """The screen of ``notice``. Raises ``ValueError`` for params it cannot read (a row that
+    can never be sent: the worker closes it as failed)."""
+    try:
+        return _SCREENS[notice.kind](notice.params, catalog)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"unreadable {notice.kind.value} notice: {error}") from error

@@ -1,0 +1,141 @@
+"""Messages the bot owes people outside the update it is answering, as data.
+
+A :class:`Notice` is written to the outbox by the use case whose state change causes it, in the
+same transaction (``uow.outbox.add``), so it exists exactly when that change does: a payment
+applied always has its **Đăng ký thành công** waiting to be sent, a rolled-back one never has.
+The bot renders a notice at delivery time (kind + params → a screen → the locale files), so a
+notice stores no text, only what the text is made of.
+
+Delivery (the bot's outbox worker) goes through the states below. A row is sent at least once
+and never twice: a worker claims it with a lease (``lease_until``, ``claimed_by``), sends it,
+and marks it sent only after Telegram's OK, only while it still holds the lease; a worker that
+dies leaves a lease that expires, and the row becomes claimable again.
+
+- PENDING: waiting (``available_at`` says from when: retries back off).
+- SENT: Telegram accepted it.
+- FORBIDDEN: Telegram refused the chat (403: the user blocked the bot or never opened the
+  chat); the user is marked unreachable; never retried.
+- FAILED: Telegram refused the message itself (400) or every attempt failed; never retried.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+__all__ = [
+    "JsonValue",
+    "Notice",
+    "NoticeKind",
+    "OutboxMessage",
+    "OutboxRepository",
+    "OutboxStats",
+    "OutboxStatus",
+    "retry_delay",
+]
+
+JsonValue = str | int | bool | None | list[str] | list[int]
+
+
+class NoticeKind(enum.StrEnum):
+    PAYMENT_SUCCEEDED = "payment_succeeded"
+    PAYMENT_FAILED = "payment_failed"
+    ORDER_EXPIRED = "order_expired"
+    JOIN_REQUESTED = "join_requested"  # to an owner: Chấp nhận / Từ chối
+    JOIN_DECIDED = "join_decided"  # to the requester: accepted or refused
+    INVITATION_USED = "invitation_used"  # to the inviter
+    PROGRESS_CHANGED = "progress_changed"  # to an owner: an agent moved their OS order
+    #: to an owner: staff registered a service for their business (the payment link or the
+    #: pending cash order, as the staff member saw it)
+    AGENT_REGISTERED = "agent_registered"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """``chat_id`` is a private chat (= the user's Telegram id); ``params`` are plain JSON
+    values (dates as ISO 8601 strings, money as int đồng)."""
+
+    kind: NoticeKind
+    chat_id: int
+    locale: str
+    params: Mapping[str, JsonValue] = field(default_factory=dict)
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FORBIDDEN = "forbidden"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    id: int
+    notice: Notice
+    status: OutboxStatus
+    attempts: int
+    created_at: datetime
+    available_at: datetime
+    lease_until: datetime | None = None
+    claimed_by: str | None = None
+    sent_at: datetime | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    #: rows waiting (PENDING, claimed or not)
+    depth: int
+    #: the age of the oldest waiting row; 0 when none waits
+    oldest_age_seconds: float
+
+
+#: retries of a transient failure: 1 s, 2 s, 4 s … capped at 5 min
+_BASE_DELAY = timedelta(seconds=1)
+_MAX_DELAY = timedelta(minutes=5)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long a row waits after its ``attempts``-th failed attempt."""
+    delay: timedelta = _BASE_DELAY * (2 ** min(max(attempts - 1, 0), 20))
+    return min(delay, _MAX_DELAY)
+
+
+class OutboxRepository(Protocol):
+    async def add(self, notice: Notice, now: datetime) -> None:
+        """A PENDING row available at once (one statement; several notices: call it for each)."""
+        ...
+
+    async def claim(
+        self, worker: str, now: datetime, lease: timedelta, limit: int
+    ) -> list[OutboxMessage]:
+        """Up to ``limit`` PENDING rows available at ``now`` and not under a live lease, oldest
+        first, leased to ``worker`` until ``now + lease`` (``attempts`` incremented). Rows
+        another transaction is claiming are skipped, not waited for (PostgreSQL ``FOR UPDATE
+        SKIP LOCKED``; SQLite serialises writers)."""
+        ...
+
+    async def finish(
+        self,
+        message_id: int,
+        worker: str,
+        status: OutboxStatus,
+        now: datetime,
+        error: str | None = None,
+    ) -> bool:
+        """Close a row this worker holds (SENT, FORBIDDEN or FAILED). False when the lease was
+        lost (expired and taken by another worker): nothing is changed then."""
+        ...
+
+    async def release(
+        self, message_id: int, worker: str, available_at: datetime, error: str
+    ) -> bool:
+        """Give a held row back as PENDING from ``available_at`` (a transient failure)."""
+        ...
+
+    async def get(self, message_id: int) -> OutboxMessage | None: ...
+
+    async def stats(self, now: datetime) -> OutboxStats: ...

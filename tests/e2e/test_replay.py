@@ -1,0 +1,153 @@
+"""An update delivered again after its first handling broke off shows the user nothing twice
+(bot.replay): the webhook bot on Redis, the counter engine of test_bot_basics, and the two
+places a replica can die between its first Bot API request and marking the update handled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.http import SECRET_HEADER, WEBHOOK_PATH
+from storage.redis_store import RedisChatLock
+from tests.e2e.conftest import BotFactory
+from tests.e2e.harness import WEBHOOK_SECRET, BotHarness
+from tests.e2e.test_bot_basics import engine, make_bot  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.redis
+
+
+def capture_updates(harness: BotHarness) -> list[dict[str, Any]]:
+    """Every update the webhook hands to the app, as it arrived."""
+    app = harness.running
+    seen: list[dict[str, Any]] = []
+    feed = app.feed_webhook
+
+    async def capturing(data: dict[str, Any]) -> None:
+        seen.append(data)
+        await feed(data)
+
+    app.feed_webhook = capturing  # type: ignore[method-assign]
+    return seen
+
+
+async def deliver_again(harness: BotHarness, update: dict[str, Any]) -> int:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            harness.http_url + WEBHOOK_PATH, json=update, headers={SECRET_HEADER: WEBHOOK_SECRET}
+        ) as response,
+    ):
+        return response.status
+
+
+def fail(target: Any, name: str, times: int = 1) -> None:
+    """The next ``times`` calls of ``target.name`` raise."""
+    real = getattr(target, name)
+    calls = 0
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls <= times:
+            raise RuntimeError(f"the replica died in {name}")
+        return await real(*args, **kwargs)
+
+    setattr(target, name, broken)
+
+
+async def test_died_after_answering_before_saving_the_repeat_sends_nothing(
+    make_bot: BotFactory,  # noqa: F811
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    harness = await make_bot("webhook", redis_url=redis_url, redis_prefix=redis_prefix)
+    user = harness.user("Thu")
+    await user.send("/start")
+    updates = capture_updates(harness)
+    fail(harness.running.flow.store, "put")  # the state is not saved
+    await user.press("+1")
+    assert user.last_text().startswith("Count: 1")
+    assert user.calls_since_action() == ["answerCallbackQuery", "editMessageText"]
+    before = len(harness.state.calls)
+
+    assert await deliver_again(harness, updates[-1]) == 200
+
+    assert harness.api_calls(before) == []  # both requests answered from the journal
+    await user.press("+1")  # the repeat saved the state: the count goes on from 1
+    assert user.last_text().startswith("Count: 2")
+    harness.assert_no_violations()
+
+
+async def test_died_after_saving_before_marking_the_repeat_is_skipped(
+    make_bot: BotFactory,  # noqa: F811
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    harness = await make_bot("webhook", redis_url=redis_url, redis_prefix=redis_prefix)
+    user = harness.user("Hà")
+    await user.send("/start")
+    updates = capture_updates(harness)
+    # marked neither by the chat flow nor by the update gate after it
+    fail(harness.running.flow.deduper, "mark_done", times=2)
+    await user.press("+1")
+    assert user.last_text().startswith("Count: 1")
+    before = len(harness.state.calls)
+
+    assert await deliver_again(harness, updates[-1]) == 200
+
+    # without the journal, the counter engine would take it as a press on an old menu and
+    # answer the (already answered) query again: "query is too old"
+    assert harness.api_calls(before) == []
+    assert await deliver_again(harness, updates[-1]) == 200  # now marked: skipped at the gate
+    await user.press("+1")
+    assert user.last_text().startswith("Count: 2")
+    harness.assert_no_violations()
+
+
+async def test_a_finished_update_leaves_no_journal(
+    make_bot: BotFactory,  # noqa: F811
+    redis_url: str,
+    redis_prefix: str,
+    redis_client: Any,
+) -> None:
+    harness = await make_bot("webhook", redis_url=redis_url, redis_prefix=redis_prefix)
+    user = harness.user("Nam")
+    await user.send("/start")
+    await user.press("+1")
+    left = [key async for key in redis_client.scan_iter(match=f"{redis_prefix}*journal:*")]
+    assert left == []
+
+
+async def test_an_update_whose_chat_stays_locked_is_refused_for_a_redelivery(
+    make_bot: BotFactory,  # noqa: F811
+    redis_url: str,
+    redis_prefix: str,
+    redis_client: Any,
+) -> None:
+    """A replica that died holding a chat's lock keeps it until it expires: a webhook update
+    of that chat answers 429 (Telegram delivers it again later) instead of being dropped."""
+    harness = await make_bot("webhook", redis_url=redis_url, redis_prefix=redis_prefix)
+    user = harness.user("Vân", strict=False)  # the refused deliveries are recorded
+    await user.send("/start")
+    updates = capture_updates(harness)
+    flow = harness.running.flow
+    flow.chat_lock = RedisChatLock(redis_client, prefix=redis_prefix, wait_timeout=0.3)
+    dead = RedisChatLock(redis_client, prefix=redis_prefix)
+    async with dead.lock(flow.key(user.id)):  # held by "the dead replica"
+        await user.press("+1", wait=False)
+        await harness.state.wait_until(lambda: len(updates) == 1, 10)
+        update = updates[0]
+        assert await deliver_again(harness, update) == 429
+        assert user.last_text().startswith("Count: 0")
+    await user.settle(timeout=15)  # the Bot API server's own redelivery now goes through
+    assert user.last_text().startswith("Count: 1")
+    answers = harness.api_calls(predicate=lambda c: c.method == "answerCallbackQuery")
+    assert len(answers) == 1
+    state = harness.state
+    refused = [v.description for v in state.violations if v.method == "webhook"]
+    assert refused and all("429" in d for d in refused), refused
+    state.violations[:] = [v for v in state.violations if v.method != "webhook"]
+    harness.assert_no_violations()

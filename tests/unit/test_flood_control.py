@@ -1,0 +1,177 @@
+"""Flood-control arithmetic on a fake clock: the sliding window with leases of
+:mod:`bot.flood_control` (the Redis script does the same; tests/integration checks it there)."""
+
+from __future__ import annotations
+
+import itertools
+from types import SimpleNamespace
+
+import pytest
+
+from bot.flood_control import FloodLimits, LocalFloodLimiter, SlotWindow, limited_chat
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        assert seconds > 0, "a limiter never sleeps for nothing"
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def limiter(clock: FakeClock, **limits: float) -> LocalFloodLimiter:
+    return LocalFloodLimiter(FloodLimits(**limits), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+
+
+# -- SlotWindow ---------------------------------------------------------------------------------
+
+
+def test_one_slot_is_busy_in_flight_then_for_hold_after_release() -> None:
+    window = SlotWindow(1)
+    assert window.wait(0.0) == 0.0
+    window.take(0.0, "a", lease=90.0)
+    assert window.wait(0.5) == pytest.approx(89.5)  # in flight: until the lease runs out
+    window.release(0.3, "a", hold=1.0)
+    assert window.wait(0.5) == pytest.approx(0.8)
+    assert window.wait(1.3) == 0.0
+    assert window.empty(1.3)
+
+
+def test_n_slots_wait_for_the_earliest_to_free() -> None:
+    window = SlotWindow(3)
+    for i, token in enumerate("abc"):
+        window.take(i * 0.1, token, lease=90.0)
+    assert window.wait(0.25) > 80
+    window.release(0.4, "b", hold=1.0)
+    window.release(0.5, "a", hold=1.0)
+    assert window.wait(0.6) == pytest.approx(0.8)  # b frees at 1.4
+    assert window.wait(1.4) == 0.0
+    window.take(1.4, "d", lease=90.0)
+    assert window.wait(1.4) == pytest.approx(0.1)  # a frees at 1.5
+
+
+def test_a_lost_holder_is_freed_by_its_lease_and_a_late_release_changes_nothing() -> None:
+    window = SlotWindow(1)
+    window.take(0.0, "dead", lease=5.0)
+    assert window.wait(4.9) == pytest.approx(0.1)
+    assert window.wait(5.0) == 0.0
+    window.take(5.0, "next", lease=5.0)
+    window.release(6.0, "dead", hold=100.0)
+    assert window.wait(10.0) == 0.0
+
+
+# -- LocalFloodLimiter ---------------------------------------------------------------------------
+
+
+async def test_messages_to_one_chat_start_an_interval_after_the_previous_answer() -> None:
+    clock = FakeClock()
+    flood = limiter(clock, chat_interval=1.0, global_rate=30)
+    starts = []
+    for _ in range(5):
+        permit = await flood.acquire("42")
+        starts.append(clock.now)
+        clock.now += 0.2  # the request takes 200 ms
+        await flood.release(permit)
+    assert [b - a for a, b in itertools.pairwise(starts)] == pytest.approx([1.2] * 4)
+
+
+async def test_a_message_waits_for_the_one_in_flight_to_its_chat() -> None:
+    clock = FakeClock()
+    flood = limiter(clock, chat_interval=1.0, poll=0.2)
+    first = await flood.acquire("7")
+
+    async def sleep(seconds: float) -> None:
+        await clock.sleep(seconds)
+        if len(clock.sleeps) == 1:
+            await flood.release(first)  # the first message is answered during the first pause
+
+    flood._sleep = sleep
+    permit = await flood.acquire("7")
+    assert clock.now == pytest.approx(1000.0 + 0.2 + 1.0)
+    assert permit.waited == pytest.approx(1.2)
+    assert max(clock.sleeps) == pytest.approx(0.2)  # polls while the first is in flight
+
+
+async def test_other_chats_are_not_held_up_by_a_busy_chat() -> None:
+    clock = FakeClock()
+    flood = limiter(clock)
+    await flood.acquire("1")
+    permit = await flood.acquire("2")
+    assert permit.waited == 0.0 and clock.sleeps == []
+
+
+async def test_global_rate_counts_in_flight_and_recently_answered_messages() -> None:
+    clock = FakeClock()
+    flood = limiter(clock, global_rate=30, global_window=1.0)
+    permits = [await flood.acquire(str(chat)) for chat in range(30)]
+    assert clock.sleeps == []
+    clock.now += 0.1
+    for permit in permits:
+        await flood.release(permit)
+    late = await flood.acquire("31")
+    assert late.waited == pytest.approx(1.0)  # answered at +0.1, counted one window more
+    assert clock.now == pytest.approx(1001.1)
+
+
+async def test_a_429_holds_the_chat_for_retry_after() -> None:
+    clock = FakeClock()
+    flood = limiter(clock, chat_interval=1.0)
+    permit = await flood.acquire("9")
+    await flood.release(permit, hold=5.0)
+    again = await flood.acquire("9")
+    assert again.waited == pytest.approx(5.0)
+
+
+async def test_a_media_group_holds_its_chat_one_interval_per_item() -> None:
+    clock = FakeClock()
+    flood = limiter(clock, chat_interval=1.0)
+    permit = await flood.acquire("9", weight=3)
+    await flood.release(permit)
+    assert (await flood.acquire("9")).waited == pytest.approx(3.0)
+
+
+async def test_zero_interval_turns_the_chat_limit_off() -> None:
+    clock = FakeClock()
+    flood = limiter(clock, chat_interval=0.0)
+    for _ in range(3):
+        await flood.release(await flood.acquire("5"))
+    assert clock.sleeps == []
+
+
+def test_limits_are_checked() -> None:
+    with pytest.raises(ValueError):
+        FloodLimits(global_rate=0)
+    with pytest.raises(ValueError):
+        FloodLimits(chat_interval=-1)
+
+
+# -- which calls count -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "expected"),
+    [
+        ("sendMessage", {"chat_id": 5}, ("5", 1)),
+        ("sendPhoto", {"chat_id": 5}, ("5", 1)),
+        ("sendDocument", {"chat_id": "@news"}, ("@news", 1)),
+        ("sendMediaGroup", {"chat_id": 5, "media": [1, 2, 3]}, ("5", 3)),
+        ("copyMessage", {"chat_id": 5}, ("5", 1)),
+        ("forwardMessages", {"chat_id": 5, "message_ids": [1, 2]}, ("5", 2)),
+        ("sendChatAction", {"chat_id": 5}, None),
+        ("editMessageText", {"chat_id": 5}, None),
+        ("answerCallbackQuery", {}, None),
+        ("deleteMessage", {"chat_id": 5}, None),
+        ("setMyCommands", {}, None),
+        ("getUpdates", {}, None),
+    ],
+)
+def test_which_calls_count_as_messages(
+    method: str, params: dict[str, object], expected: tuple[str, int] | None
+) -> None:
+    assert limited_chat(method, SimpleNamespace(**params)) == expected
