@@ -1,5 +1,5 @@
-"""The accounts use cases on a real database (SQLite and PostgreSQL): what each stores, who may
-do what, and the history they leave (who, what, when), refusals included."""
+"""The accounts use cases' rules, on the in-memory unit of work (tests/fakes): what each stores,
+who may do what, and the history they leave (who, what, when), refusals included."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from domain.errors import InvalidInput, NotFound, PermissionDenied
 from domain.model import EnterpriseId, JoinRequestStatus, Role, UserId
+from domain.outbox import Notice, NoticeKind
 from domain.pricing import PromotionUsage, Selection, quote
 from domain.registration import (
     ContactInfo,
@@ -47,8 +47,7 @@ from domain.usecases.accounts import (
 )
 from domain.usecases.admin import AddEnterprise, GrantRole
 from domain.usecases.registration import PlaceOrder
-from storage.db import SqlUnitOfWork
-from storage.models import HistoryEventRow
+from tests.fakes.uow import FakeUnitOfWork
 from tests.integration.test_storage_catalog import sample_catalog
 
 NOW = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
@@ -69,28 +68,54 @@ def person(user_id: int, name: str = "Lan", locale: str | None = "vi") -> Person
     return Person(user_id=user_id, first_name=name, username=None, locale=locale)
 
 
-async def events(uow: SqlUnitOfWork, action: str | None = None) -> list[dict[str, Any]]:
-    async with uow:
-        stmt = select(
-            HistoryEventRow.action,
-            HistoryEventRow.actor_id,
-            HistoryEventRow.enterprise_id,
-            HistoryEventRow.details,
-            HistoryEventRow.created_at,
-        ).order_by(HistoryEventRow.id)
-        if action is not None:
-            stmt = stmt.where(HistoryEventRow.action == action)
-        rows = (await uow.session.execute(stmt)).all()
-    return [
-        {"action": a, "actor": actor, "enterprise": e, "details": dict(d), "at": at}
-        for a, actor, e, d, at in rows
-    ]
-
-
-async def role_of(uow: SqlUnitOfWork, user_id: int, enterprise_id: int) -> Role | None:
+async def role_of(uow: FakeUnitOfWork, user_id: int, enterprise_id: int) -> Role | None:
     async with uow:
         found = await uow.memberships.get(UserId(user_id), EnterpriseId(enterprise_id))
     return found.role if found is not None else None
+
+
+def order(actor: int, enterprise: int, key: str) -> OrderRequest:
+    selection = Selection("LAPDAT", "LAPDAT-1", "D7", quantity=2)
+    total = quote(sample_catalog(), selection, today=NOW.date(), usage=PromotionUsage()).total
+    return OrderRequest(
+        actor_id=actor,
+        enterprise_id=enterprise,
+        selection=selection,
+        invoice=InvoiceInfo("Công ty A", TAX_A, "1 Lê Lợi", "a@a.vn"),
+        customer=CustomerInfo("Công ty A", TAX_A, "1 Lê Lợi", "+84912345678", "a@a.vn"),
+        contact=ContactInfo("Nguyễn Lan", "+84912345678", "lan@a.vn"),
+        expected_total=total,
+        idempotency_key=key,
+        locale="vi",
+        chat_id=actor,
+    )
+
+
+async def events(uow: FakeUnitOfWork, action: str | None = None) -> list[dict[str, Any]]:
+    """The committed history, oldest first (what the SQL version selects)."""
+    rows = sorted(uow.committed.history.values(), key=lambda e: e.id)
+    return [
+        {
+            "action": e.action,
+            "actor": e.actor_id,
+            "enterprise": e.enterprise_id,
+            "details": dict(e.details),
+            "at": e.created_at,
+        }
+        for e in rows
+        if action is None or e.action == action
+    ]
+
+
+def told(uow: FakeUnitOfWork, kind: NoticeKind) -> list[Notice]:
+    """The committed outbox notices of ``kind``, oldest first."""
+    rows = uow.committed.outbox
+    return [rows[i].notice for i in sorted(rows) if rows[i].notice.kind is kind]
+
+
+@pytest.fixture
+def uow() -> FakeUnitOfWork:
+    return FakeUnitOfWork()
 
 
 @pytest.fixture
@@ -99,7 +124,7 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def world(uow: SqlUnitOfWork, clock: Clock) -> dict[str, int]:
+async def world(uow: FakeUnitOfWork, clock: Clock) -> dict[str, int]:
     """Business A (owner OWNER, who uses the bot; member MEMBER), business B (OTHER_OWNER),
     an agent and an admin who use the bot, and STRANGER who only wrote /start."""
     factory = lambda: uow  # noqa: E731
@@ -117,11 +142,8 @@ async def world(uow: SqlUnitOfWork, clock: Clock) -> dict[str, int]:
     return {"a": a.business.id, "b": b.business.id}
 
 
-# --- /start and sign-up --------------------------------------------------------------------
-
-
 async def test_greet_stores_the_profile_and_tells_who_is_known(
-    uow: SqlUnitOfWork, clock: Clock, world: dict[str, int]
+    uow: FakeUnitOfWork, clock: Clock, world: dict[str, int]
 ) -> None:
     greet = Greet(lambda: uow, clock)
     assert (await greet(person(OWNER))).known
@@ -135,7 +157,7 @@ async def test_greet_stores_the_profile_and_tells_who_is_known(
 
 
 async def test_sign_up_creates_the_business_with_its_owner_and_history(
-    uow: SqlUnitOfWork, clock: Clock
+    uow: FakeUnitOfWork, clock: Clock
 ) -> None:
     result = await SignUp(lambda: uow, clock)(
         SignUpRequest(
@@ -171,7 +193,7 @@ async def test_sign_up_creates_the_business_with_its_owner_and_history(
     assert len(await events(uow)) == 2
 
 
-async def test_sign_up_validates_every_field(uow: SqlUnitOfWork, clock: Clock) -> None:
+async def test_sign_up_validates_every_field(uow: FakeUnitOfWork, clock: Clock) -> None:
     sign_up = SignUp(lambda: uow, clock)
     good = ("0912345678", TAX_A, "Công ty", "Địa chỉ", "a@b.vn")
     for index, bad in ((0, "12345"), (1, "0100233489"), (2, ""), (3, ""), (4, "not-mail")):
@@ -182,11 +204,8 @@ async def test_sign_up_validates_every_field(uow: SqlUnitOfWork, clock: Clock) -
     assert await FindBusinessByTaxCode(lambda: uow)(TAX_A) is None
 
 
-# --- joining ---------------------------------------------------------------------------------
-
-
 async def test_a_join_request_goes_to_the_owners_who_use_the_bot_and_an_owner_decides(
-    uow: SqlUnitOfWork, clock: Clock, world: dict[str, int]
+    uow: FakeUnitOfWork, clock: Clock, world: dict[str, int]
 ) -> None:
     factory = lambda: uow  # noqa: E731
     # a second owner granted by id only (never wrote to the bot) is not messaged
@@ -202,6 +221,21 @@ async def test_a_join_request_goes_to_the_owners_who_use_the_bot_and_an_owner_de
         asked.request_id,
         (),
     )
+    # one Chấp nhận / Từ chối, to the owner who uses the bot, for the first request only
+    assert told(uow, NoticeKind.JOIN_REQUESTED) == [
+        Notice(
+            NoticeKind.JOIN_REQUESTED,
+            OWNER,
+            "vi",
+            {
+                "business": "Công ty A",
+                "tax_code": TAX_A,
+                "request": asked.request_id,
+                "name": "Khách",
+                "phone": "+84987000333",
+            },
+        )
+    ]
     greeting = await Greet(factory, clock)(person(STRANGER, "Khách"))
     assert not greeting.known and [b.tax_code for b in greeting.pending] == [TAX_A]
     member = await ask(RequestToJoinRequest(person(MEMBER), "0987000444", world["a"]))
@@ -233,13 +267,21 @@ async def test_a_join_request_goes_to_the_owners_who_use_the_bot_and_an_owner_de
         JoinRequestStatus.ACCEPTED,
     )
     assert await role_of(uow, STRANGER, world["a"]) is Role.MEMBER
+    [answer] = told(uow, NoticeKind.JOIN_DECIDED)  # the late decision tells nobody
+    assert (answer.chat_id, answer.locale) == (STRANGER, "vi")
+    assert answer.params == {
+        "business": "Công ty A",
+        "tax_code": TAX_A,
+        "name": "Khách",
+        "accepted": True,
+    }
     [accepted] = await events(uow, "join.accepted")
     assert (accepted["actor"], accepted["enterprise"]) == (OWNER, world["a"])
     assert len(await events(uow, "join.requested")) == 1
 
 
 async def test_a_refused_request_makes_no_member_and_staff_may_decide(
-    uow: SqlUnitOfWork, clock: Clock, world: dict[str, int]
+    uow: FakeUnitOfWork, clock: Clock, world: dict[str, int]
 ) -> None:
     factory = lambda: uow  # noqa: E731
     asked = await RequestToJoin(factory, clock)(
@@ -251,14 +293,15 @@ async def test_a_refused_request_makes_no_member_and_staff_may_decide(
     )
     assert decided.status is JoinDecisionStatus.REFUSED
     assert await role_of(uow, STRANGER, world["b"]) is None
+    [asked_owner] = told(uow, NoticeKind.JOIN_REQUESTED)
+    assert asked_owner.chat_id == OTHER_OWNER
+    [answer] = told(uow, NoticeKind.JOIN_DECIDED)
+    assert answer.chat_id == STRANGER and answer.params["accepted"] is False
     [refused] = await events(uow, "join.refused")
     assert refused["actor"] == AGENT
 
 
-# --- invitations ---------------------------------------------------------------------------
-
-
-async def test_who_may_invite(uow: SqlUnitOfWork, clock: Clock, world: dict[str, int]) -> None:
+async def test_who_may_invite(uow: FakeUnitOfWork, clock: Clock, world: dict[str, int]) -> None:
     factory = lambda: uow  # noqa: E731
     invite = CreateInvitation(factory, clock)
     made = await invite(CreateInvitationRequest(OWNER, world["a"], Role.MEMBER))
@@ -296,7 +339,7 @@ async def test_who_may_invite(uow: SqlUnitOfWork, clock: Clock, world: dict[str,
 
 
 async def test_an_invitation_is_used_once_and_expires(
-    uow: SqlUnitOfWork, clock: Clock, world: dict[str, int]
+    uow: FakeUnitOfWork, clock: Clock, world: dict[str, int]
 ) -> None:
     factory = lambda: uow  # noqa: E731
     made = await CreateInvitation(factory, clock)(
@@ -311,6 +354,14 @@ async def test_an_invitation_is_used_once_and_expires(
     reused = await accept(AcceptInvitationRequest(person(202), made.token))
     assert reused.status is InvitationStatus.USED and reused.business is None
     assert await role_of(uow, 202, world["a"]) is None
+    assert told(uow, NoticeKind.INVITATION_USED) == [  # the inviter, once
+        Notice(
+            NoticeKind.INVITATION_USED,
+            OWNER,
+            "vi",
+            {"business": "Công ty A", "tax_code": TAX_A, "name": "Bình", "role": "member"},
+        )
+    ]
 
     expiring = await CreateInvitation(factory, clock)(
         CreateInvitationRequest(OWNER, world["a"], Role.MEMBER)
@@ -329,7 +380,7 @@ async def test_an_invitation_is_used_once_and_expires(
 
 
 async def test_an_owner_is_not_demoted_by_a_member_link_and_a_member_is_promoted(
-    uow: SqlUnitOfWork, clock: Clock, world: dict[str, int]
+    uow: FakeUnitOfWork, clock: Clock, world: dict[str, int]
 ) -> None:
     factory = lambda: uow  # noqa: E731
     invite = CreateInvitation(factory, clock)
@@ -346,11 +397,8 @@ async def test_an_owner_is_not_demoted_by_a_member_link_and_a_member_is_promoted
     assert await role_of(uow, MEMBER, world["a"]) is Role.OWNER
 
 
-# --- staff acting for a business -----------------------------------------------------------
-
-
 async def test_staff_find_open_and_create_businesses(
-    uow: SqlUnitOfWork, clock: Clock, world: dict[str, int]
+    uow: FakeUnitOfWork, clock: Clock, world: dict[str, int]
 ) -> None:
     factory = lambda: uow  # noqa: E731
     search = SearchBusinesses(factory, clock)
@@ -391,7 +439,7 @@ async def test_staff_find_open_and_create_businesses(
 
 
 async def test_only_admins_grant_from_the_chat(
-    uow: SqlUnitOfWork, clock: Clock, world: dict[str, int]
+    uow: FakeUnitOfWork, clock: Clock, world: dict[str, int]
 ) -> None:
     grant = GrantRoleByAdmin(lambda: uow, clock)
     with pytest.raises(PermissionDenied):
@@ -403,28 +451,8 @@ async def test_only_admins_grant_from_the_chat(
     assert granted["details"] == {"user_id": STRANGER, "role": "member"}
 
 
-# --- registering: the roles are checked by the use case ----------------------------------------
-
-
-def order(actor: int, enterprise: int, key: str) -> OrderRequest:
-    selection = Selection("LAPDAT", "LAPDAT-1", "D7", quantity=2)
-    total = quote(sample_catalog(), selection, today=NOW.date(), usage=PromotionUsage()).total
-    return OrderRequest(
-        actor_id=actor,
-        enterprise_id=enterprise,
-        selection=selection,
-        invoice=InvoiceInfo("Công ty A", TAX_A, "1 Lê Lợi", "a@a.vn"),
-        customer=CustomerInfo("Công ty A", TAX_A, "1 Lê Lợi", "+84912345678", "a@a.vn"),
-        contact=ContactInfo("Nguyễn Lan", "+84912345678", "lan@a.vn"),
-        expected_total=total,
-        idempotency_key=key,
-        locale="vi",
-        chat_id=actor,
-    )
-
-
 async def test_members_cannot_register_agents_can_and_are_recorded(
-    uow: SqlUnitOfWork, clock: Clock, world: dict[str, int]
+    uow: FakeUnitOfWork, clock: Clock, world: dict[str, int]
 ) -> None:
     async with uow:
         await uow.catalog.replace(sample_catalog())

@@ -1,12 +1,11 @@
-"""The operator use cases on a real database: one commit each, a history event per change and
-none for a repeat."""
+"""The operator use cases' rules, on the in-memory unit of work (tests/fakes): one commit each,
+a history event per change and none for a repeat."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
 
 from domain.errors import InvalidInput, NotFound
 from domain.model import Role, UserId
@@ -18,8 +17,7 @@ from domain.usecases.admin import (
     LoadCatalog,
     LoadCatalogRequest,
 )
-from storage.db import SqlUnitOfWork
-from storage.models import HistoryEventRow
+from tests.fakes.uow import FakeUnitOfWork
 from tests.integration.test_storage_catalog import sample_catalog
 
 NOW = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
@@ -30,15 +28,19 @@ class FixedClock:
         return NOW
 
 
-async def history(uow: SqlUnitOfWork) -> list[tuple[str, dict[str, object]]]:
-    async with uow:
-        rows = await uow.session.execute(
-            select(HistoryEventRow.action, HistoryEventRow.details).order_by(HistoryEventRow.id)
-        )
-        return [(action, dict(details)) for action, details in rows]
+async def history(uow: FakeUnitOfWork) -> list[tuple[str, dict[str, object]]]:
+    return [
+        (e.action, dict(e.details))
+        for e in sorted(uow.committed.history.values(), key=lambda e: e.id)
+    ]
 
 
-async def test_load_catalog_reports_counts_and_records_changes_only(uow: SqlUnitOfWork) -> None:
+@pytest.fixture
+def uow() -> FakeUnitOfWork:
+    return FakeUnitOfWork()
+
+
+async def test_load_catalog_reports_counts_and_records_changes_only(uow: FakeUnitOfWork) -> None:
     load = LoadCatalog(lambda: uow, FixedClock())
     first = await load(LoadCatalogRequest(sample_catalog(), source="catalog.yaml"))
     assert (first.changed, first.revision) == (True, 1)
@@ -60,7 +62,7 @@ async def test_load_catalog_reports_counts_and_records_changes_only(uow: SqlUnit
     ]
 
 
-async def test_add_enterprise_validates_normalises_and_is_idempotent(uow: SqlUnitOfWork) -> None:
+async def test_add_enterprise_validates_normalises_and_is_idempotent(uow: FakeUnitOfWork) -> None:
     add = AddEnterprise(lambda: uow, FixedClock())
     created = await add(
         AddEnterpriseRequest(
@@ -91,7 +93,7 @@ async def test_add_enterprise_validates_normalises_and_is_idempotent(uow: SqlUni
     ]
 
 
-async def test_grant_role_creates_the_user_and_records_real_changes(uow: SqlUnitOfWork) -> None:
+async def test_grant_role_creates_the_user_and_records_real_changes(uow: FakeUnitOfWork) -> None:
     clock = FixedClock()
     await AddEnterprise(lambda: uow, clock)("0100233488", "ABC")
     grant = GrantRole(lambda: uow, clock)
