@@ -1,10 +1,10 @@
-"""The composition root: everything the running bot is made of is built here, once.
+"""The running bot: :func:`build_app` assembles it from the composition root
+(:class:`bot.container.Container`), :class:`BotApp` runs it.
 
-:func:`build_app` creates (without any I/O) the database, the Redis client when ``REDIS_URL`` is
-set, the conversation store, the per-chat lock and the update de-duplicator, the in-memory
-catalog, the conversation engine, the aiogram ``Bot`` (pointed at ``TELEGRAM_API_URL``, HTML
-parse mode) and ``Dispatcher`` with its one router, and the HTTP app. :class:`BotApp` then runs
-them: :meth:`BotApp.prepare` (migrations, ``CATALOG_FILE``, ``ADMIN_IDS``, the command menu),
+:func:`build_app` takes the container's pieces (no I/O happens here): the conversation store,
+the per-chat lock and the update de-duplicator, the conversation engine, the aiogram ``Bot``
+and a ``Dispatcher`` with its one router, and the HTTP app. :class:`BotApp` then runs them:
+:meth:`BotApp.prepare` (migrations, ``CATALOG_FILE``, ``ADMIN_IDS``, the command menu),
 :meth:`BotApp.start` (HTTP server, then polling or the webhook, and the catalog refresher) and
 :meth:`BotApp.stop` (graceful). :func:`run_bot` is ``onesme-bot run``.
 
@@ -25,104 +25,43 @@ import contextlib
 import functools
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
-from aiogram import Bot, Dispatcher
-from aiogram.client.default import DefaultBotProperties
+from aiogram import Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.enums import ParseMode
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramConflictError,
     TelegramUnauthorizedError,
 )
 from aiogram.types import BotCommand, BotCommandScopeDefault, Update
-from aiogram.utils.token import validate_token
 from aiohttp import web
-from redis.asyncio import Redis
-from sqlalchemy.engine import make_url
 
 from bot import webhook_reply
-from bot.accounts_backend import DatabaseAccountsBackend
-from bot.backend import DatabaseRegistrationBackend
 from bot.catalog_file import load_catalog_file
-from bot.contacts import (
-    ContactCache,
-    ContactGate,
-    ContactRecorder,
-    MemoryContactCache,
-    RedisContactCache,
-)
+from bot.contacts import ContactGate
+from bot.container import CatalogCache, Container
 from bot.handlers import BOT_COMMANDS, ChatFlow, ConversationEngine, create_router
 from bot.http import RetryLater, RouteDef, WebhookEndpoint, create_http_app
 from bot.i18n import I18n
-from bot.invoice_pdf import InvoicePdf
 from bot.logging import configure_logging
-from bot.manage_backend import DatabaseManageBackend
-from bot.metrics import Metrics, count_statements
-from bot.middlewares import BotApiCallCounter, UpdateGate
-from bot.outbox import OutboxWorker
-from bot.payment_backend import ServicesPaymentBackend
-from bot.payments_http import (
-    PaymentServices,
-    TelegramChatUrl,
-    build_payment_services,
-    payment_routes,
-)
-from bot.reconciler import PaymentReconciler, interval_for
-from bot.render import Renderer
-from bot.replay import ReplayGuard, UpdateJournal
-from bot.session import BotSession
+from bot.middlewares import UpdateGate
 from bot.settings import Settings, mask_url_password
-from bot.telegram_policy import send_policy_for
-from conversations.accounts import COMMANDS as ACCOUNT_COMMANDS
-from conversations.accounts import ENTRIES as ACCOUNT_ENTRIES
-from conversations.accounts import AgentOrderNotice, StaffBusinessPicker, account_flows
-from conversations.engine import ConversationEngine as Engine
-from conversations.engine import EngineSettings
-from conversations.manage import FLOW as MANAGE_FLOW
-from conversations.manage import ManageFlow
-from conversations.payment import CASH_ACTION, CASH_FLOW, PAY_FLOW, REPAY_ACTION, CashFlow, PayFlow
-from conversations.registration import RegistrationFlow
-from domain.catalog import Catalog
-from domain.payments import PaymentGateway
-from domain.ports import (
-    ChatLock,
-    Clock,
-    ConversationStore,
-    LockTimeout,
-    SystemClock,
-    UpdateDeduper,
-)
-from domain.usecases.admin import GrantRole, GrantRoleRequest, LoadCatalog
-from domain.usecases.outbox import MarkUnreachable, RecordContact
-from domain.usecases.registration import OrderSettings, PlaceOrder
-from payments.vnptpay import VnptPayClient
-from storage.conversation_store import SqlConversationStore
+from domain.ports import Clock, LockTimeout
+from domain.usecases.admin import GrantRoleRequest, LoadCatalogRequest
 from storage.db import Database
-from storage.job_lock import JobLock
-from storage.local_store import CachedConversationStore, LocalChatLock, MemoryUpdateDeduper
 from storage.migrate import upgrade_to_head
-from storage.redis_store import (
-    RedisChatLock,
-    RedisConversationStore,
-    RedisUpdateDeduper,
-    RedisUpdateJournal,
-)
 
 __all__ = [
     "ALLOWED_UPDATES",
-    "AppContext",
     "BotApp",
     "CatalogCache",
+    "Container",
     "EngineFactory",
+    "RoutesFactory",
     "build_app",
     "default_engine_factory",
-    "default_gateway_factory",
     "run_bot",
 ]
 
@@ -135,254 +74,13 @@ STOP_TIMEOUT_SECONDS = 25.0
 _BACKOFF = (0.5, 1.0, 2.0, 5.0)
 
 
-class CatalogCache:
-    """The catalog the engine reads, kept in memory; ``refresh`` reloads it when the stored
-    revision moved (one cheap query when it did not)."""
-
-    def __init__(self, database: Database, metrics: Metrics) -> None:
-        self._database = database
-        self._metrics = metrics
-        self._catalog = Catalog()
-        self._revision: int | None = None
-
-    def get(self) -> Catalog:
-        return self._catalog
-
-    @property
-    def revision(self) -> int | None:
-        return self._revision
-
-    async def refresh(self) -> bool:
-        """Reload when the stored catalog changed; True if it did."""
-        async with self._database.uow as uow:
-            revision = await uow.catalog.revision()
-            if revision == self._revision:
-                return False
-            catalog = await uow.catalog.load()
-        self._catalog, self._revision = catalog, revision
-        self._metrics.catalog_reloads.inc()
-        log.info("catalog loaded (revision %s, %d services)", revision, len(catalog.services))
-        return True
+EngineFactory = Callable[[Container], ConversationEngine]
+RoutesFactory = Callable[[Container], Sequence[RouteDef]]
 
 
-@dataclass
-class AppContext:
-    """What the pieces built by factories (the engine, the payment gateway, extra HTTP routes
-    and background services) may use. ``bot`` and ``renderer`` let them message users."""
-
-    settings: Settings
-    database: Database
-    catalog: CatalogCache
-    clock: Clock
-    i18n: I18n
-    metrics: Metrics
-    bot: Bot
-    renderer: Renderer
-    redis: Redis | None = None
-    redis_prefix: str = "onesme:"
-    gateway: PaymentGateway | None = None
-    #: started by BotApp.start after updates flow, stopped by BotApp.stop once they are drained
-    #: (e.g. the payment reconciler)
-    background: list[Background] = field(default_factory=list)
-    #: closed by BotApp.stop, last first (e.g. the payment gateway's HTTP client)
-    closers: list[Callable[[], Any]] = field(default_factory=list)
-    #: the payment use cases, built once by build_app (_wire_payments)
-    payments: PaymentServices | None = None
-    #: delivers the outbox; built by build_app (_wire_outbox)
-    outbox: OutboxWorker | None = None
-    #: remembers who wrote to the bot (reachable users); built by build_app
-    contacts: ContactRecorder | None = None
-
-    @property
-    def bot_id(self) -> int:
-        return self.bot.id
-
-
-class Background(Protocol):
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-
-EngineFactory = Callable[[AppContext], ConversationEngine]
-RoutesFactory = Callable[[AppContext], Sequence[RouteDef]]
-
-
-def default_engine_factory(ctx: AppContext) -> ConversationEngine:
-    """The real engine: the registration flow on the database, paying through the gateway."""
-    settings = ctx.settings
-    database = ctx.database
-
-    def uow() -> Any:
-        return database.uow
-
-    place_order = PlaceOrder(
-        uow,
-        ctx.catalog.get,
-        ctx.clock,
-        OrderSettings(unpaid_order_ttl=timedelta(minutes=settings.order_expiry_minutes)),
-    )
-    assert ctx.payments is not None  # build_app wires them first
-    backend = DatabaseRegistrationBackend(
-        uow, ctx.catalog.get, place_order, ctx.payments.start, ctx.clock
-    )
-    pay_backend = ServicesPaymentBackend(ctx.payments)
-
-    async def bot_username() -> str:
-        return (await ctx.bot.me()).username or ""
-
-    accounts = DatabaseAccountsBackend(
-        uow, ctx.clock, bot_username, default_locale=settings.default_locale
-    )
-    return Engine(
-        catalog=ctx.catalog.get,
-        registration=backend,
-        settings=EngineSettings(draft_ttl=timedelta(hours=settings.draft_ttl_hours)),
-        flow=RegistrationFlow(
-            business=StaffBusinessPicker(accounts), order_placed=AgentOrderNotice(accounts)
-        ),
-        flows={
-            PAY_FLOW: PayFlow(pay_backend),
-            CASH_FLOW: CashFlow(pay_backend),
-            **account_flows(accounts),
-            MANAGE_FLOW: ManageFlow(
-                DatabaseManageBackend(
-                    uow,
-                    ctx.catalog.get,
-                    ctx.clock,
-                    InvoicePdf(ctx.i18n),
-                    default_locale=settings.default_locale,
-                )
-            ),
-        },
-        commands={"cash": CASH_FLOW, "subscriptions": MANAGE_FLOW, **ACCOUNT_COMMANDS},
-        entries={REPAY_ACTION: PAY_FLOW, CASH_ACTION: CASH_FLOW, **ACCOUNT_ENTRIES},
-    )
-
-
-def default_gateway_factory(ctx: AppContext) -> PaymentGateway | None:
-    """The VNPT Pay client when ``VNPTPAY_*`` are all set; None otherwise (cash only)."""
-    settings = ctx.settings
-    if not settings.vnptpay_configured:
-        return None
-    assert settings.vnptpay_url and settings.vnptpay_merchant_service_id
-    assert settings.vnptpay_api_key and settings.vnptpay_secret_key
-    client = VnptPayClient(
-        settings.vnptpay_url,
-        settings.vnptpay_merchant_service_id,
-        settings.vnptpay_api_key.get_secret_value(),
-        settings.vnptpay_secret_key.get_secret_value(),
-    )
-    ctx.closers.append(client.aclose)
-    return client
-
-
-def _wire_payments(ctx: AppContext) -> list[RouteDef]:
-    """The payment use cases (into ``ctx``), the reconciler among the
-    background services (it expires unpaid orders even without a gateway), and with VNPT Pay
-    the notification and return routes."""
-    settings = ctx.settings
-    database = ctx.database
-
-    def uow() -> Any:
-        return database.uow
-
-    minutes = settings.reconcile_after_minutes
-    services = build_payment_services(
-        uow, ctx.catalog.get, ctx.clock, ctx.gateway, reconcile_after=timedelta(minutes=minutes)
-    )
-    ctx.payments = services
-    ctx.background.append(
-        PaymentReconciler(
-            reconcile=services.reconcile,
-            expire=services.expire,
-            interval=interval_for(minutes),
-            guard=JobLock(database, "payment-reconciler").round,  # one replica per round
-        )
-    )
-    if not isinstance(ctx.gateway, VnptPayClient):
-        return []
-    return payment_routes(
-        client=ctx.gateway,
-        services=services,
-        i18n=ctx.i18n,
-        chat_url=_fixed_url(settings.chat_url)
-        if settings.chat_url
-        else TelegramChatUrl.from_bot(ctx.bot),
-        default_locale=settings.default_locale,
-    )
-
-
-def _wire_outbox(ctx: AppContext, outbox_database: Database) -> None:
-    """Who wrote to the bot (a cache in Redis when configured, shared by the replicas, else in
-    the process) and the outbox worker, woken by every commit of this process that wrote
-    outbox rows. The worker has its own small connection pool (``outbox_database``), so its
-    polling never waits for, or is counted with, the connections serving updates."""
-
-    def uow() -> Any:
-        return ctx.database.uow
-
-    def worker_uow() -> Any:
-        return outbox_database.uow
-
-    cache: ContactCache = (
-        RedisContactCache(ctx.redis, ctx.redis_prefix)
-        if ctx.redis is not None
-        else MemoryContactCache()
-    )
-    ctx.contacts = ContactRecorder(
-        RecordContact(uow, ctx.clock), cache, blocked=MarkUnreachable(uow, ctx.clock)
-    )
-    worker = OutboxWorker(
-        uow=worker_uow,
-        clock=ctx.clock,
-        bot=ctx.bot,
-        renderer=ctx.renderer,
-        catalog=ctx.catalog.get,
-        metrics=ctx.metrics,
-        default_locale=ctx.settings.default_locale,
-        on_forbidden=ctx.contacts.forget,
-        poll_interval=ctx.settings.outbox_poll_seconds,
-        lease=timedelta(seconds=ctx.settings.outbox_lease_seconds),
-    )
-    ctx.database.uow.after_outbox_commit.append(worker.wake)
-    ctx.outbox = worker
-    ctx.background.append(worker)
-
-
-def _fixed_url(url: str) -> Callable[[], Awaitable[str | None]]:
-    async def chat_url() -> str | None:
-        return url
-
-    return chat_url
-
-
-def _state_stores(
-    ctx: AppContext,
-) -> tuple[ConversationStore, ChatLock, UpdateDeduper, UpdateJournal | None]:
-    """Conversation state, per-chat locks, update de-duplication and the journal of updates
-    being handled: in Redis when it is configured (shared by every replica), else the database
-    and this process (no journal: no other replica handles an update again)."""
-    if ctx.redis is not None:
-        # Redis' expiry only collects garbage; the engine tells the user a draft expired, so
-        # a draft must outlive DRAFT_TTL_HOURS in Redis.
-        ttl = max(timedelta(days=7), 2 * timedelta(hours=ctx.settings.draft_ttl_hours))
-        prefix = ctx.redis_prefix
-        return (
-            RedisConversationStore(ctx.redis, prefix=prefix, ttl=ttl),
-            # extended while its handler runs; a dead replica's chats are free within 10 s
-            RedisChatLock(ctx.redis, prefix=prefix, ttl=timedelta(seconds=10)),
-            # update ids are per bot: two bots sharing a Redis must not skip each other's
-            RedisUpdateDeduper(ctx.redis, prefix=f"{prefix}{ctx.bot.id}:"),
-            RedisUpdateJournal(ctx.redis, prefix=f"{prefix}{ctx.bot.id}:"),
-        )
-    return (
-        # REDIS_URL unset means one bot process: drafts are read from memory, written through
-        CachedConversationStore(SqlConversationStore(ctx.database.engine)),
-        LocalChatLock(),
-        MemoryUpdateDeduper(),
-        None,
-    )
+def default_engine_factory(container: Container) -> ConversationEngine:
+    """The real engine (:attr:`Container.engine`)."""
+    return container.engine
 
 
 class _InFlight:
@@ -426,30 +124,40 @@ class BotApp:
 
     def __init__(
         self,
+        container: Container,
         *,
-        context: AppContext,
-        bot: Bot,
-        dispatcher: Dispatcher,
         flow: ChatFlow,
-        store: ConversationStore,
-        chat_lock: ChatLock,
-        deduper: UpdateDeduper,
-        http_app: web.Application,
-        webhook: WebhookEndpoint | None,
+        dispatcher: Dispatcher,
+        extra_routes: Sequence[RouteDef] = (),
     ) -> None:
-        self.context = context
-        self.settings = context.settings
-        self.database = context.database
-        self.catalog = context.catalog
-        self.metrics = context.metrics
-        self.bot = bot
+        self.container = container
+        self.settings = settings = container.settings
+        self.database = container.database
+        self.catalog = container.catalog
+        self.metrics = container.metrics
+        self.bot = container.bot
         self.dispatcher = dispatcher
         self.flow = flow
-        self.store = store
-        self.chat_lock = chat_lock
-        self.deduper = deduper
-        self.http_app = http_app
-        self.webhook = webhook
+        self.store = container.state.store
+        self.chat_lock = container.state.chat_lock
+        self.deduper = container.state.deduper
+        #: the reconciler and the outbox worker, built with the app
+        self.background = container.background
+        self.webhook: WebhookEndpoint | None = None
+        if settings.webhook_url:
+            secret = settings.webhook_secret
+            self.webhook = WebhookEndpoint(
+                self._feed, secret.get_secret_value() if secret else None
+            )
+        readiness: dict[str, Callable[[], Any]] = {"database": self.database.ping}
+        if container.redis is not None:
+            readiness["redis"] = container.redis.ping
+        self.http_app = create_http_app(
+            metrics=self.metrics,
+            readiness=readiness,
+            webhook=self.webhook,
+            extra_routes=[*container.payment_routes, *extra_routes],
+        )
         self.inflight = _InFlight()
         self._runner: web.AppRunner | None = None
         self._poller: asyncio.Task[None] | None = None
@@ -485,28 +193,23 @@ class BotApp:
 
     async def _apply_start_settings(self) -> None:
         settings = self.settings
-        if settings.catalog_file is None and not settings.admin_ids:
-            return
-        clock = self.context.clock
-
-        def uow() -> Any:
-            return self.database.uow
-
+        container = self.container
         if settings.catalog_file is not None:
             catalog = load_catalog_file(settings.catalog_file)
-            result = await LoadCatalog(uow, clock)(catalog, source=str(settings.catalog_file))
+            request = LoadCatalogRequest(catalog, source=str(settings.catalog_file))
+            result = await container.load_catalog(request)
             log.info(
                 "catalog file %s applied (%s)",
                 settings.catalog_file,
                 "changed" if result.changed else "unchanged",
             )
         for user_id in settings.admin_ids:
-            await GrantRole(uow, clock)(GrantRoleRequest(user_id=user_id, role="admin"))
+            await container.grant_role(GrantRoleRequest(user_id=user_id, role="admin"))
         if settings.admin_ids:
             log.info("admin role granted to %d user(s)", len(settings.admin_ids))
 
     async def _set_commands(self) -> None:
-        i18n = self.context.i18n
+        i18n = self.container.i18n
         for lang in ("vi", "en"):
             commands = [
                 BotCommand(command=name, description=i18n.template(lang, f"command.{name}"))
@@ -545,7 +248,7 @@ class BotApp:
             self._poller = asyncio.create_task(self._poll(), name="telegram-polling")
             log.info("polling for updates")
         self._refresher = asyncio.create_task(self._refresh_catalog(), name="catalog-refresh")
-        for service in self.context.background:
+        for service in self.background:
             await service.start()
 
     async def process_update(self, update: Update) -> None:
@@ -577,6 +280,10 @@ class BotApp:
             return None
         self.metrics.bot_api_calls.labels(reply.method["method"], "webhook_reply").inc()
         return reply.method
+
+    async def _feed(self, data: dict[str, Any]) -> dict[str, Any] | None:
+        # looked up on each request: a test may wrap feed_webhook on a built app
+        return await self.feed_webhook(data)
 
     async def _poll(self) -> None:
         failures = 0
@@ -655,7 +362,7 @@ class BotApp:
             if self._poller is not None and self._next_offset is not None:
                 with contextlib.suppress(Exception):
                     await self.bot.get_updates(offset=self._next_offset, limit=1, timeout=0)
-            for service in reversed(self.context.background):
+            for service in reversed(self.background):
                 try:
                     await service.stop()
                 except Exception as error:
@@ -676,13 +383,7 @@ class BotApp:
             await task
 
     async def _close(self) -> None:
-        for close in reversed(self.context.closers):
-            try:
-                result = close()
-                if asyncio.iscoroutine(result):
-                    await result
-            except Exception as error:
-                log.warning("closing %s failed: %s", close, error)
+        await self.container.aclose()
 
     async def run_until(self, stop: asyncio.Event) -> None:
         """prepare → start → wait for ``stop`` (or the poller's fatal end) → stop."""
@@ -705,7 +406,6 @@ def build_app(
     settings: Settings,
     *,
     engine_factory: EngineFactory = default_engine_factory,
-    gateway_factory: Callable[[AppContext], PaymentGateway | None] = default_gateway_factory,
     extra_routes: Sequence[RouteDef] | RoutesFactory = (),
     database: Database | None = None,
     redis: Any | None = None,
@@ -718,123 +418,50 @@ def build_app(
 
     Overrides exist for tests and the one-port sandbox: ``database`` (e.g. one with a statement
     counter; then the caller disposes it), ``redis`` (a client) and ``redis_prefix`` (its keys'
-    prefix; default ``REDIS_PREFIX``), ``clock``, ``i18n``, the Bot API ``session``, the
-    ``engine_factory`` (a test double), the ``gateway_factory``, and ``extra_routes`` mounted
-    on the HTTP server (a sequence, or a callable given the :class:`AppContext`).
+    prefix; default ``REDIS_PREFIX``), ``clock``, ``i18n``, the Bot API ``session`` (all given
+    to the :class:`Container`), the ``engine_factory`` (a test double), and ``extra_routes``
+    mounted on the HTTP server (a sequence, or a callable given the container).
     """
     if settings.bot_token is None:
         raise ValueError("BOT_TOKEN is required to run the bot")
-    token = settings.bot_token.get_secret_value()
-    validate_token(token)
-    metrics = Metrics()
-    owns_database = database is None
-    database = database if database is not None else Database(settings.database_url)
-    owns_redis = redis is None and settings.redis_url is not None
-    if redis is None and settings.redis_url is not None:
-        redis = Redis.from_url(settings.redis_url)
-    redis_prefix = redis_prefix if redis_prefix is not None else settings.redis_prefix
-    if session is None:
-        session = BotSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-    session.middleware(ReplayGuard(metrics))  # outermost: a repeated request is not even counted
-    bot = Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
-    # the policy next (inside the replay guard): the counter below it sees every attempt
-    session.middleware(
-        send_policy_for(
-            settings,
-            bot_id=bot.id,
-            metrics=metrics,
-            redis=redis,
-            redis_prefix=redis_prefix,
-            request_timeout=float(session.timeout),
-        )
-    )
-    session.middleware(BotApiCallCounter(metrics))
-    i18n = i18n or I18n.load()
-    context = AppContext(
-        settings=settings,
+    container = Container(
+        settings,
         database=database,
-        catalog=CatalogCache(database, metrics),
-        clock=clock or SystemClock(),
-        i18n=i18n,
-        metrics=metrics,
-        bot=bot,
-        renderer=Renderer(i18n),
         redis=redis,
         redis_prefix=redis_prefix,
+        clock=clock,
+        i18n=i18n,
+        session=session,
     )
-    context.closers.append(count_statements(database.engine.sync_engine, metrics))
-    if owns_database:
-        context.closers.append(database.dispose)
-    if owns_redis and redis is not None:
-        context.closers.append(redis.aclose)
-    context.closers.append(bot.session.close)
-    context.gateway = gateway_factory(context)
-    payment_http = _wire_payments(context)
-    outbox_database = _outbox_database(database)
-    if outbox_database is not database:
-        context.closers.append(outbox_database.dispose)
-    _wire_outbox(context, outbox_database)
-    store, chat_lock, deduper, journal = _state_stores(context)
+    return _assemble(container, engine_factory, extra_routes)
+
+
+def _assemble(
+    container: Container,
+    engine_factory: EngineFactory,
+    extra_routes: Sequence[RouteDef] | RoutesFactory,
+) -> BotApp:
+    settings = container.settings
+    state = container.state
     flow = ChatFlow(
-        bot_id=bot.id,
-        engine=engine_factory(context),
-        store=store,
-        chat_lock=chat_lock,
-        renderer=context.renderer,
-        metrics=metrics,
-        clock=context.clock,
-        deduper=deduper,
+        bot_id=container.bot.id,
+        engine=engine_factory(container),
+        store=state.store,
+        chat_lock=state.chat_lock,
+        renderer=container.renderer,
+        metrics=container.metrics,
+        clock=container.clock,
+        deduper=state.deduper,
         default_locale=settings.default_locale,
         retry_when_busy=bool(settings.webhook_url),
-        journal=journal,
+        journal=state.journal,
     )
     dispatcher = Dispatcher(disable_fsm=True)
-    dispatcher.update.outer_middleware(UpdateGate(deduper, metrics))
-    assert context.contacts is not None
-    dispatcher.update.outer_middleware(ContactGate(context.contacts))
+    dispatcher.update.outer_middleware(UpdateGate(state.deduper, container.metrics))
+    dispatcher.update.outer_middleware(ContactGate(container.contacts))
     dispatcher.include_router(create_router(flow))
-
-    readiness: dict[str, Callable[[], Any]] = {"database": database.ping}
-    if redis is not None:
-        readiness["redis"] = redis.ping
-    routes = [
-        *payment_http,
-        *(extra_routes(context) if callable(extra_routes) else extra_routes),
-    ]
-    app_holder: list[BotApp] = []
-
-    async def feed(data: dict[str, Any]) -> dict[str, Any] | None:
-        return await app_holder[0].feed_webhook(data)
-
-    webhook = None
-    if settings.webhook_url:
-        secret = settings.webhook_secret
-        webhook = WebhookEndpoint(feed, secret.get_secret_value() if secret else None)
-    http_app = create_http_app(
-        metrics=metrics, readiness=readiness, webhook=webhook, extra_routes=routes
-    )
-    app = BotApp(
-        context=context,
-        bot=bot,
-        dispatcher=dispatcher,
-        flow=flow,
-        store=store,
-        chat_lock=chat_lock,
-        deduper=deduper,
-        http_app=http_app,
-        webhook=webhook,
-    )
-    app_holder.append(app)
-    return app
-
-
-def _outbox_database(database: Database) -> Database:
-    """A second engine on the same database for the outbox worker (an in-memory SQLite
-    database cannot be opened twice: then the same one)."""
-    if database.is_sqlite and make_url(database.url).database in (None, "", ":memory:"):
-        return database
-    kwargs: dict[str, Any] = {} if database.is_sqlite else {"pool_size": 2, "max_overflow": 2}
-    return Database(database.url, **kwargs)
+    routes = extra_routes(container) if callable(extra_routes) else extra_routes
+    return BotApp(container, flow=flow, dispatcher=dispatcher, extra_routes=routes)
 
 
 def _secrets(settings: Settings) -> list[str | None]:

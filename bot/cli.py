@@ -131,9 +131,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "migrate":
         return asyncio.run(_migrate(settings.database_url))
     if args.command == "enterprises":
-        return asyncio.run(_enterprises_add(settings.database_url, args))
+        return asyncio.run(_enterprises_add(settings, args))
     if args.command == "users":
-        return asyncio.run(_users_grant(settings.database_url, args))
+        return asyncio.run(_users_grant(settings, args))
     raise UsageError(f"unknown command {args.command}")  # pragma: no cover - argparse refuses
 
 
@@ -160,14 +160,14 @@ def _catalog_load(path: str) -> int:
     except Exception as error:
         raise CatalogInvalid([("<file>", f"cannot read {path}: {_one_line(str(error))}")]) from None
     settings = _settings()
-    return asyncio.run(_catalog_store(settings.database_url, catalog, path))
+    return asyncio.run(_catalog_store(settings, catalog, path))
 
 
-async def _catalog_store(url: str, catalog: Any, path: str) -> int:
-    from domain.usecases.admin import LoadCatalog, LoadCatalogRequest
+async def _catalog_store(settings: Any, catalog: Any, path: str) -> int:
+    from domain.usecases.admin import LoadCatalogRequest
 
-    async def work(uow: Any, clock: Any) -> int:
-        result = await LoadCatalog(uow, clock)(LoadCatalogRequest(catalog, source=path))
+    async def work(container: Any) -> int:
+        result = await container.load_catalog(LoadCatalogRequest(catalog, source=path))
         counts = (
             f"{result.services} services, {result.plans} plans, {result.addons} add-ons, "
             f"{result.promotions} promotions"
@@ -178,11 +178,11 @@ async def _catalog_store(url: str, catalog: Any, path: str) -> int:
             _out(f"catalog unchanged: {path} is already loaded ({counts})")
         return EXIT_OK
 
-    return await _with_database(url, work)
+    return await _with_container(settings, work)
 
 
-async def _enterprises_add(url: str, args: argparse.Namespace) -> int:
-    from domain.usecases.admin import AddEnterprise, AddEnterpriseRequest
+async def _enterprises_add(settings: Any, args: argparse.Namespace) -> int:
+    from domain.usecases.admin import AddEnterpriseRequest
 
     request = AddEnterpriseRequest(
         tax_code=args.tax_code,
@@ -193,8 +193,8 @@ async def _enterprises_add(url: str, args: argparse.Namespace) -> int:
         province=args.province,
     )
 
-    async def work(uow: Any, clock: Any) -> int:
-        result = await AddEnterprise(uow, clock)(request)
+    async def work(container: Any) -> int:
+        result = await container.add_enterprise(request)
         e = result.enterprise
         if result.created:
             _out(f"enterprise created: {e.tax_code} {e.name} (id {e.id})")
@@ -202,16 +202,16 @@ async def _enterprises_add(url: str, args: argparse.Namespace) -> int:
             _out(f"enterprise already exists, unchanged: {e.tax_code} {e.name} (id {e.id})")
         return EXIT_OK
 
-    return await _with_database(url, work)
+    return await _with_container(settings, work)
 
 
-async def _users_grant(url: str, args: argparse.Namespace) -> int:
-    from domain.usecases.admin import GrantRole, GrantRoleRequest
+async def _users_grant(settings: Any, args: argparse.Namespace) -> int:
+    from domain.usecases.admin import GrantRoleRequest
 
     request = GrantRoleRequest(user_id=args.telegram_id, role=args.role, tax_code=args.enterprise)
 
-    async def work(uow: Any, clock: Any) -> int:
-        result = await GrantRole(uow, clock)(request)
+    async def work(container: Any) -> int:
+        result = await container.grant_role(request)
         where = (
             f" of {result.enterprise.tax_code} {result.enterprise.name}"
             if result.enterprise
@@ -223,20 +223,20 @@ async def _users_grant(url: str, args: argparse.Namespace) -> int:
             _out(f"user {result.user.id} already is {result.role}{where}: unchanged")
         return EXIT_OK
 
-    return await _with_database(url, work)
+    return await _with_container(settings, work)
 
 
-async def _with_database(url: str, work: Callable[[Any, Any], Awaitable[int]]) -> int:
-    from domain.ports import SystemClock
-    from storage.db import Database
+async def _with_container(settings: Any, work: Callable[[Any], Awaitable[int]]) -> int:
+    """Migrate, then run ``work`` with the composition root (its use cases); close it."""
+    from bot.container import Container
     from storage.migrate import upgrade_to_head
 
-    await upgrade_to_head(url)
-    database = Database(url)
+    await upgrade_to_head(settings.database_url)
+    container = Container(settings)
     try:
-        return await work(lambda: database.uow, SystemClock())
+        return await work(container)
     finally:
-        await database.dispose()
+        await container.aclose()
 
 
 def _run_bot() -> int:

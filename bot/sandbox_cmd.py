@@ -41,7 +41,7 @@ from bot.app import BotApp, build_app
 from bot.logging import configure_logging
 from bot.payments_http import IPN_PATH, RETURN_PATH
 from bot.settings import Settings, format_settings_errors, load_settings
-from domain.usecases.admin import AddEnterprise, AddEnterpriseRequest, GrantRole, GrantRoleRequest
+from domain.usecases.admin import AddEnterpriseRequest, GrantRoleRequest
 from sandbox.botapi import BotApiState, setup_botapi
 from sandbox.vnptpay import SimulatorConfig, create_vnptpay_app
 from sandbox.webchat import setup_webchat
@@ -198,14 +198,9 @@ def mount_outside_world(app: web.Application, settings: Settings) -> BotApiState
 async def seed_demo_accounts(bot_app: BotApp) -> None:
     """The owner's business with its full profile, the owner and the agent (the admin comes
     from ``ADMIN_IDS``; the new user has nothing). Idempotent, so a kept ``--db`` restarts."""
-    database = bot_app.context.database
-    clock = bot_app.context.clock
-
-    def uow() -> Any:
-        return database.uow
-
+    container = bot_app.container
     business = DEMO_BUSINESS
-    await AddEnterprise(uow, clock)(
+    await container.add_enterprise(
         AddEnterpriseRequest(
             tax_code=business.tax_code,
             name=business.name,
@@ -215,7 +210,7 @@ async def seed_demo_accounts(bot_app: BotApp) -> None:
             province=business.province,
         )
     )
-    grant = GrantRole(uow, clock)
+    grant = container.grant_role
     await grant(GrantRoleRequest(user_id=OWNER_ID, role="owner", tax_code=business.tax_code))
     await grant(GrantRoleRequest(user_id=AGENT_ID, role="agent"))
 

@@ -1,9 +1,9 @@
 """Telegram's limits for every Bot API call of the bot: retries and flood control.
 
 :class:`TelegramSendPolicy` is an aiogram request middleware, installed on the ``Bot``'s
-session by the composition root (:func:`bot.app.build_app`), so replies, notifications and
-the outbox all go through it. For each call (``getUpdates`` excepted: the poll loop has its
-own backoff, and a long poll must not be held up):
+session by the composition root (:attr:`bot.container.Container.bot`), so replies,
+notifications and the outbox all go through it. For each call (``getUpdates`` excepted: the
+poll loop has its own backoff, and a long poll must not be held up):
 
 - a message (see :func:`bot.flood_control.limited_chat`) first waits for its flood-control
   slots, for every attempt (when they cannot be had, e.g. Redis is down, it goes unpaced:

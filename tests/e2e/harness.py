@@ -30,13 +30,13 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import (
-    AppContext,
     BotApp,
     EngineFactory,
     RoutesFactory,
     build_app,
     default_engine_factory,
 )
+from bot.container import Container
 from bot.http import WEBHOOK_PATH, RouteDef
 from bot.settings import Settings, load_settings
 from sandbox.botapi import ApiCall, BotApiServer, BotApiState
@@ -190,8 +190,9 @@ class BotHarness:
             raise RuntimeError("the bot is not running")
         return self.app
 
-    def context(self) -> AppContext:
-        return self.running.context
+    def context(self) -> Container:
+        """The running app's composition root (its clock, use cases, workers)."""
+        return self.running.container
 
     async def start(self, *, migrate: bool = True) -> BotApp:
         """Build a new app on the same database and settings, prepare and start it."""
@@ -233,18 +234,18 @@ class BotHarness:
 
     async def add_enterprise(self, tax_code: str, name: str, **fields: Any) -> int:
         """Create a business, as ``onesme-bot enterprises add`` does; returns its id."""
-        from domain.usecases.admin import AddEnterprise, AddEnterpriseRequest
+        from domain.usecases.admin import AddEnterpriseRequest
 
         request = AddEnterpriseRequest(tax_code=tax_code, name=name, **fields)
-        result = await AddEnterprise(self._uow, self.context().clock)(request)
+        result = await self.context().add_enterprise(request)
         return int(result.enterprise.id)
 
     async def grant(self, user_id: int, role: str, *, tax_code: str | None = None) -> None:
         """Grant a role, as ``onesme-bot users grant`` does."""
-        from domain.usecases.admin import GrantRole, GrantRoleRequest
+        from domain.usecases.admin import GrantRoleRequest
 
         request = GrantRoleRequest(user_id=user_id, role=role, tax_code=tax_code)
-        await GrantRole(self._uow, self.context().clock)(request)
+        await self.context().grant_role(request)
 
     def _uow(self) -> Any:
         return self.database.uow

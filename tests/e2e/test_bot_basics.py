@@ -19,8 +19,8 @@ from datetime import datetime
 import aiohttp
 import pytest
 
-from bot.app import AppContext
 from bot.catalog_file import load_catalog_file
+from bot.container import Container
 from bot.http import SECRET_HEADER, WEBHOOK_PATH
 from bot.logging import REDACTED, RedactingFilter, configure_logging
 from conversations.reply import Reply
@@ -91,7 +91,7 @@ def engine() -> CounterEngine:
 @pytest.fixture
 def make_bot(bot_factory: BotFactory, engine: CounterEngine) -> BotFactory:
     async def make(mode: str = "polling", **kwargs: object) -> BotHarness:
-        def factory(_: AppContext) -> CounterEngine:
+        def factory(_: Container) -> CounterEngine:
             return engine
 
         kwargs.setdefault("catalog_file", None)

@@ -29,7 +29,7 @@ JOB = "payment-reconciler"
 
 
 def replica(s: Stack, database: Database, *, guarded: bool = True) -> PaymentReconciler:
-    """The reconciler one replica builds (bot.app._wire_payments)."""
+    """The reconciler one replica builds (bot.container.Container.reconciler)."""
     services = build_payment_services(s.world.uow, lambda: CATALOG, s.clock, s.client)
     return PaymentReconciler(
         reconcile=None,
