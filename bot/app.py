@@ -48,7 +48,6 @@ from sqlalchemy.engine import make_url
 
 from bot import webhook_reply
 from bot.accounts_backend import DatabaseAccountsBackend
-from bot.backend import DatabaseRegistrationBackend
 from bot.catalog_file import load_catalog_file
 from bot.contacts import (
     ContactCache,
@@ -87,7 +86,7 @@ from conversations.engine import EngineSettings
 from conversations.manage import FLOW as MANAGE_FLOW
 from conversations.manage import ManageFlow
 from conversations.payment import CASH_ACTION, CASH_FLOW, PAY_FLOW, REPAY_ACTION, CashFlow, PayFlow
-from conversations.registration import RegistrationFlow
+from conversations.registration import RegistrationFlow, RegistrationServices
 from domain.catalog import Catalog
 from domain.payments import PaymentGateway
 from domain.ports import (
@@ -99,8 +98,9 @@ from domain.ports import (
     UpdateDeduper,
 )
 from domain.usecases.admin import GrantRole, GrantRoleRequest, LoadCatalog
+from domain.usecases.checkout import CheckoutOptions, RegistrantDirectory
 from domain.usecases.outbox import MarkUnreachable, RecordContact
-from domain.usecases.registration import OrderSettings, PlaceOrder
+from domain.usecases.registration import ConfirmRegistration, OrderSettings, PlaceOrder
 from payments.vnptpay import VnptPayClient
 from storage.conversation_store import SqlConversationStore
 from storage.db import Database
@@ -223,8 +223,10 @@ def default_engine_factory(ctx: AppContext) -> ConversationEngine:
         OrderSettings(unpaid_order_ttl=timedelta(minutes=settings.order_expiry_minutes)),
     )
     assert ctx.payments is not None  # build_app wires them first
-    backend = DatabaseRegistrationBackend(
-        uow, ctx.catalog.get, place_order, ctx.payments.start, ctx.clock
+    registration = RegistrationServices(
+        registrants=RegistrantDirectory(uow),
+        checkout=CheckoutOptions(uow, ctx.catalog.get),
+        confirmation=ConfirmRegistration(place_order, ctx.payments.start),
     )
     pay_backend = ServicesPaymentBackend(ctx.payments)
 
@@ -236,7 +238,7 @@ def default_engine_factory(ctx: AppContext) -> ConversationEngine:
     )
     return Engine(
         catalog=ctx.catalog.get,
-        registration=backend,
+        registration=registration,
         settings=EngineSettings(draft_ttl=timedelta(hours=settings.draft_ttl_hours)),
         flow=RegistrationFlow(
             business=StaffBusinessPicker(accounts), order_placed=AgentOrderNotice(accounts)

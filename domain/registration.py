@@ -119,5 +119,16 @@ class OrderOutcome:
     reason_params: dict[str, Any] | None = None
 
     @property
+    def awaits_payment_link(self) -> bool:
+        """An online (ON) order that was placed (now or by an earlier press with the same key)
+        and has no payment link yet: the gateway is to be asked for one."""
+        return (
+            self.kind in (OrderOutcomeKind.CREATED, OrderOutcomeKind.EXISTING)
+            and self.kind_of_service == "ON"
+            and not self.payment_url
+            and self.order_id is not None
+        )
+
+    @property
     def cash_vat_warning(self) -> bool:
         return self.kind_of_service == "OS" and self.total >= CASH_VAT_LIMIT

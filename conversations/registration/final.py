@@ -210,7 +210,7 @@ async def confirm(c: Ctx, arg: str) -> None:
         locale=t.lang,
         chat_id=t.chat_id,
     )
-    outcome = await t.backend.place_order(request)
+    outcome = await t.services.confirmation.confirm(request)
     if outcome.kind is OrderOutcomeKind.PRICE_CHANGED:
         _price_changed(c, outcome)
         return

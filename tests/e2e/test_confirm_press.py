@@ -30,9 +30,10 @@ from tests.e2e.test_registration_flows import (
     wifi_step_one_without_extras,
 )
 
-#: the budget of one press (measured before issue 15: OS 3 transactions and 3 hops, ON 5 and 4)
-OS_TRANSACTIONS, OS_HOPS = 3, 3
-ON_TRANSACTIONS, ON_HOPS = 5, 4
+#: the budget of one press (before issue 15: OS 3 transactions and 3 hops, ON 5 and 4; with
+#: ConfirmRegistration called directly: OS 3 and 2, ON 4 and 2)
+OS_TRANSACTIONS, OS_HOPS = 3, 2
+ON_TRANSACTIONS, ON_HOPS = 4, 2
 
 LAYERS = ("conversations", "bot", "domain.usecases")
 
@@ -109,6 +110,7 @@ async def test_an_os_confirm_press(bot_factory: BotFactory) -> None:
     print("OS", cost.transactions, dict(cost.hops), cost.calls)
     assert cost.transactions <= OS_TRANSACTIONS, cost
     assert sum(cost.hops.values()) <= OS_HOPS, cost.calls
+    assert ("conversations", "bot") not in cost.hops, cost.calls  # no pass-through backend
 
 
 async def test_an_on_confirm_press(bot_factory: BotFactory, vnptpay: Any) -> None:  # noqa: F811
@@ -127,3 +129,4 @@ async def test_an_on_confirm_press(bot_factory: BotFactory, vnptpay: Any) -> Non
     print("ON", cost.transactions, dict(cost.hops), cost.calls)
     assert cost.transactions <= ON_TRANSACTIONS, cost
     assert sum(cost.hops.values()) <= ON_HOPS, cost.calls
+    assert ("conversations", "bot") not in cost.hops, cost.calls  # no pass-through backend

@@ -29,6 +29,7 @@ from conversations.notices import notice_screen
 from conversations.reply import Reply
 from conversations.screens import Button, Screen
 from conversations.session import Actor, ChatSession, Event, EventKind
+from conversations.turn import RegistrationServices
 from domain.catalog import Catalog, ServiceKind
 from domain.errors import InvalidInput, NotFound, PermissionDenied
 from domain.model import (
@@ -353,7 +354,7 @@ class NoRegistration:
     async def usage(self, enterprise_id: int) -> Any:
         raise AssertionError("not used")
 
-    async def place_order(self, request: OrderRequest) -> OrderOutcome:
+    async def confirm(self, request: OrderRequest) -> OrderOutcome:
         raise AssertionError("not used")
 
 
@@ -362,7 +363,7 @@ class Chat:
         self.backend = backend
         self.engine = ConversationEngine(
             catalog=lambda: CATALOG,
-            registration=NoRegistration(),
+            registration=RegistrationServices.of(NoRegistration()),
             settings=EngineSettings(),
             flows={"manage": ManageFlow(backend)},
             commands={"subscriptions": "manage"},

@@ -28,6 +28,7 @@ from conversations.payment import (
 from conversations.reply import Reply
 from conversations.screens import Join, Msg, Param, Screen
 from conversations.session import Actor, ChatSession, Event, EventKind
+from conversations.turn import RegistrationServices
 from domain.catalog import Catalog, ServiceKind
 from domain.errors import DomainError, NotFound, PermissionDenied
 from domain.model import PaymentMethod
@@ -62,7 +63,7 @@ class NoRegistration:
     async def usage(self, enterprise_id: int) -> PromotionUsage:
         raise AssertionError("not used")
 
-    async def place_order(self, request: OrderRequest) -> OrderOutcome:
+    async def confirm(self, request: OrderRequest) -> OrderOutcome:
         raise AssertionError("not used")
 
 
@@ -90,7 +91,7 @@ class FakePayments:
 def engine(payments: FakePayments) -> ConversationEngine:
     return ConversationEngine(
         catalog=Catalog,
-        registration=NoRegistration(),
+        registration=RegistrationServices.of(NoRegistration()),
         flows={PAY_FLOW: PayFlow(payments), CASH_FLOW: CashFlow(payments)},
         commands={"cash": CASH_FLOW},
         entries={REPAY_ACTION: PAY_FLOW},

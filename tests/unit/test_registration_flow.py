@@ -16,6 +16,7 @@ from conversations.registration import Step
 from conversations.reply import Reply
 from conversations.screens import Button, ButtonStyle, Join, Msg, Param, Plain, Screen
 from conversations.session import Actor, ChatSession, Event, EventKind
+from conversations.turn import RegistrationServices
 from domain.catalog import (
     Addon,
     AddonType,
@@ -141,7 +142,7 @@ class FakeBackend:
         self.usage_calls += 1
         return PromotionUsage()
 
-    async def place_order(self, request: OrderRequest) -> OrderOutcome:
+    async def confirm(self, request: OrderRequest) -> OrderOutcome:
         self.orders.append(request)
         if self.outcome is not None:
             return self.outcome
@@ -163,7 +164,9 @@ class Chat:
         self.backend = backend or FakeBackend()
         self._catalog = cat or catalog()
         self.engine = ConversationEngine(
-            catalog=lambda: self._catalog, registration=self.backend, settings=EngineSettings()
+            catalog=lambda: self._catalog,
+            registration=RegistrationServices.of(self.backend),
+            settings=EngineSettings(),
         )
         self.session = ChatSession(key="b:1", lang="vi", updated_at=NOW)
         self.actor = Actor(user_id=1, chat_id=1, first_name="An")

@@ -1,6 +1,7 @@
-"""The registration conversation's backend: its questions answered from the database, and
-the order placed through the use cases. One repository call per question, so a button press
-stays within its budget of database round trips."""
+"""What the registration conversation asks before **Xác nhận**: who the user may register
+for and the stored details of a business (:class:`RegistrantDirectory`), and the promotion uses
+that count against a business (:class:`CheckoutOptions`). One repository call per question,
+so a button press stays within its budget of database round trips."""
 
 from __future__ import annotations
 
@@ -8,35 +9,17 @@ from collections.abc import Callable
 
 from domain.catalog import Catalog
 from domain.model import EnterpriseId, Role, UserId
-from domain.ports import Clock, UnitOfWork
-from domain.pricing import PromotionUsage
-from domain.registration import (
-    Access,
-    CustomerInfo,
-    EnterpriseRef,
-    OrderOutcome,
-    OrderOutcomeKind,
-    OrderRequest,
-)
-from domain.usecases.registration import PlaceOrder, StartPayment, with_payment
+from domain.ports import UnitOfWork
+from domain.pricing import CheckoutOffer, PromotionUsage, counted_promotion_codes
+from domain.registration import Access, CustomerInfo, EnterpriseRef
 
 
-class DatabaseRegistrationBackend:
-    def __init__(
-        self,
-        uow: Callable[[], UnitOfWork],
-        catalog: Callable[[], Catalog],
-        place_order: PlaceOrder,
-        start_payment: StartPayment | None,
-        clock: Clock,
-    ) -> None:
+class RegistrantDirectory:
+    def __init__(self, uow: Callable[[], UnitOfWork]) -> None:
         self._uow = uow
-        self._catalog = catalog
-        self._place_order = place_order
-        self._start_payment = start_payment
-        self._clock = clock
 
     async def access(self, user_id: int) -> Access:
+        """The user's businesses (with their names) and global roles."""
         async with self._uow() as uow:
             principal = await uow.users.principal(UserId(user_id))
             if principal is None:
@@ -63,6 +46,7 @@ class DatabaseRegistrationBackend:
         )
 
     async def enterprise(self, enterprise_id: int) -> CustomerInfo:
+        """The stored details of the business (empty when it is gone)."""
         async with self._uow() as uow:
             ent = await uow.enterprises.get(EnterpriseId(enterprise_id))
         if ent is None:
@@ -75,23 +59,23 @@ class DatabaseRegistrationBackend:
             email=ent.email or "",
         )
 
+
+class CheckoutOptions:
+    """The quote and the promotions a business may use: the uses of the limited promotions
+    that count against it, for :class:`domain.pricing.CheckoutOffer` (the one eligibility
+    rule, also applied by PlaceOrder under a lock)."""
+
+    def __init__(self, uow: Callable[[], UnitOfWork], catalog: Callable[[], Catalog]) -> None:
+        self._uow = uow
+        self._catalog = catalog
+
     async def usage(self, enterprise_id: int) -> PromotionUsage:
-        codes = [p.code for p in self._catalog().active_promotions() if p.quota or p.per_customer]
+        codes = counted_promotion_codes(self._catalog())
         if not codes:
             return PromotionUsage()
         async with self._uow() as uow:
             total, mine = await uow.promotions.usage(codes, EnterpriseId(enterprise_id))
         return PromotionUsage(total=total, by_customer=mine)
 
-    async def place_order(self, request: OrderRequest) -> OrderOutcome:
-        outcome = await self._place_order(request)
-        if (
-            outcome.kind in (OrderOutcomeKind.CREATED, OrderOutcomeKind.EXISTING)
-            and outcome.kind_of_service == "ON"
-            and not outcome.payment_url
-            and outcome.order_id is not None
-            and self._start_payment is not None
-        ):
-            start = await self._start_payment(outcome.order_id)
-            outcome = with_payment(outcome, start)
-        return outcome
+
+__all__ = ["CheckoutOffer", "CheckoutOptions", "RegistrantDirectory"]
