@@ -14,7 +14,7 @@ from conversations.session import Actor, Outgoing
 from domain.catalog import Catalog
 from domain.constants import VN_TZ
 from domain.pricing import CheckoutOffer, PromotionUsage
-from domain.registration import Access, CustomerInfo, OrderOutcome, OrderRequest
+from domain.registration import Access, ConfirmRequest, CustomerInfo, OrderOutcome
 
 
 class Registrants(Protocol):
@@ -36,7 +36,7 @@ class Checkout(Protocol):
 class Confirmation(Protocol):
     """**Xác nhận** (``domain.usecases.registration.ConfirmRegistration``)."""
 
-    async def confirm(self, request: OrderRequest) -> OrderOutcome: ...
+    async def confirm(self, request: ConfirmRequest) -> OrderOutcome: ...
 
 
 class RegistrationBackend(Registrants, Checkout, Confirmation, Protocol):

@@ -18,7 +18,13 @@ from conversations.turn import Turn
 from domain.catalog import Addon, Plan, Promotion, PromotionScope, Service
 from domain.errors import NotFound
 from domain.pricing import CheckoutOffer, Quote, Selection
-from domain.registration import ContactInfo, CustomerInfo, InvoiceInfo, OrderOutcome
+from domain.registration import (
+    ContactInfo,
+    CustomerInfo,
+    DetailEdits,
+    InvoiceInfo,
+    OrderOutcome,
+)
 from domain.validation import display_phone
 
 
@@ -135,26 +141,14 @@ class Ctx:
             raise NotFound("enterprise", code="")
         return await self.t.customer(self.d.business)
 
+    def edits(self) -> DetailEdits:
+        return DetailEdits(self.d.invoice or {}, self.d.customer or {})
+
     async def invoice_info(self) -> InvoiceInfo:
-        cust = await self.stored()
-        o = self.d.invoice or {}
-        return InvoiceInfo(
-            company_name=o.get("name", cust.name),
-            tax_code=o.get("tax", cust.tax_code),
-            address=o.get("addr", cust.address),
-            email=o.get("email", cust.email),
-        )
+        return self.edits().invoice_info(await self.stored())
 
     async def customer_info(self) -> CustomerInfo:
-        cust = await self.stored()
-        o = self.d.customer or {}
-        return CustomerInfo(
-            name=o.get("name", cust.name),
-            tax_code=cust.tax_code,
-            address=o.get("addr", cust.address),
-            phone=o.get("phone", cust.phone),
-            email=o.get("email", cust.email),
-        )
+        return self.edits().customer_info(await self.stored())
 
     def contact(self) -> ContactInfo:
         c = self.d.contact or {}

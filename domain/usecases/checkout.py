@@ -11,7 +11,7 @@ from domain.catalog import Catalog
 from domain.model import EnterpriseId, Role, UserId
 from domain.ports import UnitOfWork
 from domain.pricing import CheckoutOffer, PromotionUsage, counted_promotion_codes
-from domain.registration import Access, CustomerInfo, EnterpriseRef
+from domain.registration import Access, CustomerInfo, EnterpriseRef, stored_details
 
 
 class RegistrantDirectory:
@@ -48,16 +48,7 @@ class RegistrantDirectory:
     async def enterprise(self, enterprise_id: int) -> CustomerInfo:
         """The stored details of the business (empty when it is gone)."""
         async with self._uow() as uow:
-            ent = await uow.enterprises.get(EnterpriseId(enterprise_id))
-        if ent is None:
-            return CustomerInfo(name="", tax_code="", address="", phone="", email="")
-        return CustomerInfo(
-            name=ent.name,
-            tax_code=ent.tax_code,
-            address=ent.address or "",
-            phone=ent.phone or "",
-            email=ent.email or "",
-        )
+            return stored_details(await uow.enterprises.get(EnterpriseId(enterprise_id)))
 
 
 class CheckoutOptions:

@@ -37,7 +37,13 @@ from domain.payments import GatewayError, PaymentGateway, PaymentRequest
 from domain.policy import Permission
 from domain.ports import Clock, UnitOfWork
 from domain.pricing import CheckoutOffer, PromotionUsage, Quote
-from domain.registration import OrderOutcome, OrderOutcomeKind, OrderRequest
+from domain.registration import (
+    ConfirmRequest,
+    OrderOutcome,
+    OrderOutcomeKind,
+    OrderRequest,
+    stored_details,
+)
 from domain.usecases import notices
 from domain.validation import (
     validate_address,
@@ -89,9 +95,10 @@ class PlaceOrder:
     async def __call__(self, req: OrderRequest) -> OrderOutcome:
         return (await self.place(req)).outcome
 
-    async def place(self, req: OrderRequest) -> Placed:
+    async def place(self, req: OrderRequest | ConfirmRequest) -> Placed:
         """The outcome, and for a new ON order the order and its payment attempt (so that the
-        payment link can be asked for without reading them again)."""
+        payment link can be asked for without reading them again). A :class:`ConfirmRequest`
+        takes the business's details as stored in this transaction."""
         now = self._clock.now()
         today = now.astimezone(VN_TZ).date()
         catalog = self._catalog()
@@ -103,8 +110,11 @@ class PlaceOrder:
             principal = await uow.users.principal(UserId(req.actor_id))
             if principal is None or not principal.may(Permission.REGISTER, enterprise_id):
                 return Placed(OrderOutcome(OrderOutcomeKind.REFUSED, reason="reg.no_permission"))
-            if await uow.enterprises.get(enterprise_id) is None:
+            enterprise = await uow.enterprises.get(enterprise_id)
+            if enterprise is None:
                 return Placed(OrderOutcome(OrderOutcomeKind.REFUSED, reason="error.not_found"))
+            if isinstance(req, ConfirmRequest):
+                req = req.order_request(stored_details(enterprise))
             try:
                 _check_fields(req)
             except InvalidInput as exc:
@@ -381,7 +391,7 @@ class ConfirmRegistration:
         self._place_order = place_order
         self._start_payment = start_payment
 
-    async def confirm(self, request: OrderRequest) -> OrderOutcome:
+    async def confirm(self, request: ConfirmRequest) -> OrderOutcome:
         placed = await self._place_order.place(request)
         outcome = placed.outcome
         if not outcome.awaits_payment_link or self._start_payment is None:

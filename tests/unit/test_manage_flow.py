@@ -62,7 +62,7 @@ from domain.model import (
 )
 from domain.outbox import Notice, NoticeKind
 from domain.pricing import NO_USAGE, Selection, quote
-from domain.registration import Access, CustomerInfo, OrderOutcome, OrderRequest
+from domain.registration import Access, ConfirmRequest, CustomerInfo, OrderOutcome
 from domain.usecases.manage import (
     AddEmployeeRequest,
     AddMemoRequest,
@@ -354,7 +354,7 @@ class NoRegistration:
     async def usage(self, enterprise_id: int) -> Any:
         raise AssertionError("not used")
 
-    async def confirm(self, request: OrderRequest) -> OrderOutcome:
+    async def confirm(self, request: ConfirmRequest) -> OrderOutcome:
         raise AssertionError("not used")
 
 

@@ -34,7 +34,7 @@ from domain.errors import DomainError, NotFound, PermissionDenied
 from domain.model import PaymentMethod
 from domain.outbox import Notice, NoticeKind
 from domain.pricing import PromotionUsage
-from domain.registration import Access, CustomerInfo, OrderOutcome, OrderRequest
+from domain.registration import Access, ConfirmRequest, CustomerInfo, OrderOutcome
 from domain.usecases import notices
 from domain.usecases.payments import (
     ConfirmStatus,
@@ -63,7 +63,7 @@ class NoRegistration:
     async def usage(self, enterprise_id: int) -> PromotionUsage:
         raise AssertionError("not used")
 
-    async def confirm(self, request: OrderRequest) -> OrderOutcome:
+    async def confirm(self, request: ConfirmRequest) -> OrderOutcome:
         raise AssertionError("not used")
 
 

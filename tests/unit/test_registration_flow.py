@@ -34,6 +34,7 @@ from domain.catalog import (
 from domain.pricing import PromotionUsage
 from domain.registration import (
     Access,
+    ConfirmRequest,
     CustomerInfo,
     EnterpriseRef,
     OrderOutcome,
@@ -142,8 +143,8 @@ class FakeBackend:
         self.usage_calls += 1
         return PromotionUsage()
 
-    async def confirm(self, request: OrderRequest) -> OrderOutcome:
-        self.orders.append(request)
+    async def confirm(self, request: ConfirmRequest) -> OrderOutcome:
+        self.orders.append(request.order_request(await self.enterprise(request.enterprise_id)))
         if self.outcome is not None:
             return self.outcome
         svc = catalog().service(request.selection.service_code)
