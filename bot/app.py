@@ -61,7 +61,7 @@ from bot.http import RetryLater, RouteDef, WebhookEndpoint, create_http_app
 from bot.i18n import I18n
 from bot.invoice_pdf import InvoicePdf
 from bot.logging import configure_logging
-from bot.manage_backend import DatabaseManageBackend
+from bot.manage_backend import manage_backend
 from bot.metrics import Metrics, count_statements
 from bot.middlewares import BotApiCallCounter, UpdateGate
 from bot.outbox import OutboxWorker
@@ -248,7 +248,7 @@ def default_engine_factory(ctx: AppContext) -> ConversationEngine:
             CASH_FLOW: CashFlow(pay_backend),
             **account_flows(accounts),
             MANAGE_FLOW: ManageFlow(
-                DatabaseManageBackend(
+                manage_backend(
                     uow,
                     ctx.catalog.get,
                     ctx.clock,

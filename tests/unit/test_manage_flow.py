@@ -22,6 +22,7 @@ from conversations.manage import (
     KNOWN_EVENTS,
     LIST_PAGE,
     MEMO_PAGE,
+    ManageBackend,
     ManageFlow,
     event_text,
 )
@@ -358,6 +359,29 @@ class NoRegistration:
         raise AssertionError("not used")
 
 
+def use_cases(fake: FakeBackend) -> ManageBackend:
+    """The fake's methods as the flow's use cases."""
+    return ManageBackend(
+        subscriptions=fake.subscriptions,
+        find=fake.find,
+        overview=fake.overview,
+        employees=fake.employees,
+        details=fake.details,
+        memos=fake.memos,
+        payment=fake.payment,
+        invoices=fake.invoices,
+        invoice=fake.invoice,
+        invoice_pdf=fake.invoice_pdf,
+        history=fake.history,
+        add_employee=fake.add_employee,
+        set_employee_active=fake.set_employee_active,
+        add_note=fake.add_note,
+        add_memo=fake.add_memo,
+        set_memo_status=fake.set_memo_status,
+        advance_progress=fake.advance_progress,
+    )
+
+
 class Chat:
     def __init__(self, backend: FakeBackend, lang: str = "vi") -> None:
         self.backend = backend
@@ -365,7 +389,7 @@ class Chat:
             catalog=lambda: CATALOG,
             registration=RegistrationServices.of(NoRegistration()),
             settings=EngineSettings(),
-            flows={"manage": ManageFlow(backend)},
+            flows={"manage": ManageFlow(use_cases(backend))},
             commands={"subscriptions": "manage"},
         )
         self.session = ChatSession(key="b:7", lang=lang, updated_at=NOW)
