@@ -65,7 +65,6 @@ from bot.manage_backend import manage_backend
 from bot.metrics import Metrics, count_statements
 from bot.middlewares import BotApiCallCounter, UpdateGate
 from bot.outbox import OutboxWorker
-from bot.payment_backend import ServicesPaymentBackend
 from bot.payments_http import (
     PaymentServices,
     TelegramChatUrl,
@@ -100,7 +99,12 @@ from domain.ports import (
 from domain.usecases.admin import GrantRole, GrantRoleRequest, LoadCatalog
 from domain.usecases.checkout import CheckoutOptions, RegistrantDirectory
 from domain.usecases.outbox import MarkUnreachable, RecordContact
-from domain.usecases.registration import ConfirmRegistration, OrderSettings, PlaceOrder
+from domain.usecases.registration import (
+    ConfirmRegistration,
+    OrderSettings,
+    PayAgain,
+    PlaceOrder,
+)
 from payments.vnptpay import VnptPayClient
 from storage.conversation_store import SqlConversationStore
 from storage.db import Database
@@ -228,7 +232,7 @@ def default_engine_factory(ctx: AppContext) -> ConversationEngine:
         checkout=CheckoutOptions(uow, ctx.catalog.get),
         confirmation=ConfirmRegistration(place_order, ctx.payments.start),
     )
-    pay_backend = ServicesPaymentBackend(ctx.payments)
+    pay_again = PayAgain(ctx.payments.retry, ctx.payments.start)
 
     async def bot_username() -> str:
         return (await ctx.bot.me()).username or ""
@@ -244,8 +248,8 @@ def default_engine_factory(ctx: AppContext) -> ConversationEngine:
             business=StaffBusinessPicker(accounts), order_placed=AgentOrderNotice(accounts)
         ),
         flows={
-            PAY_FLOW: PayFlow(pay_backend),
-            CASH_FLOW: CashFlow(pay_backend),
+            PAY_FLOW: PayFlow(pay_again),
+            CASH_FLOW: CashFlow(ctx.payments.confirm_cash),
             **account_flows(accounts),
             MANAGE_FLOW: ManageFlow(
                 manage_backend(

@@ -45,6 +45,12 @@ from domain.registration import (
     stored_details,
 )
 from domain.usecases import notices
+from domain.usecases.payments import (
+    RetryPayment,
+    RetryPaymentRequest,
+    RetryResult,
+    RetryStatus,
+)
 from domain.validation import (
     validate_address,
     validate_company_name,
@@ -402,3 +408,24 @@ class ConfirmRegistration:
             assert outcome.order_id is not None  # awaits_payment_link
             start = await self._start_payment(outcome.order_id)
         return with_payment(outcome, start)
+
+
+class PayAgain:
+    """**Thanh toán lại**: a new attempt (new merchant order id, same amount) gets its link
+    from the gateway; an attempt still open keeps its link. Without a gateway the link stays
+    empty."""
+
+    def __init__(self, retry: RetryPayment, start_payment: StartPayment | None) -> None:
+        self._retry = retry
+        self._start_payment = start_payment
+
+    async def pay_again(self, user_id: int, order_code: str) -> RetryResult:
+        result = await self._retry(RetryPaymentRequest(actor_id=user_id, order_code=order_code))
+        if result.status is not RetryStatus.CREATED or self._start_payment is None:
+            return result
+        started = await self._start_payment(result.order_id)
+        return replace(
+            result,
+            merchant_order_id=started.merchant_order_id or result.merchant_order_id,
+            redirect_url=started.redirect_url,
+        )

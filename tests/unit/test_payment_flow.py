@@ -37,6 +37,7 @@ from domain.pricing import PromotionUsage
 from domain.registration import Access, ConfirmRequest, CustomerInfo, OrderOutcome
 from domain.usecases import notices
 from domain.usecases.payments import (
+    ConfirmCashRequest,
     ConfirmStatus,
     FailureStatus,
     OrderExpired,
@@ -80,8 +81,8 @@ class FakePayments:
         assert self.retry is not None
         return self.retry
 
-    async def confirm_cash(self, user_id: int, subscription_code: str) -> PaymentConfirmed:
-        self.calls.append(("confirm_cash", user_id, subscription_code))
+    async def confirm_cash(self, req: ConfirmCashRequest) -> PaymentConfirmed:
+        self.calls.append(("confirm_cash", req.actor_id, req.subscription_code))
         if isinstance(self.cash, DomainError):
             raise self.cash
         assert self.cash is not None
@@ -92,7 +93,7 @@ def engine(payments: FakePayments) -> ConversationEngine:
     return ConversationEngine(
         catalog=Catalog,
         registration=RegistrationServices.of(NoRegistration()),
-        flows={PAY_FLOW: PayFlow(payments), CASH_FLOW: CashFlow(payments)},
+        flows={PAY_FLOW: PayFlow(payments), CASH_FLOW: CashFlow(payments.confirm_cash)},
         commands={"cash": CASH_FLOW},
         entries={REPAY_ACTION: PAY_FLOW},
     )
