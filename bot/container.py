@@ -31,17 +31,15 @@ from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
 from bot.accounts_backend import DatabaseAccountsBackend
-from bot.backend import DatabaseRegistrationBackend
 from bot.contacts import ContactCache, ContactRecorder, MemoryContactCache, RedisContactCache
 from bot.handlers import ConversationEngine
 from bot.http import RouteDef
 from bot.i18n import I18n
 from bot.invoice_pdf import InvoicePdf
-from bot.manage_backend import DatabaseManageBackend
+from bot.manage_backend import manage_backend
 from bot.metrics import Metrics, count_statements
 from bot.middlewares import BotApiCallCounter
 from bot.outbox import OutboxWorker
-from bot.payment_backend import ServicesPaymentBackend
 from bot.payments_http import (
     PaymentServices,
     TelegramChatUrl,
@@ -62,13 +60,14 @@ from conversations.engine import EngineSettings
 from conversations.manage import FLOW as MANAGE_FLOW
 from conversations.manage import ManageFlow
 from conversations.payment import CASH_ACTION, CASH_FLOW, PAY_FLOW, REPAY_ACTION, CashFlow, PayFlow
-from conversations.registration import RegistrationFlow
+from conversations.registration import RegistrationFlow, RegistrationServices
 from domain.catalog import Catalog
 from domain.payments import PaymentGateway
 from domain.ports import ChatLock, Clock, ConversationStore, SystemClock, UnitOfWork, UpdateDeduper
 from domain.usecases.admin import AddEnterprise, GrantRole, LoadCatalog
+from domain.usecases.checkout import CheckoutOptions, RegistrantDirectory
 from domain.usecases.outbox import MarkUnreachable, RecordContact
-from domain.usecases.registration import OrderSettings, PlaceOrder
+from domain.usecases.registration import ConfirmRegistration, OrderSettings, PayAgain, PlaceOrder
 from payments.vnptpay import VnptPayClient
 from storage.conversation_store import SqlConversationStore
 from storage.db import Database
@@ -376,14 +375,16 @@ class Container:
     def engine(self) -> ConversationEngine:
         """The real engine: the flows on the database, paying through the gateway."""
         settings = self.settings
-        registration = DatabaseRegistrationBackend(
-            self.uow, self.catalog.get, self.place_order, self.payments.start, self.clock
+        registration = RegistrationServices(
+            registrants=RegistrantDirectory(self.uow),
+            checkout=CheckoutOptions(self.uow, self.catalog.get),
+            confirmation=ConfirmRegistration(self.place_order, self.payments.start),
         )
-        pay_backend = ServicesPaymentBackend(self.payments)
+        pay_again = PayAgain(self.payments.retry, self.payments.start)
         accounts = DatabaseAccountsBackend(
             self.uow, self.clock, self._bot_username, default_locale=settings.default_locale
         )
-        manage = DatabaseManageBackend(
+        manage = manage_backend(
             self.uow,
             self.catalog.get,
             self.clock,
@@ -398,8 +399,8 @@ class Container:
                 business=StaffBusinessPicker(accounts), order_placed=AgentOrderNotice(accounts)
             ),
             flows={
-                PAY_FLOW: PayFlow(pay_backend),
-                CASH_FLOW: CashFlow(pay_backend),
+                PAY_FLOW: PayFlow(pay_again),
+                CASH_FLOW: CashFlow(self.payments.confirm_cash),
                 **account_flows(accounts),
                 MANAGE_FLOW: ManageFlow(manage),
             },

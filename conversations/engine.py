@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from conversations.flow import Flow
 from conversations.registration import FLOW as REGISTRATION
-from conversations.registration import RegistrationBackend, RegistrationFlow, Turn
+from conversations.registration import RegistrationFlow, RegistrationServices, Turn
 from conversations.reply import Reply
 from conversations.screens import Button, Delivery, Join, Msg, Screen
 from conversations.session import Actor, ChatSession, Event, EventKind
@@ -77,7 +77,7 @@ class ConversationEngine:
         self,
         *,
         catalog: Callable[[], Catalog],
-        registration: RegistrationBackend,
+        registration: RegistrationServices,
         settings: EngineSettings | None = None,
         flow: RegistrationFlow | None = None,
         flows: Mapping[str, Flow] | None = None,
@@ -87,7 +87,7 @@ class ConversationEngine:
         """``flows`` adds flows by name; ``commands`` maps a command to the flow it starts;
         ``entries`` maps an entry-button action to the flow it starts (with the button's arg)."""
         self._catalog = catalog
-        self._backend = registration
+        self._registration = registration
         self._settings = settings or EngineSettings()
         self._flows: dict[str, Flow] = {REGISTRATION: flow or RegistrationFlow()}
         self._flows.update(flows or {})
@@ -146,7 +146,7 @@ class ConversationEngine:
             lang=session.lang,
             now=now,
             catalog=self._catalog(),
-            backend=self._backend,
+            services=self._registration,
             actor=actor,
         )
 

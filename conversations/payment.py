@@ -29,6 +29,7 @@ from domain.constants import CASH_VAT_LIMIT
 from domain.errors import NotFound, PermissionDenied
 from domain.model import PaymentMethod
 from domain.usecases.payments import (
+    ConfirmCashRequest,
     ConfirmStatus,
     OrderExpired,
     PaymentConfirmed,
@@ -43,8 +44,9 @@ __all__ = [
     "PAY_FLOW",
     "REPAY_ACTION",
     "CashFlow",
+    "PayAgain",
     "PayFlow",
-    "PaymentBackend",
+    "TakeCash",
     "expired_screen",
     "failure_screen",
     "pay_link_screen",
@@ -59,16 +61,20 @@ REPAY_ACTION = "repay"
 CASH_ACTION = "cash"
 
 
-class PaymentBackend(Protocol):
+class PayAgain(Protocol):
+    """**Thanh toán lại** (``domain.usecases.registration.PayAgain``)."""
+
     async def pay_again(self, user_id: int, order_code: str) -> RetryResult:
         """A payment link for the order (``redirect_url`` empty when none could be had).
         Raises ``NotFound`` and ``PermissionDenied``."""
         ...
 
-    async def confirm_cash(self, user_id: int, subscription_code: str) -> PaymentConfirmed:
-        """Cash taken by ``user_id`` (staff); the owners are told when newly applied.
-        Raises ``NotFound`` and ``PermissionDenied``."""
-        ...
+
+class TakeCash(Protocol):
+    """Cash taken by a staff member (``domain.usecases.payments.ConfirmCash``); the owners are
+    told when newly applied. Raises ``NotFound`` and ``PermissionDenied``."""
+
+    async def __call__(self, req: ConfirmCashRequest, /) -> PaymentConfirmed: ...
 
 
 def _notice(text: Msg | Join, *rows: tuple[Button, ...]) -> Screen:
@@ -184,8 +190,8 @@ class _OneTurnFlow:
 class PayFlow(_OneTurnFlow):
     """**Thanh toán lại** for the order named by the button (see the module doc)."""
 
-    def __init__(self, backend: PaymentBackend) -> None:
-        self._backend = backend
+    def __init__(self, pay: PayAgain) -> None:
+        self._pay = pay
 
     async def start(self, t: Turn, arg: str) -> None:
         t.draft["s"] = PAY_FLOW
@@ -195,7 +201,7 @@ class PayFlow(_OneTurnFlow):
         try:
             if not code:
                 raise NotFound("no order code", field="order")
-            result = await self._backend.pay_again(t.user_id, code)
+            result = await self._pay.pay_again(t.user_id, code)
         except PermissionDenied:
             t.extra.append(_notice(Msg("pay.not_yours", {"order": order})))
             return
@@ -208,8 +214,8 @@ class PayFlow(_OneTurnFlow):
 class CashFlow(_OneTurnFlow):
     """``/cash <subscription code>``: a staff member confirms the cash (see the module doc)."""
 
-    def __init__(self, backend: PaymentBackend) -> None:
-        self._backend = backend
+    def __init__(self, take_cash: TakeCash) -> None:
+        self._take_cash = take_cash
 
     async def start(self, t: Turn, arg: str) -> None:
         t.draft["s"] = CASH_FLOW
@@ -220,7 +226,9 @@ class CashFlow(_OneTurnFlow):
             return
         shown = Plain(code)
         try:
-            result = await self._backend.confirm_cash(t.user_id, code)
+            result = await self._take_cash(
+                ConfirmCashRequest(subscription_code=code, actor_id=t.user_id)
+            )
         except PermissionDenied:
             t.extra.append(_notice(Msg("pay.cash_staff_only")))
             return

@@ -1,6 +1,7 @@
-"""One update being handled by a flow (:class:`Turn`), and the questions every flow may ask
-about the user and their businesses (:class:`RegistrationBackend`). Every flow imports them
-from here."""
+"""One update being handled by a flow (:class:`Turn`), and the use cases the registration
+conversation calls, each through a small role (:class:`Registrants`, :class:`Checkout`,
+:class:`Confirmation`, joined in :class:`RegistrationServices`). Every flow imports them from
+here."""
 
 from __future__ import annotations
 
@@ -12,18 +13,45 @@ from conversations.screens import Delivery, Msg, Screen
 from conversations.session import Actor, Outgoing
 from domain.catalog import Catalog
 from domain.constants import VN_TZ
-from domain.pricing import PromotionUsage
-from domain.registration import Access, CustomerInfo, OrderOutcome, OrderRequest
+from domain.pricing import CheckoutOffer, PromotionUsage
+from domain.registration import Access, ConfirmRequest, CustomerInfo, OrderOutcome
 
 
-class RegistrationBackend(Protocol):
+class Registrants(Protocol):
+    """Who the user may register for, and a business's stored details
+    (``domain.usecases.checkout.RegistrantDirectory``)."""
+
     async def access(self, user_id: int) -> Access: ...
 
     async def enterprise(self, enterprise_id: int) -> CustomerInfo: ...
 
+
+class Checkout(Protocol):
+    """The promotion uses that count against a business, for the quote and the promotions it
+    may use (``domain.usecases.checkout.CheckoutOptions``)."""
+
     async def usage(self, enterprise_id: int) -> PromotionUsage: ...
 
-    async def place_order(self, request: OrderRequest) -> OrderOutcome: ...
+
+class Confirmation(Protocol):
+    """**Xác nhận** (``domain.usecases.registration.ConfirmRegistration``)."""
+
+    async def confirm(self, request: ConfirmRequest) -> OrderOutcome: ...
+
+
+class RegistrationBackend(Registrants, Checkout, Confirmation, Protocol):
+    """All three roles in one object (the test doubles)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationServices:
+    registrants: Registrants
+    checkout: Checkout
+    confirmation: Confirmation
+
+    @classmethod
+    def of(cls, backend: RegistrationBackend) -> RegistrationServices:
+        return cls(backend, backend, backend)
 
 
 @dataclass
@@ -38,7 +66,7 @@ class Turn:
     lang: str
     now: datetime
     catalog: Catalog
-    backend: RegistrationBackend
+    services: RegistrationServices
     #: messages for other chats (e.g. the business owners when an agent registers)
     outgoing: list[Outgoing] = field(default_factory=list)
     #: who sends the update (names as Telegram tells them); None in tests that need none
@@ -56,19 +84,30 @@ class Turn:
     def today(self) -> date:
         return self.now.astimezone(VN_TZ).date()
 
-    async def usage(self, enterprise_id: int | None) -> PromotionUsage:
-        """The promotion uses that count against ``enterprise_id`` (none without one)."""
+    async def offer(self, enterprise_id: int | None) -> CheckoutOffer:
+        """What ``enterprise_id`` may buy today: the promotions it may use (no uses counted
+        without a business)."""
         if not enterprise_id:
-            return PromotionUsage()
+            return CheckoutOffer(self.catalog, self.today)
         if self._usage is None or self._usage[0] != enterprise_id:
-            self._usage = (enterprise_id, await self.backend.usage(enterprise_id))
-        return self._usage[1]
+            self._usage = (enterprise_id, await self.services.checkout.usage(enterprise_id))
+        return CheckoutOffer(self.catalog, self.today, self._usage[1])
 
     async def customer(self, enterprise_id: int) -> CustomerInfo:
         """The stored details of the business ``enterprise_id``."""
         if self._customer is None or self._customer[0] != enterprise_id:
-            self._customer = (enterprise_id, await self.backend.enterprise(enterprise_id))
+            self._customer = (
+                enterprise_id,
+                await self.services.registrants.enterprise(enterprise_id),
+            )
         return self._customer[1]
 
 
-__all__ = ["RegistrationBackend", "Turn"]
+__all__ = [
+    "Checkout",
+    "Confirmation",
+    "Registrants",
+    "RegistrationBackend",
+    "RegistrationServices",
+    "Turn",
+]

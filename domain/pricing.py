@@ -418,6 +418,31 @@ def eligible_promotions(
     return sorted(eligible, key=lambda p: p.code)
 
 
+def counted_promotion_codes(catalog: Catalog) -> tuple[str, ...]:
+    """The active promotions whose uses :func:`check_promotion` counts (those with a quota or a
+    per-customer limit): only their usage has to be read before offering promotions."""
+    return tuple(p.code for p in catalog.active_promotions() if p.quota or p.per_customer)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutOffer:
+    """What a business may buy today: the promotions it may use (the eligibility rule is
+    :func:`check_promotion`, with its uses counted in ``usage``) and the quote of a selection."""
+
+    catalog: Catalog
+    today: date
+    usage: PromotionUsage = NO_USAGE
+
+    def promotions(
+        self, scope: PromotionScope, target_code: str | None, amount: int | Decimal
+    ) -> list[Promotion]:
+        """The promotions of ``scope`` this business may use on ``amount`` today."""
+        return eligible_promotions(self.catalog, scope, target_code, amount, self.today, self.usage)
+
+    def quote(self, selection: Selection) -> Quote:
+        return quote(self.catalog, selection, today=self.today, usage=self.usage)
+
+
 def promotion_discount(promo: Promotion, amount: int | Decimal) -> Decimal:
     """The exact (unrounded) discount ``promo`` gives on ``amount``: a percent capped by
     ``max_discount``, or the fixed amount; never below 0 nor above ``amount``."""

@@ -57,7 +57,7 @@ class InviteFlow(StepsFlow):
 
     async def start(self, t: Turn, arg: str) -> None:
         t.draft.clear()
-        access = await t.backend.access(t.user_id)
+        access = await t.services.registrants.access(t.user_id)
         if access.is_staff:
             go(t, InviteStep.BUSINESS)
             self._picker.begin(t)
@@ -83,7 +83,7 @@ class InviteFlow(StepsFlow):
     # an owner of several businesses
 
     async def _draw_pick(self, t: Turn) -> Screen:
-        access = await t.backend.access(t.user_id)
+        access = await t.services.registrants.access(t.user_id)
         rows = tuple(
             (
                 Button(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
 from conversations.kit import unexpected
 from conversations.manage.draft import Action, ManageDraft
@@ -49,46 +49,50 @@ BADGES: Final[Mapping[SubscriptionStatus, str]] = {
 }
 
 
-class ManageBackend(Protocol):
-    """The questions and changes of this flow; each is one use case (see
-    ``domain.usecases.manage``), which raises ``PermissionDenied`` for anything the actor may
-    not see or do."""
+Req = TypeVar("Req", contravariant=True)
+Res = TypeVar("Res", covariant=True)
 
-    async def subscriptions(self, req: ListRequest) -> SubscriptionList: ...
 
-    async def find(self, actor_id: int, code: str) -> SubscriptionView: ...
+class Ask(Protocol[Req, Res]):
+    """One use case of ``domain.usecases.manage``: a request in, a view or a change out. It
+    raises ``PermissionDenied`` for anything the actor may not see or do."""
 
-    async def overview(self, req: TabRequest) -> SubscriptionView: ...
+    async def __call__(self, req: Req, /) -> Res: ...
 
-    async def employees(self, req: TabRequest) -> EmployeesView: ...
 
-    async def details(self, req: TabRequest) -> DetailsView: ...
+class Find(Protocol):
+    """A subscription by its code (``FindSubscription``)."""
 
-    async def memos(self, req: TabRequest) -> MemosView: ...
+    async def __call__(self, actor_id: int, code: str, /) -> SubscriptionView: ...
 
-    async def payment(self, req: TabRequest) -> PaymentView: ...
 
-    async def invoices(self, req: TabRequest) -> InvoicesView: ...
+class RenderInvoice(Protocol):
+    """The invoice as a PDF: (file name, content)."""
 
-    async def invoice(self, req: InvoiceRequest) -> InvoiceView: ...
+    async def __call__(self, view: InvoiceView, lang: str, /) -> tuple[str, bytes]: ...
 
-    async def invoice_pdf(self, view: InvoiceView, lang: str) -> tuple[str, bytes]:
-        """The invoice as a PDF: (file name, content)."""
-        ...
 
-    async def history(self, req: TabRequest) -> HistoryView: ...
+@dataclass(frozen=True, slots=True)
+class ManageBackend:
+    """The questions and changes of this flow, each a use case called directly."""
 
-    async def add_employee(self, req: AddEmployeeRequest) -> EmployeeChange: ...
-
-    async def set_employee_active(self, req: SetEmployeeActiveRequest) -> EmployeeChange: ...
-
-    async def add_note(self, req: AddNoteRequest) -> MemoChange: ...
-
-    async def add_memo(self, req: AddMemoRequest) -> MemoChange: ...
-
-    async def set_memo_status(self, req: SetMemoStatusRequest) -> MemoChange: ...
-
-    async def advance_progress(self, req: AdvanceProgressRequest) -> ProgressChanged: ...
+    subscriptions: Ask[ListRequest, SubscriptionList]
+    find: Find
+    overview: Ask[TabRequest, SubscriptionView]
+    employees: Ask[TabRequest, EmployeesView]
+    details: Ask[TabRequest, DetailsView]
+    memos: Ask[TabRequest, MemosView]
+    payment: Ask[TabRequest, PaymentView]
+    invoices: Ask[TabRequest, InvoicesView]
+    invoice: Ask[InvoiceRequest, InvoiceView]
+    invoice_pdf: RenderInvoice
+    history: Ask[TabRequest, HistoryView]
+    add_employee: Ask[AddEmployeeRequest, EmployeeChange]
+    set_employee_active: Ask[SetEmployeeActiveRequest, EmployeeChange]
+    add_note: Ask[AddNoteRequest, MemoChange]
+    add_memo: Ask[AddMemoRequest, MemoChange]
+    set_memo_status: Ask[SetMemoStatusRequest, MemoChange]
+    advance_progress: Ask[AdvanceProgressRequest, ProgressChanged]
 
 
 @dataclass

@@ -9,14 +9,14 @@ One module per screen group (:mod:`.catalog`, :mod:`.promotions`, :mod:`.details
 :mod:`.final`), each declaring its steps in a table; :mod:`.flow` joins the tables. The draft
 (:mod:`.draft`) holds ids and choices only, never catalog rows. Every screen is computed from
 the draft and the in-memory catalog; nothing here does I/O except through
-:class:`RegistrationBackend`.
+:class:`RegistrationServices` (the use cases, each through a small role).
 """
 
 from conversations.registration.context import BusinessPicker
 from conversations.registration.draft import FLOW, PICKED_BY_STAFF, Action, RegDraft, Step
 from conversations.registration.final import result_screen
 from conversations.registration.flow import STEPS, RegistrationFlow
-from conversations.turn import RegistrationBackend, Turn
+from conversations.turn import RegistrationBackend, RegistrationServices, Turn
 
 __all__ = [
     "FLOW",
@@ -27,6 +27,7 @@ __all__ = [
     "RegDraft",
     "RegistrationBackend",
     "RegistrationFlow",
+    "RegistrationServices",
     "Step",
     "Turn",
     "result_screen",

@@ -186,7 +186,7 @@ async def draw_register(c: Ctx) -> Screen:
 
 
 async def register(c: Ctx, arg: str) -> None:
-    access = await c.t.backend.access(c.t.user_id)
+    access = await c.t.services.registrants.access(c.t.user_id)
     owned = access.owned
     picker = c.deps.business
     if access.is_staff and picker is not None:
@@ -213,7 +213,7 @@ async def register(c: Ctx, arg: str) -> None:
 
 
 async def draw_enterprise(c: Ctx) -> Screen:
-    access = await c.t.backend.access(c.t.user_id)
+    access = await c.t.services.registrants.access(c.t.user_id)
     rows = tuple(
         (Button(Plain(f"{e.name} ({e.tax_code})"), action=Action.ENTERPRISE, arg=str(e.id)),)
         for e in access.owned
@@ -222,7 +222,7 @@ async def draw_enterprise(c: Ctx) -> Screen:
 
 
 async def choose_enterprise(c: Ctx, arg: str) -> None:
-    access = await c.t.backend.access(c.t.user_id)
+    access = await c.t.services.registrants.access(c.t.user_id)
     if not arg.isdigit() or not access.can_register_for(int(arg)):
         raise NotFound("enterprise", code=arg)
     c.d.business = int(arg)

@@ -17,8 +17,14 @@ from conversations.screens import Msg, Screen
 from conversations.turn import Turn
 from domain.catalog import Addon, Plan, Promotion, PromotionScope, Service
 from domain.errors import NotFound
-from domain.pricing import PromotionUsage, Quote, Selection, eligible_promotions, quote
-from domain.registration import ContactInfo, CustomerInfo, InvoiceInfo, OrderOutcome
+from domain.pricing import CheckoutOffer, Quote, Selection
+from domain.registration import (
+    ContactInfo,
+    CustomerInfo,
+    DetailEdits,
+    InvoiceInfo,
+    OrderOutcome,
+)
 from domain.validation import display_phone
 
 
@@ -120,21 +126,13 @@ class Ctx:
         )
 
     def quote(self, *, promos: bool = True, invoice: bool = True) -> Quote:
-        return quote(
-            self.t.catalog,
-            self.selection(promos=promos, invoice=invoice),
-            today=self.t.today,
-            usage=PromotionUsage(),
-        )
-
-    async def usage(self) -> PromotionUsage:
-        return await self.t.usage(self.d.business)
+        """The prices shown (the uses of promotions are checked again at Xác nhận)."""
+        offer = CheckoutOffer(self.t.catalog, self.t.today)
+        return offer.quote(self.selection(promos=promos, invoice=invoice))
 
     async def promotions(self, scope: PromotionScope, target: str, amount: int) -> list[Promotion]:
         """The promotions of ``scope`` this business may use on ``amount`` today."""
-        return eligible_promotions(
-            self.t.catalog, scope, target, amount, self.t.today, await self.usage()
-        )
+        return (await self.t.offer(self.d.business)).promotions(scope, target, amount)
 
     # the business and what the user typed over its details
 
@@ -143,26 +141,14 @@ class Ctx:
             raise NotFound("enterprise", code="")
         return await self.t.customer(self.d.business)
 
+    def edits(self) -> DetailEdits:
+        return DetailEdits(self.d.invoice or {}, self.d.customer or {})
+
     async def invoice_info(self) -> InvoiceInfo:
-        cust = await self.stored()
-        o = self.d.invoice or {}
-        return InvoiceInfo(
-            company_name=o.get("name", cust.name),
-            tax_code=o.get("tax", cust.tax_code),
-            address=o.get("addr", cust.address),
-            email=o.get("email", cust.email),
-        )
+        return self.edits().invoice_info(await self.stored())
 
     async def customer_info(self) -> CustomerInfo:
-        cust = await self.stored()
-        o = self.d.customer or {}
-        return CustomerInfo(
-            name=o.get("name", cust.name),
-            tax_code=cust.tax_code,
-            address=o.get("addr", cust.address),
-            phone=o.get("phone", cust.phone),
-            email=o.get("email", cust.email),
-        )
+        return self.edits().customer_info(await self.stored())
 
     def contact(self) -> ContactInfo:
         c = self.d.contact or {}

@@ -31,7 +31,7 @@ from conversations.screens import (
 from domain.catalog import ServiceKind
 from domain.constants import CASH_VAT_LIMIT
 from domain.errors import NotFound, PromotionNotApplicable
-from domain.registration import OrderOutcome, OrderOutcomeKind, OrderRequest
+from domain.registration import ConfirmRequest, OrderOutcome, OrderOutcomeKind
 
 # the final summary
 
@@ -198,19 +198,18 @@ async def confirm(c: Ctx, arg: str) -> None:
     d, t = c.d, c.t
     if d.business is None:
         raise NotFound("enterprise", code="")
-    request = OrderRequest(
+    request = ConfirmRequest(
         actor_id=t.user_id,
         enterprise_id=d.business,
         selection=c.selection(),
-        invoice=await c.invoice_info(),
-        customer=await c.customer_info(),
+        edits=c.edits(),
         contact=c.contact(),
         expected_total=d.total or 0,
         idempotency_key=d.idempotency_key or "",
         locale=t.lang,
         chat_id=t.chat_id,
     )
-    outcome = await t.backend.place_order(request)
+    outcome = await t.services.confirmation.confirm(request)
     if outcome.kind is OrderOutcomeKind.PRICE_CHANGED:
         _price_changed(c, outcome)
         return

@@ -36,9 +36,21 @@ from domain.orders import invoice_for, subscription_for
 from domain.payments import GatewayError, PaymentGateway, PaymentRequest
 from domain.policy import Permission
 from domain.ports import Clock, UnitOfWork
-from domain.pricing import PromotionUsage, Quote, quote
-from domain.registration import OrderOutcome, OrderOutcomeKind, OrderRequest
+from domain.pricing import CheckoutOffer, PromotionUsage, Quote
+from domain.registration import (
+    ConfirmRequest,
+    OrderOutcome,
+    OrderOutcomeKind,
+    OrderRequest,
+    stored_details,
+)
 from domain.usecases import notices
+from domain.usecases.payments import (
+    RetryPayment,
+    RetryPaymentRequest,
+    RetryResult,
+    RetryStatus,
+)
 from domain.validation import (
     validate_address,
     validate_company_name,
@@ -66,6 +78,13 @@ class OrderSettings:
     unpaid_order_ttl: timedelta = timedelta(minutes=30)
 
 
+@dataclass(frozen=True, slots=True)
+class Placed:
+    outcome: OrderOutcome
+    order: Order | None = None
+    attempt: PaymentAttempt | None = None
+
+
 class PlaceOrder:
     def __init__(
         self,
@@ -80,6 +99,12 @@ class PlaceOrder:
         self._settings = settings or OrderSettings()
 
     async def __call__(self, req: OrderRequest) -> OrderOutcome:
+        return (await self.place(req)).outcome
+
+    async def place(self, req: OrderRequest | ConfirmRequest) -> Placed:
+        """The outcome, and for a new ON order the order and its payment attempt (so that the
+        payment link can be asked for without reading them again). A :class:`ConfirmRequest`
+        takes the business's details as stored in this transaction."""
         now = self._clock.now()
         today = now.astimezone(VN_TZ).date()
         catalog = self._catalog()
@@ -87,50 +112,57 @@ class PlaceOrder:
         async with self._uow() as uow:
             existing = await uow.orders.by_idempotency_key(req.idempotency_key)
             if existing is not None:
-                return await _existing(uow, existing)
+                return Placed(await _existing(uow, existing))
             principal = await uow.users.principal(UserId(req.actor_id))
             if principal is None or not principal.may(Permission.REGISTER, enterprise_id):
-                return OrderOutcome(OrderOutcomeKind.REFUSED, reason="reg.no_permission")
-            if await uow.enterprises.get(enterprise_id) is None:
-                return OrderOutcome(OrderOutcomeKind.REFUSED, reason="error.not_found")
+                return Placed(OrderOutcome(OrderOutcomeKind.REFUSED, reason="reg.no_permission"))
+            enterprise = await uow.enterprises.get(enterprise_id)
+            if enterprise is None:
+                return Placed(OrderOutcome(OrderOutcomeKind.REFUSED, reason="error.not_found"))
+            if isinstance(req, ConfirmRequest):
+                req = req.order_request(stored_details(enterprise))
             try:
                 _check_fields(req)
             except InvalidInput as exc:
-                return OrderOutcome(
-                    OrderOutcomeKind.REFUSED,
-                    reason="reg.invalid_snapshot",
-                    reason_params={"field": str(exc.params.get("field", ""))},
+                return Placed(
+                    OrderOutcome(
+                        OrderOutcomeKind.REFUSED,
+                        reason="reg.invalid_snapshot",
+                        reason_params={"field": str(exc.params.get("field", ""))},
+                    )
                 )
             codes = req.selection.promotion_codes
             if codes:
                 await uow.promotions.lock(codes)
             totals, mine = await uow.promotions.usage(codes, enterprise_id)
             try:
-                q = quote(
-                    catalog,
-                    req.selection,
-                    today=today,
-                    usage=PromotionUsage(total=totals, by_customer=mine),
-                )
+                usage = PromotionUsage(total=totals, by_customer=mine)
+                q = CheckoutOffer(catalog, today, usage).quote(req.selection)
             except PromotionNotApplicable as exc:
-                return OrderOutcome(
-                    OrderOutcomeKind.PRICE_CHANGED,
-                    reason=PromotionNotApplicable.key,
-                    reason_params={"code": exc.code, "reason": exc.reason},
+                return Placed(
+                    OrderOutcome(
+                        OrderOutcomeKind.PRICE_CHANGED,
+                        reason=PromotionNotApplicable.key,
+                        reason_params={"code": exc.code, "reason": exc.reason},
+                    )
                 )
             except DomainError as exc:
-                return OrderOutcome(
-                    OrderOutcomeKind.PRICE_CHANGED,
-                    reason=exc.key,
-                    reason_params={"reason": "catalog"},
+                return Placed(
+                    OrderOutcome(
+                        OrderOutcomeKind.PRICE_CHANGED,
+                        reason=exc.key,
+                        reason_params={"reason": "catalog"},
+                    )
                 )
             if q.total != req.expected_total:
-                return OrderOutcome(
-                    OrderOutcomeKind.PRICE_CHANGED,
-                    total=q.total,
-                    quote=q,
-                    reason="reg.total_changed",
-                    reason_params={"reason": "total"},
+                return Placed(
+                    OrderOutcome(
+                        OrderOutcomeKind.PRICE_CHANGED,
+                        total=q.total,
+                        quote=q,
+                        reason="reg.total_changed",
+                        reason_params={"reason": "total"},
+                    )
                 )
             service = catalog.service(req.selection.service_code)
             assert service is not None  # quote() succeeded
@@ -168,7 +200,7 @@ class PlaceOrder:
                 )
             )
             if order.code != code:  # a concurrent double tap stored it first
-                return await _existing(uow, order)
+                return Placed(await _existing(uow, order))
             if codes:
                 await uow.promotions.redeem(order.id, enterprise_id, codes)
             await uow.history.add(
@@ -197,12 +229,13 @@ class PlaceOrder:
                     )
                 )
             subscription_code = ""
+            attempt: PaymentAttempt | None = None
             if kind is ServiceKind.OS:
                 subscription_code = await _open_cash_subscription(uow, order, q, now)
                 if by_staff:
                     await notices.agent_registered(uow, order, now, subscription=subscription_code)
             else:
-                await uow.payments.add(
+                attempt = await uow.payments.add(
                     PaymentAttempt(
                         order_id=order.id,
                         merchant_order_id=f"{order.code}-1",
@@ -212,7 +245,7 @@ class PlaceOrder:
                     )
                 )
             await uow.commit()
-        return OrderOutcome(
+        outcome = OrderOutcome(
             OrderOutcomeKind.CREATED,
             order_id=order.id,
             order_code=order.code,
@@ -221,6 +254,7 @@ class PlaceOrder:
             subscription_code=subscription_code,
             quote=q,
         )
+        return Placed(outcome, order, attempt)
 
 
 async def _open_cash_subscription(uow: UnitOfWork, order: Order, q: Quote, now: datetime) -> str:
@@ -297,6 +331,10 @@ class StartPayment:
                 raise DomainError("order not found")
             attempts = await uow.payments.for_order(order.id)
         attempt = next((a for a in reversed(attempts) if a.status.is_open), None)
+        return await self.for_attempt(order, attempt)
+
+    async def for_attempt(self, order: Order, attempt: PaymentAttempt | None) -> PaymentStart:
+        """As a call, for an order and its open attempt the caller has just read or stored."""
         if order.status is not OrderStatus.PENDING_PAYMENT or attempt is None:
             return PaymentStart(order.code, "", "")
         if attempt.status is PaymentAttemptStatus.PENDING and attempt.redirect_url:
@@ -347,3 +385,47 @@ async def _by_staff(uow: UnitOfWork, order: Order) -> bool:
 
 def with_payment(outcome: OrderOutcome, start: PaymentStart) -> OrderOutcome:
     return replace(outcome, payment_url=start.redirect_url)
+
+
+class ConfirmRegistration:
+    """**Xác nhận**: place the order and, for an online (ON) order without a payment link yet,
+    ask the gateway for one; returns what the conversation shows. Who is told is written to
+    the outbox by PlaceOrder (cash) or StartPayment (the link). Without a gateway (cash only)
+    an ON order keeps no link and the conversation offers **Thanh toán lại**."""
+
+    def __init__(self, place_order: PlaceOrder, start_payment: StartPayment | None) -> None:
+        self._place_order = place_order
+        self._start_payment = start_payment
+
+    async def confirm(self, request: ConfirmRequest) -> OrderOutcome:
+        placed = await self._place_order.place(request)
+        outcome = placed.outcome
+        if not outcome.awaits_payment_link or self._start_payment is None:
+            return outcome
+        if placed.order is not None:  # just stored: no need to read it again
+            start = await self._start_payment.for_attempt(placed.order, placed.attempt)
+        else:
+            assert outcome.order_id is not None  # awaits_payment_link
+            start = await self._start_payment(outcome.order_id)
+        return with_payment(outcome, start)
+
+
+class PayAgain:
+    """**Thanh toán lại**: a new attempt (new merchant order id, same amount) gets its link
+    from the gateway; an attempt still open keeps its link. Without a gateway the link stays
+    empty."""
+
+    def __init__(self, retry: RetryPayment, start_payment: StartPayment | None) -> None:
+        self._retry = retry
+        self._start_payment = start_payment
+
+    async def pay_again(self, user_id: int, order_code: str) -> RetryResult:
+        result = await self._retry(RetryPaymentRequest(actor_id=user_id, order_code=order_code))
+        if result.status is not RetryStatus.CREATED or self._start_payment is None:
+            return result
+        started = await self._start_payment(result.order_id)
+        return replace(
+            result,
+            merchant_order_id=started.merchant_order_id or result.merchant_order_id,
+            redirect_url=started.redirect_url,
+        )

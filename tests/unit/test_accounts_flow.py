@@ -30,6 +30,7 @@ from conversations.registration import RegistrationFlow, Step
 from conversations.reply import Reply
 from conversations.screens import Button, Join, Msg, Param, Plain, Screen
 from conversations.session import Actor, ChatSession, Event, EventKind
+from conversations.turn import RegistrationServices
 from domain.catalog import Catalog
 from domain.errors import InvalidInput, NotFound, PermissionDenied
 from domain.model import JoinRequestStatus, Role, User, UserId
@@ -178,7 +179,7 @@ class Chat:
         cat = catalog()
         self.engine = ConversationEngine(
             catalog=lambda: cat,
-            registration=self.reg,
+            registration=RegistrationServices.of(self.reg),
             settings=EngineSettings(),
             flow=RegistrationFlow(
                 business=StaffBusinessPicker(self.accounts),

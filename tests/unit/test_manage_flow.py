@@ -22,6 +22,7 @@ from conversations.manage import (
     KNOWN_EVENTS,
     LIST_PAGE,
     MEMO_PAGE,
+    ManageBackend,
     ManageFlow,
     event_text,
 )
@@ -29,6 +30,7 @@ from conversations.notices import notice_screen
 from conversations.reply import Reply
 from conversations.screens import Button, Screen
 from conversations.session import Actor, ChatSession, Event, EventKind
+from conversations.turn import RegistrationServices
 from domain.catalog import Catalog, ServiceKind
 from domain.errors import InvalidInput, NotFound, PermissionDenied
 from domain.model import (
@@ -61,7 +63,7 @@ from domain.model import (
 )
 from domain.outbox import Notice, NoticeKind
 from domain.pricing import NO_USAGE, Selection, quote
-from domain.registration import Access, CustomerInfo, OrderOutcome, OrderRequest
+from domain.registration import Access, ConfirmRequest, CustomerInfo, OrderOutcome
 from domain.usecases.manage import (
     AddEmployeeRequest,
     AddMemoRequest,
@@ -353,8 +355,31 @@ class NoRegistration:
     async def usage(self, enterprise_id: int) -> Any:
         raise AssertionError("not used")
 
-    async def place_order(self, request: OrderRequest) -> OrderOutcome:
+    async def confirm(self, request: ConfirmRequest) -> OrderOutcome:
         raise AssertionError("not used")
+
+
+def use_cases(fake: FakeBackend) -> ManageBackend:
+    """The fake's methods as the flow's use cases."""
+    return ManageBackend(
+        subscriptions=fake.subscriptions,
+        find=fake.find,
+        overview=fake.overview,
+        employees=fake.employees,
+        details=fake.details,
+        memos=fake.memos,
+        payment=fake.payment,
+        invoices=fake.invoices,
+        invoice=fake.invoice,
+        invoice_pdf=fake.invoice_pdf,
+        history=fake.history,
+        add_employee=fake.add_employee,
+        set_employee_active=fake.set_employee_active,
+        add_note=fake.add_note,
+        add_memo=fake.add_memo,
+        set_memo_status=fake.set_memo_status,
+        advance_progress=fake.advance_progress,
+    )
 
 
 class Chat:
@@ -362,9 +387,9 @@ class Chat:
         self.backend = backend
         self.engine = ConversationEngine(
             catalog=lambda: CATALOG,
-            registration=NoRegistration(),
+            registration=RegistrationServices.of(NoRegistration()),
             settings=EngineSettings(),
-            flows={"manage": ManageFlow(backend)},
+            flows={"manage": ManageFlow(use_cases(backend))},
             commands={"subscriptions": "manage"},
         )
         self.session = ChatSession(key="b:7", lang=lang, updated_at=NOW)

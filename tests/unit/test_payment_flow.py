@@ -28,14 +28,16 @@ from conversations.payment import (
 from conversations.reply import Reply
 from conversations.screens import Join, Msg, Param, Screen
 from conversations.session import Actor, ChatSession, Event, EventKind
+from conversations.turn import RegistrationServices
 from domain.catalog import Catalog, ServiceKind
 from domain.errors import DomainError, NotFound, PermissionDenied
 from domain.model import PaymentMethod
 from domain.outbox import Notice, NoticeKind
 from domain.pricing import PromotionUsage
-from domain.registration import Access, CustomerInfo, OrderOutcome, OrderRequest
+from domain.registration import Access, ConfirmRequest, CustomerInfo, OrderOutcome
 from domain.usecases import notices
 from domain.usecases.payments import (
+    ConfirmCashRequest,
     ConfirmStatus,
     FailureStatus,
     OrderExpired,
@@ -62,7 +64,7 @@ class NoRegistration:
     async def usage(self, enterprise_id: int) -> PromotionUsage:
         raise AssertionError("not used")
 
-    async def place_order(self, request: OrderRequest) -> OrderOutcome:
+    async def confirm(self, request: ConfirmRequest) -> OrderOutcome:
         raise AssertionError("not used")
 
 
@@ -79,8 +81,8 @@ class FakePayments:
         assert self.retry is not None
         return self.retry
 
-    async def confirm_cash(self, user_id: int, subscription_code: str) -> PaymentConfirmed:
-        self.calls.append(("confirm_cash", user_id, subscription_code))
+    async def confirm_cash(self, req: ConfirmCashRequest) -> PaymentConfirmed:
+        self.calls.append(("confirm_cash", req.actor_id, req.subscription_code))
         if isinstance(self.cash, DomainError):
             raise self.cash
         assert self.cash is not None
@@ -90,8 +92,8 @@ class FakePayments:
 def engine(payments: FakePayments) -> ConversationEngine:
     return ConversationEngine(
         catalog=Catalog,
-        registration=NoRegistration(),
-        flows={PAY_FLOW: PayFlow(payments), CASH_FLOW: CashFlow(payments)},
+        registration=RegistrationServices.of(NoRegistration()),
+        flows={PAY_FLOW: PayFlow(payments), CASH_FLOW: CashFlow(payments.confirm_cash)},
         commands={"cash": CASH_FLOW},
         entries={REPAY_ACTION: PAY_FLOW},
     )

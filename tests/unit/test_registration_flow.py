@@ -16,6 +16,7 @@ from conversations.registration import Step
 from conversations.reply import Reply
 from conversations.screens import Button, ButtonStyle, Join, Msg, Param, Plain, Screen
 from conversations.session import Actor, ChatSession, Event, EventKind
+from conversations.turn import RegistrationServices
 from domain.catalog import (
     Addon,
     AddonType,
@@ -33,6 +34,7 @@ from domain.catalog import (
 from domain.pricing import PromotionUsage
 from domain.registration import (
     Access,
+    ConfirmRequest,
     CustomerInfo,
     EnterpriseRef,
     OrderOutcome,
@@ -141,8 +143,8 @@ class FakeBackend:
         self.usage_calls += 1
         return PromotionUsage()
 
-    async def place_order(self, request: OrderRequest) -> OrderOutcome:
-        self.orders.append(request)
+    async def confirm(self, request: ConfirmRequest) -> OrderOutcome:
+        self.orders.append(request.order_request(await self.enterprise(request.enterprise_id)))
         if self.outcome is not None:
             return self.outcome
         svc = catalog().service(request.selection.service_code)
@@ -163,7 +165,9 @@ class Chat:
         self.backend = backend or FakeBackend()
         self._catalog = cat or catalog()
         self.engine = ConversationEngine(
-            catalog=lambda: self._catalog, registration=self.backend, settings=EngineSettings()
+            catalog=lambda: self._catalog,
+            registration=RegistrationServices.of(self.backend),
+            settings=EngineSettings(),
         )
         self.session = ChatSession(key="b:1", lang="vi", updated_at=NOW)
         self.actor = Actor(user_id=1, chat_id=1, first_name="An")
