@@ -813,9 +813,6 @@ class BotApiState:
         """Callback queries the bot never answered (the user's app would show a spinner)."""
         return [q.id for q in self._callbacks.values() if not q.answered]
 
-    def file_bytes(self, file_id: str) -> bytes:
-        return self.files[file_id].data
-
     def documents(self, user_id: int, *, bot: str | int | None = None) -> list[StoredFile]:
         """The files of the documents the bot sent to the user, oldest first."""
         return [
