@@ -40,6 +40,7 @@ def check_sane(result: RunResult) -> None:
     ],
     ids=["aiogram-polling", "ptb-webhook", "product-webhook"],
 )
+@pytest.mark.slow
 async def test_a_short_run_reports_sane_figures(spec: BotSpec, mode: str, tmp_path: Path) -> None:
     result = await run_one(spec, mode, RunConfig(users=USERS, inflight=2, workdir=tmp_path))
     check_sane(result)

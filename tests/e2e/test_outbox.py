@@ -248,6 +248,7 @@ def gauge(metrics: str, name: str) -> float:
     return float(line.split()[1])
 
 
+@pytest.mark.slow
 async def test_outbox_depth_and_age_are_exported_and_readiness_stays_true(
     bot_factory: BotFactory,
 ) -> None:
@@ -283,6 +284,7 @@ async def test_outbox_depth_and_age_are_exported_and_readiness_stays_true(
 # --- Telegram's faults -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_200_notices_with_a_429_on_every_third_send_arrive_once_each(
     bot_factory: BotFactory,
 ) -> None:

@@ -172,6 +172,7 @@ def successes(user: ChatUser) -> list[Any]:
     return [m for m in user.bot_messages() if SUCCESS in (m.text or "")]
 
 
+@pytest.mark.slow
 async def test_killed_after_the_ipn_the_success_message_arrives_once_after_a_restart(
     botapi: BotApiServer,
     simulator: Any,
@@ -252,6 +253,7 @@ async def test_killed_after_the_ipn_the_success_message_arrives_once_after_a_res
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("db_backend", ["postgresql"])
+@pytest.mark.slow
 async def test_two_processes_drain_one_outbox_each_row_sent_once(
     botapi: BotApiServer, db_url: str, tmp_path: Path, processes: list[BotProcess]
 ) -> None:

@@ -63,7 +63,7 @@ from tests.e2e.scale_out import (
     wait_ready,
 )
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.load]
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.load, pytest.mark.slow]
 
 USERS = 200
 IN_FLIGHT = 50

@@ -85,6 +85,7 @@ async def send_all(bot: Any, chats: Iterable[int], text: str = "Đăng ký thàn
 # -- faults: 429, 5xx, timeouts ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_429_on_every_third_send_200_notifications(
     server: BotApiServer, state: BotApiState
 ) -> None:
@@ -226,6 +227,7 @@ async def test_400_is_not_retried(server: BotApiServer, state: BotApiState) -> N
 # -- flood control -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_100_notifications_to_one_chat_are_spaced_a_second_apart(
     server: BotApiServer, state: BotApiState
 ) -> None:
@@ -247,6 +249,7 @@ async def test_100_notifications_to_one_chat_are_spaced_a_second_apart(
     assert waited is not None and waited > 99 * 50  # 100 waiting messages, 1..99 s each
 
 
+@pytest.mark.slow
 async def test_300_notifications_to_300_chats_keep_30_a_second(
     server: BotApiServer, state: BotApiState
 ) -> None:
@@ -362,6 +365,7 @@ async def test_redis_limiter_holds_a_chat_and_frees_a_dead_holders_slot(
 
 
 @pytest.mark.redis
+@pytest.mark.slow
 async def test_two_processes_share_the_limits_through_redis(
     server: BotApiServer, state: BotApiState, redis_url: str, redis_prefix: str
 ) -> None:
