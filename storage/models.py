@@ -268,6 +268,10 @@ class OrderRow(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]
     paid_at: Mapped[datetime | None]
+    purpose: Mapped[str] = mapped_column(String(16), default="NEW", server_default="NEW")
+    subscription_id: Mapped[int | None] = mapped_column(
+        Id, ForeignKey("subscriptions.id", use_alter=True), index=True
+    )
 
 
 class PaymentAttemptRow(Base):
@@ -357,7 +361,7 @@ class InvoiceRow(Base):
     number: Mapped[str | None] = mapped_column(String(20), unique=True)
     order_id: Mapped[int] = mapped_column(Id, ForeignKey("orders.id"), index=True)
     subscription_id: Mapped[int | None] = mapped_column(
-        Id, ForeignKey("subscriptions.id"), index=True
+        Id, ForeignKey("subscriptions.id", use_alter=True), index=True
     )
     enterprise_id: Mapped[int] = mapped_column(Id, ForeignKey("enterprises.id"), index=True)
     status: Mapped[str] = mapped_column(String(16))
@@ -404,7 +408,7 @@ class HistoryEventRow(Base):
     id: Mapped[int] = _id()
     enterprise_id: Mapped[int | None] = mapped_column(Id, ForeignKey("enterprises.id"), index=True)
     subscription_id: Mapped[int | None] = mapped_column(
-        Id, ForeignKey("subscriptions.id"), index=True
+        Id, ForeignKey("subscriptions.id", use_alter=True), index=True
     )
     order_id: Mapped[int | None] = mapped_column(Id, ForeignKey("orders.id"), index=True)
     actor_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id"))
