@@ -47,7 +47,7 @@ async def test_upgrade_downgrade_upgrade(empty_db_url: str) -> None:
 
     await upgrade_to_head(empty_db_url)
     assert await tables(empty_db_url) == APP_TABLES | {"alembic_version"}
-    assert await current_revision(empty_db_url) == head_revision() == "0002"
+    assert await current_revision(empty_db_url) == head_revision() == "0006"
     assert await schema_differences(empty_db_url) == []  # migrations and models agree
 
     await upgrade_to_head(empty_db_url)  # idempotent
