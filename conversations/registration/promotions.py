@@ -4,7 +4,8 @@ the invoice promotion → the step's summary with the price breakdown.
 **Coupon codes.** A promotion with a ``coupon_code`` in the catalog is never listed. While
 the catalog has any, every promotion screen has **Nhập mã khuyến mại**, which asks for the
 code (so a code typed at the wrong step or for another plan gets its precise reason); an
-add-on's question is asked when a promotion is listed for it or a code may apply to it. The typed code is matched case-insensitively and checked by the same rule as a listed
+add-on's question is asked when a promotion is listed for it or a code may apply to it.
+The typed code is matched case-insensitively and checked by the same rule as a listed
 promotion (``CheckoutOffer.coupon``: scope, plan or add-on, window, minimum, quota, uses per
 business); a refusal says why and leaves the step open (type another code, pick from the list
 or **Không áp dụng**). An accepted code is chosen exactly like a listed promotion (its
@@ -149,9 +150,7 @@ async def _typed_coupon(
     return promo
 
 
-def _refusal(
-    c: Ctx, refused: PromotionNotApplicable, shown: Plain, scope: PromotionScope
-) -> Msg:
+def _refusal(c: Ctx, refused: PromotionNotApplicable, shown: Plain, scope: PromotionScope) -> Msg:
     promo = c.t.catalog.promotion(refused.code)
     reason = refused.reason
     params: dict[str, Param] = {"code": shown}
