@@ -153,7 +153,7 @@ def test_migrate_builds_the_schema_and_is_idempotent(
     code, out, err = run(capsys, "migrate")
     assert (code, err) == (0, [])
     assert out == ["database schema is at the latest migration (0006)"]
-    assert query(empty_db_url, "SELECT version_num FROM alembic_version") == [("0002",)]
+    assert query(empty_db_url, "SELECT version_num FROM alembic_version") == [("0006",)]
     assert run(capsys, "migrate")[0] == 0
 
 
