@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from domain.constants import VN_TZ
@@ -201,6 +202,9 @@ async def test_each_refusal_says_why_and_leaves_a_way_forward(
     assert f"Khuyến mại tổng hóa đơn KM-E2E-HD: −{money(20_000)}" in answer
 
 
+@pytest.mark.parametrize(
+    "db_backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
 async def test_the_last_use_of_a_code_goes_to_the_first_order_placed(
     bot_factory: BotFactory, tmp_path: Path
 ) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import text
 
 from domain.model import (
@@ -95,6 +96,9 @@ def callback_of(user: ChatUser, message_id: int, label: str) -> str:
     raise AssertionError(f"no {label!r} on {message.labels}")
 
 
+@pytest.mark.parametrize(
+    "db_backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
 async def test_an_open_on_invoice_is_paid_through_a_fresh_link(shop: Shop) -> None:
     owner = await shop.owner()
     code, order_id, invoice_id, first = await open_on_invoice(shop, owner)
@@ -134,6 +138,7 @@ async def test_an_open_on_invoice_is_paid_through_a_fresh_link(shop: Shop) -> No
     assert len(shop.sim.state.transactions) == 2
     assert len(await attempts(shop, order_id)) == 2
 
+    await shop.switches(notification_twice=True)  # the gateway repeats its notification
     paid = await shop.pay(url)
 
     assert "Thanh toán thành công" in paid.return_page
@@ -148,7 +153,9 @@ async def test_an_open_on_invoice_is_paid_through_a_fresh_link(shop: Shop) -> No
     assert invoice.id == invoice_id and invoice.status is InvoiceStatus.PAID and invoice.number
     assert invoice.number in (told.text or "")
     replies = await shop.notifications(second)
-    assert [r["reply_code"] for r in replies] == ["00"]
+    assert [(r["repeat"], r["reply_code"]) for r in replies] == [(False, "00"), (True, "02")]
+    await owner.settle()
+    assert [t for t in owner.texts() if SUCCESS in t] == [told.text]  # told once
 
     # the tab's button, pressed after the payment (the success notice came since): a stale
     # button, nothing new
