@@ -223,6 +223,8 @@ class PromotionRow(Base):
     per_customer: Mapped[int | None] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
+    #: typed by the customer (matched case-insensitively); such a promotion is not listed
+    coupon_code: Mapped[str | None] = mapped_column(String(64))
 
 
 class CounterRow(Base):
