@@ -167,6 +167,10 @@ class PlanRow(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
+    trial_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    downgrade: Mapped[str] = mapped_column(
+        String(16), default="immediately", server_default="immediately"
+    )
 
 
 class CycleRow(Base):
