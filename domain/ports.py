@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from domain.catalog import Catalog
+from domain.changes import ChangeRepository
 from domain.model import (
     ConversationRecord,
     Employee,
@@ -558,6 +559,9 @@ class UnitOfWork(Protocol):
 
     @property
     def outbox(self) -> OutboxRepository: ...
+
+    @property
+    def changes(self) -> ChangeRepository: ...
 
     async def __aenter__(self) -> Self: ...
 
