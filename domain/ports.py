@@ -339,7 +339,7 @@ class SubscriptionRepository(Protocol):
         ...
 
     async def update(self, subscription: Subscription) -> None:
-        """Store the mutable fields (status, progress, quantity, add-ons, periods)."""
+        """Store the mutable fields (plan, cycle, status, progress, quantity, add-ons, periods)."""
         ...
 
     async def get_for_user(
