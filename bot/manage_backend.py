@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import timedelta
 
 from bot.invoice_pdf import InvoicePdf, invoice_filename
 from conversations.manage import ManageBackend
+from conversations.manage.change import ChangeBackend
 from domain.catalog import Catalog
 from domain.ports import Clock, UnitOfWork
+from domain.usecases.changes.change import ConfirmChange, PreviewChange
+from domain.usecases.changes.trials import PayTrial
 from domain.usecases.manage import (
     AddEmployee,
     AddMemo,
@@ -33,6 +37,7 @@ from domain.usecases.manage import (
     SetEmployeeActive,
     SetMemoStatus,
 )
+from domain.usecases.registration import StartPayment
 
 __all__ = ["InvoicePdfFile", "manage_backend"]
 
@@ -58,6 +63,8 @@ def manage_backend(
     pdf: InvoicePdf,
     *,
     default_locale: str = "vi",
+    start_payment: StartPayment | None = None,
+    unpaid_order_ttl: timedelta = timedelta(minutes=30),
 ) -> ManageBackend:
     return ManageBackend(
         subscriptions=ListSubscriptions(uow),
@@ -77,4 +84,9 @@ def manage_backend(
         add_memo=AddMemo(uow, clock),
         set_memo_status=SetMemoStatus(uow, clock),
         advance_progress=AdvanceProgress(uow, clock, default_locale),
+        changes=ChangeBackend(
+            preview=PreviewChange(uow, catalog, clock),
+            confirm=ConfirmChange(uow, catalog, clock, start_payment, unpaid_order_ttl),
+            pay_trial=PayTrial(uow, catalog, clock, start_payment, unpaid_order_ttl),
+        ),
     )

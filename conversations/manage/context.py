@@ -93,6 +93,8 @@ class ManageBackend:
     add_memo: Ask[AddMemoRequest, MemoChange]
     set_memo_status: Ask[SetMemoStatusRequest, MemoChange]
     advance_progress: Ask[AdvanceProgressRequest, ProgressChanged]
+    #: Đổi gói and Thanh toán of a trial (``conversations.manage.change.ChangeBackend``)
+    changes: object = None
 
 
 @dataclass

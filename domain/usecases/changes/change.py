@@ -264,11 +264,11 @@ class ConfirmChange:
                 )
                 await uow.history.add(
                     event(
-                        "memo.credit_added",
+                        "memo.added",
                         sub,
                         actor,
                         now,
-                        {"memo": int(memo.id), "amount": q.amount, "reason": "change"},
+                        {"memo": int(memo.id), "kind": MemoKind.CREDIT.value, "amount": q.amount},
                     )
                 )
             await uow.commit()
