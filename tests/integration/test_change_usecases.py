@@ -34,11 +34,12 @@ from domain.usecases.changes.trials import (
     TrialRound,
     TrialStatus,
 )
-from domain.usecases.payments import ConfirmPayment
+from domain.usecases.payments import ConfirmCash, ConfirmCashRequest, ConfirmPayment
 from domain.usecases.registration import StartPayment
 from storage.db import Database
 from storage.models import OutboxRow
 from tests.integration.test_payment_usecases import (
+    AGENT,
     CATALOG,
     MEMBER,
     OWNER,
@@ -71,8 +72,20 @@ def _catalog() -> Catalog:
         pricing=cloud.plans[0].pricing,
         cycles=(BillingCycle("M12", 12, PeriodUnit.MONTH, 600_000),),
     )
+    setup = CATALOG.service("SETUP")
+    assert setup is not None
+    plus = replace(
+        setup.plans[0],
+        code="SETUP-PLUS",
+        name="Gói Lắp đặt mở rộng",
+        cycles=(BillingCycle("Y1", 1, PeriodUnit.YEAR, 4_000_000),),
+    )
     services = tuple(
-        replace(s, plans=(*s.plans, pro, lite)) if s.code == "CLOUD" else s
+        replace(s, plans=(*s.plans, pro, lite))
+        if s.code == "CLOUD"
+        else replace(s, plans=(*s.plans, plus))
+        if s.code == "SETUP"
+        else s
         for s in CATALOG.services
     )
     return Catalog(services=services, promotions=CATALOG.promotions)
@@ -85,6 +98,7 @@ class ChangeWorld(World):
     def __init__(self, database: Database, clock: Clock) -> None:
         super().__init__(database, clock, ScriptedGateway())
         self.confirm = ConfirmPayment(self.uow, lambda: MY, clock)
+        self.cash = ConfirmCash(self.uow, self.confirm)
         start = StartPayment(self.uow, self.gateway, clock)
         self.preview = PreviewChange(self.uow, lambda: MY, clock)
         self.change = ConfirmChange(self.uow, lambda: MY, clock, start)
@@ -288,3 +302,23 @@ async def test_trial_reminded_once_then_ended(w: ChangeWorld) -> None:
     assert ended.status is SubscriptionStatus.EXPIRED
     assert [chat for chat, _ in await w.notices(NoticeKind.TRIAL_ENDED)] == [OWNER_CHAT]
     assert (await w.trials()).ended == 0
+
+
+async def test_an_order_service_change_waits_for_cash_then_applies(w: ChangeWorld) -> None:
+    placed = await w.place("SETUP", "SETUP-ONSITE", "Y1")
+    done = await w.cash(ConfirmCashRequest(placed.subscription_code, AGENT))
+    assert done.newly_applied
+    sub = await w.sub(done.subscription_id)
+    w.clock.at = vn(2026, 6, 10, 9, 0)
+    outcome = await w.confirm_change(sub.id, ChangeTarget("SETUP-PLUS", "Y1"), "os-change")
+    # 365 days, 273 remain: credit 3.000.000 × 273/365 = 2.243.835,62 → 2.243.836; charge
+    # 4.000.000 × 273/365 = 2.991.780,82 → 2.991.781; net 747.945; VAT 8 % 59.835,6 → 59.836
+    assert outcome.kind is ChangeOutcomeKind.CASH_PENDING and outcome.amount == 807_781
+    assert (await w.sub(sub.id)).plan_code == "SETUP-ONSITE"
+    paid = await w.cash(ConfirmCashRequest(sub.code, AGENT))
+    assert paid.newly_applied and paid.order_code == outcome.order_code
+    assert (await w.sub(sub.id)).plan_code == "SETUP-PLUS"
+    [invoice] = await w.invoices(outcome.order_id)
+    assert invoice.status.value == "PAID" and invoice.number and invoice.total == 807_781
+    again = await w.cash(ConfirmCashRequest(sub.code, AGENT))  # the first order, paid: nothing
+    assert not again.newly_applied
