@@ -9,10 +9,12 @@ cases in tests/unit/test_proration.py.
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import timedelta
 from typing import Any
 
+from pypdf import PdfReader
 from sqlalchemy import text
 
 from bot.change_rounds import ChangeRounds
@@ -144,6 +146,18 @@ async def test_upgrade_paid_by_card_with_the_difference(shop: Shop) -> None:
     )
     assert (invoice.status, invoice.total) == ("PAID", due) and invoice.number
     assert "subscription.changed" in await history(shop, sub.id)
+    # the settlement invoice in Hóa đơn: the credit is a deduction, not a promotion; its PDF
+    await open_subscription(user, code)
+    assert BUSINESS in user.last_text()
+    await user.press("Hóa đơn")
+    await user.press(f"📄 {invoice.number}")
+    detail = user.bot_messages()[-2].text or ""
+    assert f"Hoàn phần chưa dùng của gói cũ: −{money(credit)}" in detail
+    assert "Tổng thanh toán: " + money(due) in detail
+    [document] = user.documents()
+    pdf = PdfReader(io.BytesIO(document.data))
+    pdf_text = "\n".join(page.extract_text() for page in pdf.pages).replace("\u00a0", " ")
+    assert "Hoàn phần chưa dùng của gói cũ" in pdf_text and "CREDIT" not in pdf_text
 
 
 async def test_downgrade_credits_a_memo_or_waits_for_the_period_end(shop: Shop) -> None:
