@@ -60,7 +60,7 @@ from domain.usecases.registration import PaymentStart
 class ChangeRefused(DomainError):
     """The subscription cannot be changed now (``reason``: ``status``)."""
 
-    key = "change.refused"
+    key = "chg.refused.status"
 
 
 @dataclass(frozen=True, slots=True)
