@@ -31,6 +31,7 @@ from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
 from bot.accounts_backend import DatabaseAccountsBackend
+from bot.change_rounds import ChangeRounds
 from bot.contacts import ContactCache, ContactRecorder, MemoryContactCache, RedisContactCache
 from bot.handlers import ConversationEngine
 from bot.http import RouteDef
@@ -65,6 +66,8 @@ from domain.catalog import Catalog
 from domain.payments import PaymentGateway
 from domain.ports import ChatLock, Clock, ConversationStore, SystemClock, UnitOfWork, UpdateDeduper
 from domain.usecases.admin import AddEnterprise, GrantRole, LoadCatalog
+from domain.usecases.changes.apply import ApplyScheduledChanges
+from domain.usecases.changes.trials import StartTrial, TrialRound
 from domain.usecases.checkout import CheckoutOptions, RegistrantDirectory
 from domain.usecases.manage.paying import PayInvoice
 from domain.usecases.outbox import MarkUnreachable, RecordContact
@@ -366,9 +369,19 @@ class Container:
         return worker
 
     @cached_property
+    def change_rounds(self) -> ChangeRounds:
+        """Đổi gói downgrades due at the period end, trial reminders and ends; one replica per
+        round."""
+        return ChangeRounds(
+            scheduled=ApplyScheduledChanges(self.uow, self.catalog.get, self.clock),
+            trials=TrialRound(self.uow, self.clock),
+            guard=JobLock(self.database, "subscription-changes").round,
+        )
+
+    @cached_property
     def background(self) -> list[Background]:
         """Started by BotApp.start after updates flow, stopped (last first) by BotApp.stop."""
-        return [self.reconciler, self.outbox]
+        return [self.reconciler, self.outbox, self.change_rounds]
 
     # the conversations
 
@@ -380,6 +393,7 @@ class Container:
             registrants=RegistrantDirectory(self.uow),
             checkout=CheckoutOptions(self.uow, self.catalog.get),
             confirmation=ConfirmRegistration(self.place_order, self.payments.start),
+            trial=StartTrial(self.uow, self.catalog.get, self.clock),
         )
         pay_again = PayAgain(self.payments.retry, self.payments.start)
         accounts = DatabaseAccountsBackend(
@@ -392,6 +406,8 @@ class Container:
             InvoicePdf(self.i18n),
             default_locale=settings.default_locale,
             pay_invoice=PayInvoice(self.uow, self.clock, self.payments.retry, self.payments.start),
+            start_payment=self.payments.start,
+            unpaid_order_ttl=timedelta(minutes=settings.order_expiry_minutes),
         )
         return Engine(
             catalog=self.catalog.get,

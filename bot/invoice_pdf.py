@@ -21,6 +21,7 @@ from fpdf import FPDF
 from fpdf.enums import Align, XPos, YPos
 
 from bot.i18n import I18n
+from conversations.kit import CHANGE_DEDUCTIONS
 from domain.formatting import format_date, format_datetime, format_money
 from domain.model import Invoice
 from domain.pricing import Quote
@@ -121,10 +122,15 @@ class _Document:
         if quote.invoice_discounts:
             pdf.ln(2)
             for code, amount in quote.invoice_discounts:
+                deduction = (  # Đổi gói: the credit or charge of a change, not a promotion
+                    self.i18n.t(self.lang, CHANGE_DEDUCTIONS[code], amount=self.money(amount))
+                    if code in CHANGE_DEDUCTIONS
+                    else self.t("invoice_discount", code=code, amount=self.money(amount))
+                )
                 pdf.cell(
                     0,
                     6,
-                    self.t("invoice_discount", code=code, amount=self.money(amount)),
+                    deduction,
                     new_x=XPos.LMARGIN,
                     new_y=YPos.NEXT,
                 )

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import timedelta
 
 from bot.invoice_pdf import InvoicePdf, invoice_filename
 from conversations.manage import ManageBackend
+from conversations.manage.change import ChangeBackend
 from domain.catalog import Catalog
 from domain.ports import Clock, UnitOfWork
+from domain.usecases.changes.change import ConfirmChange, PreviewChange
+from domain.usecases.changes.trials import PayTrial
 from domain.usecases.manage import (
     AddEmployee,
     AddMemo,
@@ -34,6 +38,7 @@ from domain.usecases.manage import (
     SetMemoStatus,
 )
 from domain.usecases.manage.paying import PayInvoice
+from domain.usecases.registration import StartPayment
 
 __all__ = ["InvoicePdfFile", "manage_backend"]
 
@@ -60,6 +65,8 @@ def manage_backend(
     *,
     default_locale: str = "vi",
     pay_invoice: PayInvoice | None = None,
+    start_payment: StartPayment | None = None,
+    unpaid_order_ttl: timedelta = timedelta(minutes=30),
 ) -> ManageBackend:
     """``pay_invoice``: **Thanh toán** on open invoices (built with the payment use cases;
     without it the button is not offered)."""
@@ -82,4 +89,9 @@ def manage_backend(
         set_memo_status=SetMemoStatus(uow, clock),
         advance_progress=AdvanceProgress(uow, clock, default_locale),
         pay_invoice=pay_invoice,
+        changes=ChangeBackend(
+            preview=PreviewChange(uow, catalog, clock),
+            confirm=ConfirmChange(uow, catalog, clock, start_payment, unpaid_order_ttl),
+            pay_trial=PayTrial(uow, catalog, clock, start_payment, unpaid_order_ttl),
+        ),
     )

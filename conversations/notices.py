@@ -15,7 +15,7 @@ from datetime import datetime
 from conversations.accounts.signup import join_request_screen
 from conversations.payment import expired_screen, failure_screen, success_screen
 from conversations.registration import result_screen
-from conversations.screens import Button, Delivery, Msg, Param, Plain, Screen
+from conversations.screens import Button, Day, Delivery, Msg, Param, Plain, Screen
 from domain.catalog import Catalog
 from domain.model import PaymentMethod, Role
 from domain.outbox import JsonValue, Notice, NoticeKind
@@ -180,6 +180,30 @@ def _agent_registered(params: Params, catalog: Catalog) -> Screen:
     return replace(result_screen(outcome), notice=heading)
 
 
+def _trial(key: str) -> Callable[[Params, Catalog], Screen]:
+    """A trial ends soon (with Thanh toán through the subscription) or has ended."""
+
+    def screen(params: Params, catalog: Catalog) -> Screen:
+        code = _str(params, "subscription")
+        service = catalog.service(_str(params, "service"))
+        plan = service.plan(_str(params, "plan")) if service is not None else None
+        ends = _moment(params, "ends_at")
+        return _notice(
+            Msg(
+                key,
+                {
+                    "subscription": Plain(code),
+                    "service": Plain(service.name if service is not None else ""),
+                    "plan": Plain(plan.name if plan is not None else _str(params, "plan")),
+                    "end": Day(ends, with_time=True) if ends is not None else Plain("—"),
+                },
+            ),
+            (Button(Msg("btn.manage_subscriptions"), action=_MANAGE_ENTRY, arg=code),),
+        )
+
+    return screen
+
+
 _SCREENS: dict[NoticeKind, Callable[[Params, Catalog], Screen]] = {
     NoticeKind.PAYMENT_SUCCEEDED: _payment_succeeded,
     NoticeKind.PAYMENT_FAILED: _payment_failed,
@@ -189,6 +213,8 @@ _SCREENS: dict[NoticeKind, Callable[[Params, Catalog], Screen]] = {
     NoticeKind.INVITATION_USED: _invitation_used,
     NoticeKind.PROGRESS_CHANGED: _progress_changed,
     NoticeKind.AGENT_REGISTERED: _agent_registered,
+    NoticeKind.TRIAL_ENDING: _trial("chg.trial.ending"),
+    NoticeKind.TRIAL_ENDED: _trial("chg.trial.ended"),
 }
 
 

@@ -51,6 +51,8 @@ class NoticeKind(enum.StrEnum):
     #: to an owner: staff registered a service for their business (the payment link or the
     #: pending cash order, as the staff member saw it)
     AGENT_REGISTERED = "agent_registered"
+    TRIAL_ENDING = "trial_ending"  # to an owner: the trial ends in a few days (Thanh toán)
+    TRIAL_ENDED = "trial_ended"  # to an owner: the trial ended unpaid
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,6 +96,8 @@ class ManageBackend:
     advance_progress: Ask[AdvanceProgressRequest, ProgressChanged]
     #: **Thanh toán** on an open invoice (None: the button is not offered)
     pay_invoice: Ask[PayInvoiceRequest, InvoicePayment] | None = None
+    #: Đổi gói and Thanh toán of a trial (``conversations.manage.change.ChangeBackend``)
+    changes: object = None
 
 
 @dataclass

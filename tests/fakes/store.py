@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import IntegrityError
 
 from domain.catalog import Addon, BillingCycle, Plan, Promotion, Service
+from domain.changes import ScheduledChange, Trial
 from domain.model import (
     Employee,
     Enterprise,
@@ -157,6 +158,8 @@ class Tables:
     join_requests: dict[int, JoinRequest] = field(default_factory=dict)
     outbox: dict[int, OutboxMessage] = field(default_factory=dict)
     catalog: CatalogRows = field(default_factory=CatalogRows)
+    scheduled_changes: dict[int, ScheduledChange] = field(default_factory=dict)
+    trials: dict[int, Trial] = field(default_factory=dict)
 
     def copy(self) -> Tables:
         values = {f.name: getattr(self, f.name).copy() for f in dataclasses.fields(self)}
