@@ -53,6 +53,9 @@ class NoticeKind(enum.StrEnum):
     AGENT_REGISTERED = "agent_registered"
     TRIAL_ENDING = "trial_ending"  # to an owner: the trial ends in a few days (Thanh toán)
     TRIAL_ENDED = "trial_ended"  # to an owner: the trial ended unpaid
+    #: to the order's chat and the owners: a CHANGE order (Đổi gói, a trial's payment) was
+    #: paid; old → new plan, cycle, quantity, from when, the amount
+    CHANGE_PAID = "change_paid"
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,7 @@ class ScriptedPay:
 
     async def __call__(self, req: PayInvoiceRequest) -> InvoicePayment:
         self.calls.append(req)
-        sub = subscription(req.subscription_id, kind=ServiceKind.OS)
+        sub = subscription(req.subscription_id or 0, kind=ServiceKind.OS)
         order = order_of(sub)
         invoice = replace(invoice_of(sub, order), status=InvoiceStatus.WAITING, number=None)
         link = self.status is PayInvoiceStatus.LINK
