@@ -205,7 +205,8 @@ def _agent_registered(params: Params, catalog: Catalog) -> Screen:
 
 
 def _trial(key: str) -> Callable[[Params, Catalog], Screen]:
-    """A trial ends soon (with Thanh toán through the subscription) or has ended."""
+    """A trial started by staff for the business, ends soon (with Thanh toán through the
+    subscription) or has ended."""
 
     def screen(params: Params, catalog: Catalog) -> Screen:
         code = _str(params, "subscription")
@@ -220,6 +221,8 @@ def _trial(key: str) -> Callable[[Params, Catalog], Screen]:
                     "service": Plain(service.name if service is not None else ""),
                     "plan": Plain(plan.name if plan is not None else _str(params, "plan")),
                     "end": Day(ends, with_time=True) if ends is not None else Plain("—"),
+                    "agent": Plain(_str(params, "agent")),
+                    **_business_params(params),
                 },
             ),
             (Button(Msg("btn.manage_subscriptions"), action=_MANAGE_ENTRY, arg=code),),
@@ -278,6 +281,7 @@ _SCREENS: dict[NoticeKind, Callable[[Params, Catalog], Screen]] = {
     NoticeKind.INVITATION_USED: _invitation_used,
     NoticeKind.PROGRESS_CHANGED: _progress_changed,
     NoticeKind.AGENT_REGISTERED: _agent_registered,
+    NoticeKind.TRIAL_STARTED: _trial("chg.trial.started_by_staff"),
     NoticeKind.TRIAL_ENDING: _trial("chg.trial.ending"),
     NoticeKind.TRIAL_ENDED: _trial("chg.trial.ended"),
     NoticeKind.CHANGE_PAID: _change_paid,

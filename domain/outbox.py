@@ -51,6 +51,8 @@ class NoticeKind(enum.StrEnum):
     #: to an owner: staff registered a service for their business (the payment link or the
     #: pending cash order, as the staff member saw it)
     AGENT_REGISTERED = "agent_registered"
+    #: to an owner: staff started a trial for their business (who, what, until when)
+    TRIAL_STARTED = "trial_started"
     TRIAL_ENDING = "trial_ending"  # to an owner: the trial ends in a few days (Thanh toán)
     TRIAL_ENDED = "trial_ended"  # to an owner: the trial ended unpaid
     #: to the order's chat and the owners: a CHANGE order (Đổi gói, a trial's payment) was
