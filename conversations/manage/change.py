@@ -199,8 +199,13 @@ async def confirm(c: Ctx, arg: str) -> None:
                 locale=c.t.lang,
             )
         )
-    except (InvalidInput, ChangeRefused) as exc:
+    except ChangeRefused as exc:  # no longer changeable: its overview (no preview to redraw)
         _refused(c, exc)
+        await back_to_subscription(c, "")
+        return
+    except InvalidInput as exc:  # the choice no longer fits the catalog: the editor
+        _refused(c, exc)
+        await to_editor(c, "")
         return
     if outcome.kind is ChangeOutcomeKind.PRICE_CHANGED:
         c.t.notice = Msg("chg.price_changed")
