@@ -197,7 +197,7 @@ async def test_confirm_sends_what_was_seen_and_shows_the_link() -> None:
     assert "Đơn đổi gói DH-2026-000077" in chat.shown() and money(expected.amount) in chat.shown()
     screen = reply.screens[0]
     assert screen.qr == "https://pay.example/change"
-    assert [b.url for row in screen.buttons for b in row][0] == "https://pay.example/change"
+    assert next(b.url for row in screen.buttons for b in row) == "https://pay.example/change"
 
 
 async def test_a_price_change_at_confirm_shows_the_new_preview() -> None:
