@@ -12,7 +12,9 @@ data as frozen at registration.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+from collections.abc import Callable
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -21,12 +23,13 @@ from fpdf import FPDF
 from fpdf.enums import Align, XPos, YPos
 
 from bot.i18n import I18n
+from domain.catalog import Catalog
 from domain.formatting import format_date, format_datetime, format_money
 from domain.model import Invoice
 from domain.pricing import Quote
 from domain.usecases.manage import InvoiceView
 
-__all__ = ["FONT_FAMILY", "InvoicePdf", "font_paths", "invoice_filename"]
+__all__ = ["FONT_FAMILY", "InvoicePdf", "InvoicePdfFile", "font_paths", "invoice_filename"]
 
 FONT_FAMILY = "Roboto"
 _MARGIN = 15.0
@@ -55,6 +58,23 @@ class InvoicePdf:
     def render(self, view: InvoiceView, lang: str, service_name: str) -> bytes:
         doc = _Document(self._i18n, lang)
         return doc.build(view, service_name)
+
+
+class InvoicePdfFile:
+    """The manage conversation's ``invoice_pdf``: the file name and content (the renderer
+    sends them)."""
+
+    def __init__(self, catalog: Callable[[], Catalog], pdf: InvoicePdf) -> None:
+        self._catalog = catalog
+        self._pdf = pdf
+
+    async def __call__(self, view: InvoiceView, lang: str, /) -> tuple[str, bytes]:
+        """Rendered in a worker thread: laying out and embedding the font takes tens of
+        milliseconds, which other chats should not wait for."""
+        service = self._catalog().service(view.subscription.service_code)
+        name = service.name if service is not None else view.subscription.service_code
+        content = await asyncio.to_thread(self._pdf.render, view, lang, name)
+        return invoice_filename(view.invoice), content
 
 
 class _Document:

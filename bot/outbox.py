@@ -48,7 +48,7 @@ from conversations.notices import notice_screen
 from conversations.session import Outgoing
 from domain.catalog import Catalog
 from domain.outbox import OutboxMessage, OutboxStatus
-from domain.ports import Clock, UowFactory
+from domain.ports import Clock
 from domain.usecases.outbox import (
     ClaimNotices,
     DeliveryResult,
@@ -91,7 +91,9 @@ class OutboxWorker:
     def __init__(
         self,
         *,
-        uow: UowFactory,
+        claim: ClaimNotices,
+        settle: SettleDelivery,
+        depth: OutboxDepth,
         clock: Clock,
         bot: Bot,
         renderer: Renderer,
@@ -102,14 +104,14 @@ class OutboxWorker:
         poll_interval: float = 1.0,
         batch: int = 50,
         concurrency: int = 16,
-        lease: timedelta = LEASE,
-        name: str | None = None,
     ) -> None:
-        self.name = name or worker_name()
-        self._lease = lease
-        self._claim = ClaimNotices(uow, clock, self.name, lease)
-        self._settle = SettleDelivery(uow, clock, self.name)
-        self._depth = OutboxDepth(uow, clock)
+        """``claim`` and ``settle`` are built for one worker name (``claim.worker``) and
+        lease (``claim.lease``) by the composition root."""
+        self.name = claim.worker
+        self._lease = claim.lease
+        self._claim = claim
+        self._settle = settle
+        self._depth = depth
         self._clock = clock
         self._bot = bot
         self._renderer = renderer

@@ -3,42 +3,46 @@ invites its first owner (or an employee). The result is a one-time deep link."""
 
 from __future__ import annotations
 
-import enum
 from urllib.parse import quote
 
 from conversations.accounts.common import (
     INVITE_FLOW,
     AccountAction,
-    AccountsBackend,
+    AccountsServices,
     AccountStep,
     InvitationLink,
     StepsFlow,
     business_params,
     finish,
-    go,
+    invite_link,
     notice,
     role_msg,
 )
+from conversations.accounts.draft import InviteDraft, InviteStep
 from conversations.accounts.picker import StaffBusinessPicker
 from conversations.kit import nav, unexpected
 from conversations.screens import Button, Day, Msg, Plain, Screen
 from conversations.turn import Turn
 from domain.errors import NotFound, PermissionDenied
 from domain.model import Role
+from domain.usecases.accounts import CreateInvitationRequest
+
+__all__ = ["InviteFlow", "InviteStep", "invitation_screen"]
 
 
-class InviteStep(enum.StrEnum):
-    PICK = "iv_pick"  # an owner of several businesses chooses one
-    BUSINESS = "iv_biz"  # staff find or create the business
-    ROLE = "iv_role"  # staff choose owner or member
+def go(t: Turn, step: str) -> None:
+    d = InviteDraft.load(t.draft)
+    d.step, d.failures = step, 0
+    d.store(t.draft)
 
 
 class InviteFlow(StepsFlow):
-    """``/invite`` (see the module doc). Draft: ``e`` the business; staff: the picker's keys."""
+    """``/invite`` (see the module doc); the draft is an :class:`InviteDraft` (staff: plus the
+    picker's)."""
 
-    def __init__(self, backend: AccountsBackend) -> None:
-        self._backend = backend
-        self._picker = StaffBusinessPicker(backend, title="acc.pick.title_invite")
+    def __init__(self, services: AccountsServices) -> None:
+        self._services = services
+        self._picker = StaffBusinessPicker(services, title="acc.pick.title_invite")
         self.steps = {
             InviteStep.PICK: AccountStep(self._draw_pick, {AccountAction.ENTERPRISE: self._picked}),
             InviteStep.BUSINESS: AccountStep(
@@ -73,10 +77,14 @@ class InviteFlow(StepsFlow):
 
     async def _create(self, t: Turn, enterprise_id: int, role: Role) -> None:
         try:
-            link = await self._backend.invite(t.user_id, enterprise_id, role)
+            created = await self._services.invite(
+                CreateInvitationRequest(t.user_id, enterprise_id, role)
+            )
         except (PermissionDenied, NotFound):
             finish(t, Msg("acc.invite_refused"))
             return
+        username = await self._services.bot_username()
+        link = InvitationLink(created, invite_link(username, created.token))
         t.done = True
         t.extra.append(invitation_screen(link))
 
@@ -137,9 +145,10 @@ class InviteFlow(StepsFlow):
         )
 
     async def _role_chosen(self, t: Turn, arg: str) -> None:
-        if arg not in (Role.OWNER.value, Role.MEMBER.value):
+        d = InviteDraft.load(t.draft)
+        if arg not in (Role.OWNER.value, Role.MEMBER.value) or d.business is None:
             raise unexpected()
-        await self._create(t, int(t.draft["e"]), Role(arg))
+        await self._create(t, d.business, Role(arg))
 
 
 def invitation_screen(link: InvitationLink) -> Screen:

@@ -5,6 +5,7 @@ flows ask the backend, and on the messages they send to other chats."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,13 +16,12 @@ from bot.i18n import I18n
 from conversations.accounts import (
     COMMANDS,
     ENTRIES,
+    AccountsServices,
     AgentOrderNotice,
-    InvitationLink,
     InviteStep,
     SignUpStep,
     StaffBusinessPicker,
     account_flows,
-    invite_link,
 )
 from conversations.engine import ConversationEngine, EngineSettings
 from conversations.notices import notice_screen
@@ -32,14 +32,17 @@ from conversations.screens import Button, Join, Msg, Param, Plain, Screen
 from conversations.session import Actor, ChatSession, Event, EventKind
 from conversations.turn import RegistrationServices
 from domain.catalog import Catalog
-from domain.errors import InvalidInput, NotFound, PermissionDenied
+from domain.errors import NotFound, PermissionDenied
 from domain.model import JoinRequestStatus, Role, User, UserId
 from domain.outbox import Notice, NoticeKind
 from domain.registration import Access, EnterpriseRef
 from domain.usecases.accounts import (
+    AcceptInvitationRequest,
     BusinessView,
     CreateBusinessRequest,
     CreatedBusiness,
+    CreateInvitationRequest,
+    DecideJoinRequestRequest,
     Greeting,
     InvitationCreated,
     InvitationOutcome,
@@ -107,7 +110,8 @@ class FakeAccounts:
             requester_phone=request.phone,
         )
 
-    async def decide_join(self, actor_id: int, request_id: int, accept: bool) -> JoinDecision:
+    async def decide_join(self, req: DecideJoinRequestRequest) -> JoinDecision:
+        actor_id, request_id, accept = req.actor_id, req.request_id, req.accept
         self.calls.append(("decide_join", (actor_id, request_id, accept)))
         if isinstance(self.decision, Exception):
             raise self.decision
@@ -117,16 +121,18 @@ class FakeAccounts:
         decided = JoinRequestStatus.ACCEPTED if accept else JoinRequestStatus.REFUSED
         return JoinDecision(status, A, Recipient(300, "vi"), "Khách", decided)
 
-    async def invite(self, actor_id: int, enterprise_id: int, role: Role) -> InvitationLink:
-        self.calls.append(("invite", (actor_id, enterprise_id, role)))
+    async def invite(self, req: CreateInvitationRequest) -> InvitationCreated:
+        self.calls.append(("invite", (req.actor_id, req.enterprise_id, req.role)))
         if self.invite_error is not None:
             raise self.invite_error
-        business = next(b for b in (A, B) if b.id == enterprise_id)
-        made = InvitationCreated("tok-123_ABC", business, role, NOW + timedelta(days=7))
-        return InvitationLink(made, invite_link("onesme_bot", made.token))
+        business = next(b for b in (A, B) if b.id == req.enterprise_id)
+        return InvitationCreated("tok-123_ABC", business, req.role, NOW + timedelta(days=7))
 
-    async def accept_invitation(self, person: Person, token: str) -> InvitationOutcome:
-        self.calls.append(("accept", (person.user_id, token)))
+    async def bot_username(self) -> str:
+        return "onesme_bot"
+
+    async def accept_invitation(self, req: AcceptInvitationRequest) -> InvitationOutcome:
+        self.calls.append(("accept", (req.person.user_id, req.token)))
         return self.invitation
 
     async def search(self, actor_id: int, query: str) -> list[BusinessView]:
@@ -144,22 +150,41 @@ class FakeAccounts:
         self.calls.append(("create", request))
         return CreatedBusiness(BusinessView(10, request.name, request.tax_code), created=True)
 
-    async def owners(self, enterprise_id: int, exclude: tuple[int, ...] = ()) -> Recipients:
+    async def owners(self, enterprise_id: int, exclude: Iterable[int] = ()) -> Recipients:
+        exclude = tuple(exclude)
         self.calls.append(("owners", (enterprise_id, exclude)))
         business = next(b for b in (A, B) if b.id == enterprise_id)
         return Recipients(business, tuple(o for o in self.owners_of if o.chat_id not in exclude))
 
-    async def grant(self, actor_id: int, arg: str) -> GrantRoleResult:
-        self.calls.append(("grant", (actor_id, arg)))
+    async def grant(
+        self, actor_id: int, user_id: int, role: str, tax_code: str | None = None
+    ) -> GrantRoleResult:
+        self.calls.append(("grant", (actor_id, user_id, role, tax_code)))
         if not self.staff:
             raise PermissionDenied("admins only")
-        if arg == "bad":
-            raise InvalidInput("usage")
-        user = User(id=UserId(42), first_name="", created_at=NOW)
+        user = User(id=UserId(user_id), first_name="", created_at=NOW)
         return GrantRoleResult(user=user, role=Role.AGENT, enterprise=None, changed=True)
 
     def called(self, method: str) -> list[Any]:
         return [args for name, args in self.calls if name == method]
+
+    def services(self) -> AccountsServices:
+        """These answers in the roles the flows call."""
+        return AccountsServices(
+            greet=self.greet,
+            find_by_tax_code=self.find_by_tax_code,
+            sign_up=self.sign_up,
+            request_join=self.request_join,
+            decide_join=self.decide_join,
+            invite=self.invite,
+            accept_invitation=self.accept_invitation,
+            search=self.search,
+            open_business=self.open_business,
+            create_business=self.create_business,
+            owners=self.owners,
+            grant=self.grant,
+            bot_username=self.bot_username,
+        )
 
 
 @dataclass
@@ -176,16 +201,17 @@ class Chat:
     def __init__(self, accounts: FakeAccounts | None = None, reg: Registration | None = None):
         self.accounts = accounts or FakeAccounts()
         self.reg = reg or Registration()
+        services = self.accounts.services()
         cat = catalog()
         self.engine = ConversationEngine(
             catalog=lambda: cat,
             registration=RegistrationServices.of(self.reg),
             settings=EngineSettings(),
             flow=RegistrationFlow(
-                business=StaffBusinessPicker(self.accounts),
-                order_placed=AgentOrderNotice(self.accounts),
+                business=StaffBusinessPicker(services),
+                order_placed=AgentOrderNotice(services),
             ),
-            flows=account_flows(self.accounts),
+            flows=account_flows(services),
             commands=COMMANDS,
             entries=ENTRIES,
         )
