@@ -478,7 +478,7 @@ class Container:
             payment=GetPaymentMethod(uow),
             invoices=ListInvoices(uow),
             invoice=GetInvoice(uow),
-            invoice_pdf=InvoicePdfFile(catalog, InvoicePdf(self.i18n)),
+            invoice_pdf=InvoicePdfFile(catalog, InvoicePdf(self.i18n), self.bot),
             history=ListHistory(uow),
             add_employee=AddEmployee(uow, catalog, clock),
             set_employee_active=SetEmployeeActive(uow, catalog, clock),

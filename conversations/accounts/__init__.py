@@ -8,8 +8,9 @@ Flows (the engine starts them by name; see :data:`COMMANDS` and :data:`ENTRIES`)
 - ``join`` (entry button ``jr``, arg ``a<id>``/``r<id>``, :mod:`.decisions`): an owner's
   **Chấp nhận** / **Từ chối** on a join request. Entry buttons can be forged, so the use case
   decides who may.
-- ``invite`` (``/invite``, :mod:`.invite`): an owner invites an employee; a staff member picks
-  or creates a business and invites its first owner (or an employee).
+- ``invite`` (``/invite``, :mod:`.invite`): an owner invites an employee (picked in Telegram,
+  or through a link); a staff member picks or creates a business and invites its first owner
+  (or an employee).
 - ``grant`` (``/grant TELEGRAM_ID ROLE [TAX_CODE]``, :mod:`.decisions`): an admin grants a role.
 
 :class:`StaffBusinessPicker` (:mod:`.picker`) is the business step of a staff member's

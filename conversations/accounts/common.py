@@ -43,9 +43,12 @@ GRANT_FLOW: Final = "grant"
 JOIN_ACTION: Final = "jr"
 #: ``/start inv_<token>``: an invitation's deep link
 INVITE_PREFIX: Final = "inv_"
+#: the entry button of an invitation sent to the invitee's chat (arg ``inv_<token>``: the
+#: same as the deep link's, so ``start`` takes both)
+INVITED_ACTION: Final = "ivj"
 
 COMMANDS: Final = {"start": START_FLOW, "invite": INVITE_FLOW, "grant": GRANT_FLOW}
-ENTRIES: Final = {JOIN_ACTION: JOIN_FLOW}
+ENTRIES: Final = {JOIN_ACTION: JOIN_FLOW, INVITED_ACTION: START_FLOW}
 
 MAX_QUERY: Final = 100
 #: a business name longer than this is cut where it is kept in a draft
@@ -63,6 +66,7 @@ class AccountAction(enum.StrEnum):
     ROLE = "role"
     PICK_BUSINESS = "bz"
     NEW_BUSINESS = "bnew"
+    LINK = "link"
 
 
 @dataclass(frozen=True, slots=True)

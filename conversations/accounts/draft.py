@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Final
 
+from domain.model import Role
+
 #: the keys the business picker owns in its host's draft
 PICKER_KEYS: Final = ("bz", "bq", "bn")
 
@@ -85,25 +87,29 @@ class PickerDraft:
 
 class InviteStep(enum.StrEnum):
     PICK = "iv_pick"  # an owner of several businesses chooses one
+    WHO = "iv_who"  # an owner picks the employee in Telegram, or asks for a link
     BUSINESS = "iv_biz"  # staff find or create the business
     ROLE = "iv_role"  # staff choose owner or member
 
 
 @dataclass
 class InviteDraft:
-    """``s`` the step (or the flow's name while it ends), ``e`` the business, ``fx`` wrong
-    typed answers in a row. The picker's keys are its own (:class:`PickerDraft`)."""
+    """``s`` the step (or the flow's name while it ends), ``e`` the business, ``r`` the role
+    the invitation is for, ``fx`` wrong typed answers in a row. The picker's keys are its
+    own (:class:`PickerDraft`)."""
 
     step: str = ""
     business: int | None = None
+    role: Role | None = None
     failures: int = 0
 
     @classmethod
     def load(cls, raw: dict[str, Any]) -> InviteDraft:
-        business = raw.get("e")
+        business, role = raw.get("e"), raw.get("r")
         return cls(
             step=str(raw.get("s", "")),
             business=int(business) if business not in (None, "") else None,
+            role=Role(role) if role else None,
             failures=int(raw.get("fx", 0) or 0),
         )
 
@@ -111,6 +117,7 @@ class InviteDraft:
         values: dict[str, Any] = {
             "s": self.step or None,
             "e": self.business,
+            "r": self.role.value if self.role is not None else None,
             "fx": self.failures or None,
         }
         for key, value in values.items():

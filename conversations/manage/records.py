@@ -106,7 +106,7 @@ async def _invoice_detail(c: Ctx) -> TabContent:
     rows = [(Button(Msg("manage.btn.inv_back"), action=Action.INVOICE_BACK),)]
     if c.d.send_pdf:
         c.d.send_pdf = False
-        name, content = await c.backend.invoice_pdf(view, c.t.lang)
+        name, content = await c.backend.invoice_pdf(view, c.t.lang, c.t.chat_id)
         parts.append(Msg("manage.inv.pdf_sent"))
         return TabContent(view.subscription, Join(tuple(parts)), tuple(rows), (name, content))
     parts.append(Msg("manage.inv.pdf_hint"))

@@ -68,6 +68,7 @@ def test_a_stored_sign_up_draft_is_stored_back_unchanged(raw: dict[str, Any]) ->
         },
         {"s": "iv_role", "e": 8},
         {"s": "iv_pick"},
+        {"s": "iv_who", "e": 7, "r": "member"},
     ],
 )
 def test_a_stored_invite_draft_is_stored_back_unchanged(raw: dict[str, Any]) -> None:
