@@ -28,6 +28,7 @@ from conversations.kit import nav, unexpected
 from conversations.screens import (
     Button,
     Day,
+    Delivery,
     Join,
     Msg,
     Param,
@@ -177,6 +178,7 @@ class InviteFlow(StepsFlow):
         """The employee picked with the button of :attr:`InviteStep.WHO`. The button's
         ``request_id`` is the business; one from another step, screen or business (stale or
         forged) changes nothing. Whether the user may invite is the use case's to decide."""
+        t.delivery = Delivery.NEW  # the answer to a message, like a typed one
         d = InviteDraft.load(t.draft)
         if d.step != InviteStep.WHO or d.business is None or request_id != request_of(d.business):
             t.notice = Msg("acc.invite_pick_stale")
