@@ -102,6 +102,7 @@ from domain.usecases.manage import (
     SetEmployeeActive,
     SetMemoStatus,
 )
+from domain.usecases.manage.paying import PayInvoice
 from domain.usecases.outbox import (
     ClaimNotices,
     MarkUnreachable,
@@ -486,6 +487,7 @@ class Container:
             add_memo=AddMemo(uow, clock),
             set_memo_status=SetMemoStatus(uow, clock),
             advance_progress=AdvanceProgress(uow, clock, self.settings.default_locale),
+            pay_invoice=PayInvoice(uow, clock, self.payments.retry, self.payments.start),
         )
 
     async def _bot_username(self) -> str:

@@ -211,6 +211,14 @@ class PaymentMethod(enum.StrEnum):
     BY_CASH = "BY_CASH"  # OS services
 
 
+class OrderPurpose(enum.StrEnum):
+    """What an order buys: a new subscription, or a change to an existing one."""
+
+    NEW = "NEW"  # a registration: paying it creates the subscription
+    RENEWAL = "RENEWAL"  # another period of ``Order.subscription_id``
+    CHANGE = "CHANGE"  # a plan, cycle, quantity or add-on change of ``Order.subscription_id``
+
+
 class OrderStatus(enum.StrEnum):
     PENDING_PAYMENT = "PENDING_PAYMENT"
     PAID = "PAID"
@@ -248,6 +256,10 @@ class Order:
     chat_id: int | None = None
     expires_at: datetime | None = None
     paid_at: datetime | None = None
+    purpose: OrderPurpose = OrderPurpose.NEW
+    #: The existing subscription a RENEWAL or CHANGE order acts on (``None`` for NEW orders,
+    #: whose subscription is created when they are paid or confirmed).
+    subscription_id: SubscriptionId | None = None
     id: OrderId = field(default=OrderId(0), kw_only=True)
 
     @property

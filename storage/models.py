@@ -223,6 +223,8 @@ class PromotionRow(Base):
     per_customer: Mapped[int | None] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
+    #: typed by the customer (matched case-insensitively); such a promotion is not listed
+    coupon_code: Mapped[str | None] = mapped_column(String(64))
 
 
 class CounterRow(Base):
@@ -268,6 +270,10 @@ class OrderRow(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]
     paid_at: Mapped[datetime | None]
+    purpose: Mapped[str] = mapped_column(String(16), default="NEW", server_default="NEW")
+    subscription_id: Mapped[int | None] = mapped_column(
+        Id, ForeignKey("subscriptions.id", use_alter=True), index=True
+    )
 
 
 class PaymentAttemptRow(Base):
@@ -357,7 +363,7 @@ class InvoiceRow(Base):
     number: Mapped[str | None] = mapped_column(String(20), unique=True)
     order_id: Mapped[int] = mapped_column(Id, ForeignKey("orders.id"), index=True)
     subscription_id: Mapped[int | None] = mapped_column(
-        Id, ForeignKey("subscriptions.id"), index=True
+        Id, ForeignKey("subscriptions.id", use_alter=True), index=True
     )
     enterprise_id: Mapped[int] = mapped_column(Id, ForeignKey("enterprises.id"), index=True)
     status: Mapped[str] = mapped_column(String(16))
@@ -404,7 +410,7 @@ class HistoryEventRow(Base):
     id: Mapped[int] = _id()
     enterprise_id: Mapped[int | None] = mapped_column(Id, ForeignKey("enterprises.id"), index=True)
     subscription_id: Mapped[int | None] = mapped_column(
-        Id, ForeignKey("subscriptions.id"), index=True
+        Id, ForeignKey("subscriptions.id", use_alter=True), index=True
     )
     order_id: Mapped[int | None] = mapped_column(Id, ForeignKey("orders.id"), index=True)
     actor_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id"))

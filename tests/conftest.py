@@ -134,7 +134,8 @@ def pg_shared(pg_server: PgServer) -> str:
 
 
 def empty_tables(url: str) -> None:
-    """Delete every row of the application's tables (children first); the schema stays."""
+    """Delete every row of the application's tables (one TRUNCATE of them all, so foreign keys
+    between them, cycles included, need no order); the schema stays."""
     import asyncpg
     from sqlalchemy.engine import make_url
 
@@ -147,9 +148,8 @@ def empty_tables(url: str) -> None:
         connection = await asyncpg.connect(dsn, timeout=5)
         try:
             await connection.execute("SET lock_timeout = '10s'")
-            async with connection.transaction():
-                for table in tables:
-                    await connection.execute(f'DELETE FROM "{table}"')
+            names = ", ".join(f'"{table}"' for table in tables)
+            await connection.execute(f"TRUNCATE {names}")
         finally:
             await connection.close()
 

@@ -96,6 +96,7 @@ def _promotion_values(promotion: Promotion, position: int) -> dict[str, Any]:
         "quota": promotion.quota,
         "per_customer": promotion.per_customer,
         "active": promotion.active,
+        "coupon_code": promotion.coupon_code,
         "position": position,
     }
 
@@ -164,6 +165,7 @@ def _to_promotion(row: Any) -> Promotion:
         quota=row.quota,
         per_customer=row.per_customer,
         active=bool(row.active),
+        coupon_code=row.coupon_code,
     )
 
 

@@ -14,11 +14,13 @@ from domain.model import (
     EnterpriseId,
     Order,
     OrderId,
+    OrderPurpose,
     OrderStatus,
     PaymentAttempt,
     PaymentAttemptId,
     PaymentAttemptStatus,
     PaymentMethod,
+    SubscriptionId,
     UserId,
     order_code,
     order_counter,
@@ -83,6 +85,8 @@ def to_order(row: Any) -> Order:
         created_at=row.created_at,
         expires_at=row.expires_at,
         paid_at=row.paid_at,
+        purpose=OrderPurpose(row.purpose),
+        subscription_id=SubscriptionId(row.subscription_id) if row.subscription_id else None,
     )
 
 
@@ -113,6 +117,8 @@ def _order_values(order: Order) -> dict[str, Any]:
         "created_at": order.created_at,
         "expires_at": order.expires_at,
         "paid_at": order.paid_at,
+        "purpose": order.purpose.value,
+        "subscription_id": order.subscription_id,
     }
 
 
