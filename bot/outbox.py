@@ -14,9 +14,10 @@ Started by the app like the reconciler. A round claims a batch of due rows with 
   after a growing delay, at most ``MAX_ATTEMPTS`` times.
 
 A row is never sent twice by this worker: it is sent only while half of its lease is left
-(the default lease, 120 s, leaves 60 s: the send policy's bound on one call's retries), so a
-stalled process skips rows whose lease may pass to another worker. Rows of one chat go in
-order, one at a time; chats are served concurrently (at most ``concurrency``).
+(the default lease, ``OUTBOX_LEASE_SECONDS`` = 120 s, leaves 60 s: the send policy's bound on
+one call's retries), so a stalled process skips rows whose lease may pass to another worker.
+Rows of one chat go in order, one at a time; chats are served concurrently (at most
+``concurrency``).
 
 The worker wakes at once when a commit in this process wrote outbox rows (``wake``), and
 otherwise looks every ``poll_interval`` seconds (rows written by other processes, retries).
@@ -56,11 +57,10 @@ from domain.usecases.outbox import (
     SettleDelivery,
 )
 
-__all__ = ["LEASE", "OutboxWorker", "worker_name"]
+__all__ = ["OutboxWorker", "worker_name"]
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=120)
 #: a 400 whose description says the chat cannot be reached counts as a 403
 _UNREACHABLE_400 = ("chat not found", "user not found", "peer_id_invalid")
 #: how often the depth gauges are refreshed
