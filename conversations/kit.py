@@ -91,3 +91,9 @@ def breakdown(q: Quote) -> Join:
         parts.append(Msg(key, values))
     parts.append(Msg("quote.total", {"amount": Money(q.total)}))
     return Join(tuple(parts))
+
+
+def copy_order_button(order_code: str) -> Button:
+    """Copies the order code (the payment reference) to the clipboard: Telegram's
+    ``copy_text`` button, nothing is sent to the bot."""
+    return Button(Msg("btn.copy_order", {"order": Plain(order_code)}), copy_text=order_code)

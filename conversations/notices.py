@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 
+from conversations.accounts.invite import invitation_received_screen
 from conversations.accounts.signup import join_request_screen
 from conversations.payment import expired_screen, failure_screen, success_screen
 from conversations.registration import result_screen
@@ -163,6 +164,19 @@ def _invitation_used(params: Params, _: Catalog) -> Screen:
     )
 
 
+def _invitation_received(params: Params, _: Catalog) -> Screen:
+    token = _str(params, "token")
+    if not token:
+        raise ValueError("an invitation without its token")
+    return invitation_received_screen(
+        _str(params, "name"),
+        _business(params),
+        Role(_str(params, "role") or Role.MEMBER.value),
+        datetime.fromisoformat(_str(params, "expires")),
+        token,
+    )
+
+
 def _progress_changed(params: Params, catalog: Catalog) -> Screen:
     code = _str(params, "subscription")
     service = catalog.service(_str(params, "service"))
@@ -279,6 +293,7 @@ _SCREENS: dict[NoticeKind, Callable[[Params, Catalog], Screen]] = {
     NoticeKind.JOIN_REQUESTED: _join_requested,
     NoticeKind.JOIN_DECIDED: _join_decided,
     NoticeKind.INVITATION_USED: _invitation_used,
+    NoticeKind.INVITATION_RECEIVED: _invitation_received,
     NoticeKind.PROGRESS_CHANGED: _progress_changed,
     NoticeKind.AGENT_REGISTERED: _agent_registered,
     NoticeKind.TRIAL_STARTED: _trial("chg.trial.started_by_staff"),

@@ -225,7 +225,11 @@ class SqlUnitOfWork:
                 wake()
 
     async def rollback(self) -> None:
-        await self._current().session.rollback()
+        session = self._current().session
+        await session.rollback()
+        # the rows added so far are gone: a later commit in this block wakes the worker only
+        # if it adds rows of its own
+        session.info.pop(OUTBOX_WRITTEN, None)
 
     @property
     def session(self) -> AsyncSession:

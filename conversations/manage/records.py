@@ -129,7 +129,7 @@ async def _invoice_detail(c: Ctx) -> TabContent:
         parts.append(Msg("manage.inv.pay.hint"))
     if c.d.send_pdf:
         c.d.send_pdf = False
-        name, content = await c.backend.invoice_pdf(view, c.t.lang)
+        name, content = await c.backend.invoice_pdf(view, c.t.lang, c.t.chat_id)
         parts.append(Msg("manage.inv.pdf_sent"))
         return TabContent(view.subscription, Join(tuple(parts)), tuple(rows), (name, content))
     parts.append(Msg("manage.inv.pdf_hint"))

@@ -194,8 +194,8 @@ class Transaction:
         self.task = asyncio.current_task()
         self._tables: Tables | None = None
         self._aborted = False
-        #: this block wrote outbox rows (read by the unit of work's commit); like the SQL
-        #: session's flag it is not cleared by a rollback inside the block
+        #: this transaction wrote outbox rows (read by the unit of work's commit); cleared by
+        #: a rollback, like the SQL session's flag
         self.outbox_written = False
 
     async def tables(self) -> Tables:
@@ -230,6 +230,7 @@ class Transaction:
 
     async def rollback(self) -> None:
         self._aborted = False
+        self.outbox_written = False
         if self._tables is not None:
             self._end()
 
