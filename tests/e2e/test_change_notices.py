@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from domain.model import OrderPurpose, OrderStatus, SubscriptionStatus
 from tests.e2e.payments_fixtures import (  # noqa: F401 - the fixtures
     COMPANY,
@@ -57,6 +59,9 @@ async def _confirm_upgrade(shop: Shop, code: str) -> None:
     await user.press(CONFIRM)
 
 
+@pytest.mark.parametrize(
+    "db_backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
 async def test_a_paid_change_is_told_as_a_change(shop: Shop) -> None:
     user = await shop.owner()
     code = await paid_personal(shop, user)
@@ -136,6 +141,9 @@ async def test_a_change_whose_link_failed_is_paid_again(shop: Shop) -> None:
     assert (order.status, order.total) == (OrderStatus.PAID.value, due)
 
 
+@pytest.mark.parametrize(
+    "db_backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
 async def test_an_unpaid_change_order_expires_and_the_subscription_stays(shop: Shop) -> None:
     user = await shop.owner()
     code = await paid_personal(shop, user)
