@@ -3,7 +3,9 @@
 The button carries the invoice id, a hint the use case re-checks (``PayInvoice``: the invoice
 belongs to the open subscription, the presser may pay for its business). A button from an
 older message is stale for the engine (the session's rev moved) and shows the current screen
-again; a forged or foreign id is refused like any other (``PermissionDenied``).
+again, unless its invoice has been paid since: then :func:`stale_pay` says so (an alert and a
+message with **Quản lý thuê bao**). A forged or foreign id is refused like any other
+(``PermissionDenied``; pressed as stale, it is just stale).
 
 The outcome comes as a new message below the tab, which is redrawn in place:
 
