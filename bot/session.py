@@ -22,7 +22,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.exceptions import TelegramNetworkError
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
-from aiohttp import ClientError
+from aiohttp import ClientError, ClientTimeout
 
 __all__ = ["BotSession"]
 
@@ -78,7 +78,7 @@ class BotSession(AiohttpSession):
                 url,
                 data=body,
                 headers=_JSON,
-                timeout=self.timeout if timeout is None else timeout,
+                timeout=ClientTimeout(total=self.timeout if timeout is None else timeout),
             ) as resp:
                 raw_result = await resp.text()
         except TimeoutError as e:  # asyncio.TimeoutError, as aiogram catches it
