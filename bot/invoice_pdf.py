@@ -19,12 +19,11 @@ from collections.abc import Callable
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiogram import Bot
 from aiogram.enums import ChatAction
 from aiogram.exceptions import TelegramAPIError
-from fpdf import FPDF
-from fpdf.enums import Align, XPos, YPos
 
 from bot.i18n import I18n
 from conversations.kit import CHANGE_DEDUCTIONS
@@ -33,6 +32,10 @@ from domain.formatting import format_date, format_datetime, format_money
 from domain.model import Invoice
 from domain.pricing import Quote
 from domain.usecases.manage import InvoiceView
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
+    from fpdf.enums import Align, XPos, YPos
 
 __all__ = ["FONT_FAMILY", "InvoicePdf", "InvoicePdfFile", "font_paths", "invoice_filename"]
 
@@ -91,8 +94,17 @@ class InvoicePdfFile:
         return invoice_filename(view.invoice), content
 
 
+def _import_fpdf() -> None:
+    """fpdf2 takes about 20 MB of memory: imported when the first invoice is drawn, not by
+    every bot process at start-up (see docs/performance.md)."""
+    global FPDF, Align, XPos, YPos
+    from fpdf import FPDF
+    from fpdf.enums import Align, XPos, YPos
+
+
 class _Document:
     def __init__(self, i18n: I18n, lang: str) -> None:
+        _import_fpdf()
         self.i18n = i18n
         self.lang = lang
         pdf = FPDF(orientation="portrait", unit="mm", format="A4")

@@ -52,7 +52,6 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception,
-    stop_before_delay,
     wait_exponential,
     wait_random,
 )
@@ -120,10 +119,21 @@ class _Attempts:
     def __init__(self, settings: RetrySettings) -> None:
         self.settings = settings
         self.failures = 0
-        self._backoff = wait_exponential(
+        #: the first attempt's start (tenacity's own start comes after it: see __call__)
+        self.started = time.monotonic()
+
+    def _backoff(self, state: RetryCallState) -> float:
+        settings = self.settings
+        backoff = wait_exponential(
             multiplier=settings.backoff_initial, max=settings.backoff_max
         ) + wait_random(0, settings.jitter)
-        self._deadline = stop_before_delay(settings.max_seconds)
+        return float(backoff(state))
+
+    def _deadline(self, state: RetryCallState) -> bool:
+        # tenacity's stop_before_delay, counted from the first attempt
+        ended = state.outcome_timestamp
+        since = (ended if ended is not None else time.monotonic()) - self.started
+        return since + state.upcoming_sleep >= self.settings.max_seconds
 
     def wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome is not None else None
@@ -172,17 +182,28 @@ class TelegramSendPolicy(BaseRequestMiddleware):
         if name in EXEMPT_METHODS:
             return await make_request(bot, method)
         attempts = _Attempts(self.retry)
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(is_transient),
-            wait=attempts.wait,
-            stop=attempts.stop,
-            sleep=self._sleep,
-            reraise=True,
-            before_sleep=lambda state: self._before_retry(name, state),
-        )
         try:
+            # the first attempt without tenacity (its loop costs ~50 µs a call); a transient
+            # failure is handed to the retry loop as the outcome of its first attempt
+            try:
+                return await self._attempt(make_request, bot, method, name, attempts)
+            except BaseException as error:
+                if not is_transient(error):
+                    raise
+                first_failure: BaseException | None = error
+            retrying = AsyncRetrying(
+                retry=retry_if_exception(is_transient),
+                wait=attempts.wait,
+                stop=attempts.stop,
+                sleep=self._sleep,
+                reraise=True,
+                before_sleep=lambda state: self._before_retry(name, state),
+            )
             async for attempt in retrying:
                 with attempt:
+                    if first_failure is not None:
+                        failure, first_failure = first_failure, None
+                        raise failure
                     response = await self._attempt(make_request, bot, method, name, attempts)
         except BaseException as error:
             if not isinstance(error, TelegramForbiddenError | asyncio.CancelledError):

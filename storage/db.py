@@ -4,12 +4,15 @@ SQLite is set up for a small concurrent server: foreign keys on, WAL journal, a 
 and every transaction opened with ``BEGIN IMMEDIATE`` so writers queue behind each other
 (a deferred transaction that reads first and writes later would fail with "database is locked"
 instead of waiting). So on SQLite a task must not wait for another task's transaction while it
-holds one itself. PostgreSQL uses the driver's defaults (READ COMMITTED).
+holds one itself. The writers of one process take turns in arrival order
+(:class:`_SqliteWriteTurns`) before their ``BEGIN IMMEDIATE``. PostgreSQL uses the driver's
+defaults (READ COMMITTED).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable
 from contextvars import ContextVar
 from pathlib import Path
@@ -22,8 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.pool import NullPool
+from sqlalchemy.util import await_only
+from sqlalchemy.util.concurrency import in_greenlet
 
 from domain.ports import UnitOfWork
+from storage import sqlite_inline
 from storage.repositories import (
     OUTBOX_WRITTEN,
     SqlCatalogRepository,
@@ -76,20 +82,84 @@ def create_engine(
     """An async engine for ``url`` (``sqlite+aiosqlite://…`` or ``postgresql+asyncpg://…``).
 
     ``sqlite_foreign_keys=False`` is for migrations only (batch table rebuilds need it off).
+    SQLite runs in the event loop's thread (:mod:`storage.sqlite_inline`), not aiosqlite's.
     """
     if null_pool:
         kwargs["poolclass"] = NullPool
     if is_sqlite(url):
         _check_sqlite_directory(url)
-        engine = _create_async_engine(url, echo=echo, **kwargs)
+        parsed = make_url(url)
+        if parsed.drivername == "sqlite+aiosqlite":
+            parsed = parsed.set(drivername=f"sqlite+{sqlite_inline.DRIVER}")
+        engine = _create_async_engine(parsed, echo=echo, **kwargs)
         _setup_sqlite(engine, foreign_keys=sqlite_foreign_keys)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return _create_async_engine(url, echo=echo, **kwargs)
 
 
+_TURN = "onesme_sqlite_write_turn"
+
+
+class _SqliteWriteTurns:
+    """The writers of this process (one engine) take turns, first come first served, before
+    their ``BEGIN IMMEDIATE``; the turn is given back with the transaction's end (commit,
+    rollback, or the connection's return to the pool).
+
+    SQLite runs in the event loop's thread (:mod:`storage.sqlite_inline`): a ``BEGIN
+    IMMEDIATE`` that found the database locked by a writer of this same process would block
+    the loop, and so that writer, until the busy timeout. The turns make such writers wait on
+    an asyncio lock instead. (With aiosqlite's threads they waited in SQLite's busy handler,
+    which sleeps up to 100 ms between tries and is not fair: some transactions waited seconds
+    while others went first, measured ``BEGIN IMMEDIATE`` up to 2.7 s at 25 users in flight.)
+    The busy timeout still applies to writers of other processes (a CLI command). A writer
+    that waited the whole busy timeout for its turn fails with "database is locked", as it
+    would have in SQLite; a task that opens a second write transaction while holding one goes
+    straight to SQLite, as before (and waits there: nested writers are a bug, see above).
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = asyncio.Lock()
+        self._holder: asyncio.Task[Any] | None = None
+
+    async def take(self) -> bool:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # an engine used from a new event loop (tests)
+            self._loop, self._lock, self._holder = loop, asyncio.Lock(), None
+        task = asyncio.current_task()
+        if task is not None and task is self._holder:
+            return False
+        if not self._lock.locked():
+            await self._lock.acquire()  # free: taken without a turn of the event loop
+        else:
+            try:
+                await asyncio.wait_for(self._lock.acquire(), self._timeout)
+            except TimeoutError:
+                raise sqlite3.OperationalError(
+                    "database is locked (waited for this process' other writers)"
+                ) from None
+        self._holder = task
+        return True
+
+    def give_back(self) -> None:
+        self._holder = None
+        if self._loop is None or not self._lock.locked():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            self._lock.release()
+        elif not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._lock.release)
+
+
 def _setup_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
     memory = make_url(str(engine.url)).database in (None, "", ":memory:")
+    turns = _SqliteWriteTurns(SQLITE_BUSY_TIMEOUT_MS / 1000)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -108,7 +178,39 @@ def _setup_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
         mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "IMMEDIATE")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        info = connection.info
+        if mode != "DEFERRED" and not info.get(_TURN) and in_greenlet():
+            info[_TURN] = await_only(turns.take())
+        try:
+            connection.exec_driver_sql(f"BEGIN {mode}")
+        except BaseException:
+            _give_back(info)
+            raise
+
+    def _give_back(info: dict[Any, Any]) -> None:
+        if info.pop(_TURN, False):
+            turns.give_back()
+
+    @event.listens_for(engine.sync_engine, "commit")
+    def _on_commit(connection: Connection) -> None:
+        # the COMMIT itself runs right after, before the loop can resume the next writer
+        _give_back(connection.info)
+
+    @event.listens_for(engine.sync_engine, "rollback")
+    def _on_rollback(connection: Connection) -> None:
+        _give_back(connection.info)
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        _give_back(record.info)
+
+    @event.listens_for(engine.sync_engine, "close")
+    def _on_close(_dbapi_connection: Any, record: Any) -> None:
+        _give_back(record.info)
+
+    @event.listens_for(engine.sync_engine, "invalidate")
+    def _on_invalidate(_dbapi_connection: Any, record: Any, _exception: Any) -> None:
+        _give_back(record.info)
 
 
 class _FreshSession(Session):

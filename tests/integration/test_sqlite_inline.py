@@ -1,0 +1,98 @@
+"""SQLite in the event loop's thread (storage/sqlite_inline.py) with the write turns of
+storage/db.py: concurrent writers of one process, failed transactions, buffered results."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from storage.db import Database
+from storage.sqlite_inline import DRIVER
+from tests.conftest import sqlite_url
+
+
+@pytest.fixture
+async def database(sqlite_template: Path, tmp_path: Path) -> AsyncIterator[Database]:
+    path = tmp_path / "inline.db"
+    shutil.copyfile(sqlite_template, path)
+    database = Database(sqlite_url(path))
+    try:
+        async with database.engine.begin() as connection:
+            await connection.execute(text("INSERT INTO counters (name, value) VALUES ('n', 0)"))
+        yield database
+    finally:
+        await database.dispose()
+
+
+async def counter(database: Database) -> int:
+    async with database.engine.connect() as connection:
+        value = (await connection.execute(text("SELECT value FROM counters"))).scalar_one()
+    return int(value)
+
+
+async def test_an_aiosqlite_url_runs_on_the_inline_driver(database: Database) -> None:
+    assert database.engine.dialect.driver == DRIVER
+    assert database.engine.url.drivername == f"sqlite+{DRIVER}"
+
+
+async def test_writers_that_wait_inside_their_transaction_take_turns(database: Database) -> None:
+    """Read, yield to the loop, write: without turns the second writer's BEGIN IMMEDIATE would
+    block the loop's thread while the first one cannot go on."""
+
+    async def increment() -> None:
+        async with database.engine.begin() as connection:
+            value = (await connection.execute(text("SELECT value FROM counters"))).scalar_one()
+            await asyncio.sleep(0.001)
+            await connection.execute(text("UPDATE counters SET value = :v"), {"v": value + 1})
+
+    async with asyncio.timeout(20):
+        await asyncio.gather(*(increment() for _ in range(20)))
+    assert await counter(database) == 20
+
+
+async def test_units_of_work_and_bare_connections_share_the_turns(database: Database) -> None:
+    async def through_uow() -> None:
+        async with database.uow as uow:
+            session = uow.session
+            value = (await session.execute(text("SELECT value FROM counters"))).scalar_one()
+            await asyncio.sleep(0)
+            await session.execute(text("UPDATE counters SET value = :v"), {"v": value + 1})
+            await uow.commit()
+
+    async def through_connection() -> None:
+        async with database.engine.begin() as connection:
+            value = (await connection.execute(text("SELECT value FROM counters"))).scalar_one()
+            await asyncio.sleep(0)
+            await connection.execute(text("UPDATE counters SET value = :v"), {"v": value + 1})
+
+    async with asyncio.timeout(20):
+        await asyncio.gather(*(f() for _ in range(8) for f in (through_uow, through_connection)))
+    assert await counter(database) == 16
+
+
+async def test_a_failed_or_abandoned_transaction_gives_its_turn_back(database: Database) -> None:
+    with pytest.raises(RuntimeError, match="boom"):
+        async with database.engine.begin() as connection:
+            await connection.execute(text("UPDATE counters SET value = 100"))
+            raise RuntimeError("boom")
+    async with database.uow as uow:  # left without commit: rolled back
+        await uow.session.execute(text("UPDATE counters SET value = 200"))
+    async with asyncio.timeout(5), database.engine.begin() as connection:
+        await connection.execute(text("UPDATE counters SET value = value + 1"))
+    assert await counter(database) == 1
+
+
+async def test_rows_are_read_before_the_transaction_ends(database: Database) -> None:
+    async with database.engine.begin() as connection:
+        for name in ("a", "b", "c"):
+            await connection.execute(
+                text("INSERT INTO counters (name, value) VALUES (:n, 1)"), {"n": name}
+            )
+    async with database.engine.connect() as connection:
+        result = await connection.execute(text("SELECT name FROM counters ORDER BY name"))
+    assert [row.name for row in result] == ["a", "b", "c", "n"]
