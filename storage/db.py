@@ -40,6 +40,7 @@ from storage.repositories import (
     SqlOutboxRepository,
     SqlPaymentRepository,
     SqlPromotionUsageRepository,
+    SqlRenewalRepository,
     SqlSubscriptionRepository,
     SqlUserRepository,
 )
@@ -149,6 +150,7 @@ class _Active:
         "outbox",
         "payments",
         "promotions",
+        "renewals",
         "session",
         "subscriptions",
         "task",
@@ -174,6 +176,7 @@ class _Active:
         self.join_requests = SqlJoinRequestRepository(session)
         self.counters = SqlCounterRepository(session)
         self.outbox = SqlOutboxRepository(session)
+        self.renewals = SqlRenewalRepository(session)
 
 
 class SqlUnitOfWork:
@@ -306,6 +309,10 @@ class SqlUnitOfWork:
     @property
     def outbox(self) -> SqlOutboxRepository:
         return self._current().outbox
+
+    @property
+    def renewals(self) -> SqlRenewalRepository:
+        return self._current().renewals
 
 
 class Database:

@@ -25,6 +25,7 @@ from domain.catalog import (
     PricingStrategy,
     Promotion,
     PromotionScope,
+    Purchase,
     Service,
     ServiceKind,
     TaxCategory,
@@ -95,6 +96,7 @@ def _promotion_values(promotion: Promotion, position: int) -> dict[str, Any]:
         "min_amount": promotion.min_amount,
         "quota": promotion.quota,
         "per_customer": promotion.per_customer,
+        "purchases": [p.value for p in promotion.purchases],
         "active": promotion.active,
         "position": position,
     }
@@ -163,6 +165,9 @@ def _to_promotion(row: Any) -> Promotion:
         min_amount=row.min_amount,
         quota=row.quota,
         per_customer=row.per_customer,
+        purchases=tuple(Purchase(p) for p in row.purchases)
+        if row.purchases
+        else (Purchase.NEW,),
         active=bool(row.active),
     )
 

@@ -32,6 +32,7 @@ from tests.fakes.orders import (
     FakePromotionUsageRepository,
 )
 from tests.fakes.outbox import FakeOutboxRepository
+from tests.fakes.renewals import FakeRenewalRepository
 from tests.fakes.store import FakeStore, Tables, Transaction
 from tests.fakes.subscriptions import (
     FakeEmployeeRepository,
@@ -63,6 +64,7 @@ class _Active:
         "outbox",
         "payments",
         "promotions",
+        "renewals",
         "subscriptions",
         "tx",
         "users",
@@ -86,6 +88,7 @@ class _Active:
         self.join_requests = FakeJoinRequestRepository(tx)
         self.counters = FakeCounterRepository(tx)
         self.outbox = FakeOutboxRepository(tx)
+        self.renewals = FakeRenewalRepository(tx)
 
 
 class FakeUnitOfWork:
@@ -211,6 +214,10 @@ class FakeUnitOfWork:
     @property
     def outbox(self) -> FakeOutboxRepository:
         return self._current().outbox
+
+    @property
+    def renewals(self) -> FakeRenewalRepository:
+        return self._current().renewals
 
 
 if TYPE_CHECKING:
