@@ -365,9 +365,7 @@ class RenewalReminderRow(Base):
     a reminder exists once whatever the number of workers, replicas or restarts."""
 
     __tablename__ = "renewal_reminders"
-    __table_args__ = (
-        UniqueConstraint("subscription_id", "period_end", "days"),
-    )
+    __table_args__ = (UniqueConstraint("subscription_id", "period_end", "days"),)
 
     id: Mapped[int] = _id()
     subscription_id: Mapped[int] = mapped_column(Id, ForeignKey("subscriptions.id"))

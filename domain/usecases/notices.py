@@ -69,6 +69,8 @@ def payment_succeeded(result: PaymentConfirmed) -> list[Notice]:
         "period_start": _iso(result.period_start),
         "period_end": _iso(result.period_end),
     }
+    if result.purpose != "NEW":  # a renewal (or change): "Gia hạn thành công"
+        params["purpose"] = result.purpose
     return [Notice(NoticeKind.PAYMENT_SUCCEEDED, chat, result.locale, params) for chat in chats]
 
 

@@ -165,9 +165,7 @@ def _to_promotion(row: Any) -> Promotion:
         min_amount=row.min_amount,
         quota=row.quota,
         per_customer=row.per_customer,
-        purchases=tuple(Purchase(p) for p in row.purchases)
-        if row.purchases
-        else (Purchase.NEW,),
+        purchases=tuple(Purchase(p) for p in row.purchases) if row.purchases else (Purchase.NEW,),
         active=bool(row.active),
     )
 

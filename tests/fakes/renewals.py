@@ -61,8 +61,7 @@ class FakeRenewalRepository(FakeRepository):
             (
                 o
                 for o in rows
-                if o.subscription_id == subscription_id
-                and o.status is OrderStatus.PENDING_PAYMENT
+                if o.subscription_id == subscription_id and o.status is OrderStatus.PENDING_PAYMENT
             ),
             key=lambda o: o.id,
         )

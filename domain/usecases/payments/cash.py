@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from domain.errors import NotFound, PermissionDenied
 from domain.model import (
+    OrderStatus,
     PaymentMethod,
     UserId,
 )
@@ -32,6 +33,9 @@ class ConfirmCash:
     """An agent or admin took the cash for an OS subscription (``/cash <code>`` or the button
     on the order): :class:`ConfirmPayment` with method cash and the actor recorded.
 
+    When the subscription's own order is paid already, the cash is for the open cash order that
+    acts on it (a renewal), if there is one.
+
     Raises ``PermissionDenied`` for anyone but staff and ``NotFound`` for an unknown code.
     The result's ``status`` is ``ALREADY_APPLIED`` when it had been paid already.
     """
@@ -47,6 +51,14 @@ class ConfirmCash:
                 raise PermissionDenied("only staff confirm cash payments")
             sub = await uow.subscriptions.get_by_code(req.subscription_code.strip().upper())
             order = await uow.orders.get(sub.order_id) if sub is not None else None
+            if sub is not None and order is not None and order.status is OrderStatus.PAID:
+                # paid already: the cash is for an open cash order acting on it (a renewal)
+                waiting = [
+                    o
+                    for o in await uow.renewals.open_orders(sub.id)
+                    if o.payment_method is PaymentMethod.BY_CASH
+                ]
+                order = waiting[0] if waiting else order
         if sub is None or order is None:
             raise NotFound("subscription not found", field="subscription")
         return await self._confirm(

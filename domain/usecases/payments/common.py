@@ -87,6 +87,8 @@ class PaymentConfirmed:
     locale: str = "vi"
     actor_id: int | None = None
     late: bool = False
+    #: what the order bought (``OrderPurpose``): NEW, RENEWAL or CHANGE
+    purpose: str = "NEW"
 
     @property
     def newly_applied(self) -> bool:
