@@ -338,7 +338,7 @@ class SubscriptionRepository(Protocol):
         ...
 
     async def update(self, subscription: Subscription) -> None:
-        """Store the mutable fields (status, progress, quantity, add-ons, periods)."""
+        """Store the mutable fields (status, progress, cycle, quantity, add-ons, periods)."""
         ...
 
     async def get_for_user(

@@ -111,6 +111,7 @@ def to_subscription(row: Any) -> Subscription:
 
 def _subscription_changes(s: Subscription) -> dict[str, Any]:
     return {
+        "cycle_code": s.cycle_code,  # a renewal may switch to another cycle of the plan
         "quantity": s.quantity,
         "addon_codes": list(s.addon_codes),
         "status": s.status.value,
@@ -139,7 +140,6 @@ class SqlSubscriptionRepository(SqlRepository):
                     enterprise_id=s.enterprise_id,
                     service_code=s.service_code,
                     plan_code=s.plan_code,
-                    cycle_code=s.cycle_code,
                     kind=s.kind.value,
                     registered_by=s.registered_by,
                     created_at=s.created_at,

@@ -114,6 +114,7 @@ class FakeSubscriptionRepository(FakeRepository):
         s = as_stored(subscription, ("addon_codes",))
         t.subscriptions[s.id] = replace(
             old,
+            cycle_code=s.cycle_code,
             quantity=s.quantity,
             addon_codes=s.addon_codes,
             status=s.status,
