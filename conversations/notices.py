@@ -15,6 +15,7 @@ from datetime import datetime
 from conversations.accounts.signup import join_request_screen
 from conversations.payment import expired_screen, failure_screen, success_screen
 from conversations.registration import result_screen
+from conversations.renewal import ended_notice, reminder_notice, staff_cancelled_notice
 from conversations.screens import Button, Delivery, Msg, Param, Plain, Screen
 from domain.catalog import Catalog
 from domain.model import PaymentMethod, Role
@@ -78,6 +79,7 @@ def _payment_succeeded(params: Params, _: Catalog) -> Screen:
             invoice_number=_str(params, "invoice"),
             period_start=_moment(params, "period_start"),
             period_end=_moment(params, "period_end"),
+            purpose=_str(params, "purpose") or "NEW",
         )
     )
 
@@ -189,6 +191,9 @@ _SCREENS: dict[NoticeKind, Callable[[Params, Catalog], Screen]] = {
     NoticeKind.INVITATION_USED: _invitation_used,
     NoticeKind.PROGRESS_CHANGED: _progress_changed,
     NoticeKind.AGENT_REGISTERED: _agent_registered,
+    NoticeKind.RENEWAL_REMINDER: reminder_notice,
+    NoticeKind.SUBSCRIPTION_ENDED: ended_notice,
+    NoticeKind.SUBSCRIPTION_CANCELLED: staff_cancelled_notice,
 }
 
 

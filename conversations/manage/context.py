@@ -46,6 +46,7 @@ BADGES: Final[Mapping[SubscriptionStatus, str]] = {
     SubscriptionStatus.IN_TRIAL: "🔵",
     SubscriptionStatus.NON_RENEWING: "🟠",
     SubscriptionStatus.CANCELLED: "🔴",
+    SubscriptionStatus.EXPIRED: "⚫",
 }
 
 

@@ -6,6 +6,7 @@ the cancellations."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from domain.catalog import Purchase
 from domain.errors import PermissionDenied
 from domain.model import OrderPurpose, OrderStatus, Subscription, SubscriptionStatus, User
 from domain.outbox import NoticeKind
+from domain.ports import UnitOfWork
 from domain.pricing import NO_USAGE, Selection, quote
 from domain.usecases.payments import ConfirmCashRequest, ConfirmStatus
 from domain.usecases.renewal import (
@@ -73,6 +75,7 @@ async def active(
         )
     assert result.status is ConfirmStatus.APPLIED, result
     [sub] = await world.subscriptions(placed.order_id or 0)
+    assert isinstance(sub, Subscription)
     return sub
 
 
@@ -87,6 +90,13 @@ async def rows(world: World, model: Any, *where: Any) -> list[Any]:
     async with world.db.uow as uow:
         result = await uow.session.execute(select(model.__table__).where(*where))
         return [dict(r) for r in result.mappings().all()]
+
+
+def factory(db: Database) -> Callable[[], UnitOfWork]:
+    def uow() -> UnitOfWork:
+        return db.uow
+
+    return uow
 
 
 def renewal_total(cycle: str) -> int:
@@ -122,7 +132,7 @@ async def test_each_reminder_once_under_concurrent_workers_on_two_replicas(
     replica = Database(db_url)  # a second process's engine on the same database
     try:
         workers = [
-            SendRenewalReminders(lambda db=db: db.uow, clock)
+            SendRenewalReminders(factory(db), clock)
             for db in (world.db, world.db, replica, replica)
         ]
         clock.at = end - timedelta(days=7) + timedelta(minutes=1)

@@ -22,6 +22,7 @@ from domain.usecases.renewal.rounds import (
     ReminderReport,
     SendRenewalReminders,
 )
+from domain.usecases.renewal.services import RenewalServices
 
 __all__ = [
     "RENEW_ACTION",
@@ -41,6 +42,7 @@ __all__ = [
     "RenewalOutcome",
     "RenewalOutcomeKind",
     "RenewalRequest",
+    "RenewalServices",
     "SendRenewalReminders",
     "SetRenewal",
     "apply_paid_renewal",

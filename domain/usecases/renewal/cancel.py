@@ -93,10 +93,10 @@ class CancelNowRequest:
 def validate_reason(text: str) -> str:
     reason = " ".join(text.split())
     if not reason:
-        raise InvalidInput("a reason is required", field="reason", reason="invalid.reason_empty")
+        raise InvalidInput("a reason is required", field="reason", reason="renew.reason_empty")
     if len(reason) > REASON_MAX:
         raise InvalidInput(
-            "the reason is too long", field="reason", reason="invalid.reason_long", max=REASON_MAX
+            "the reason is too long", field="reason", reason="renew.reason_long", max=REASON_MAX
         )
     return reason
 
