@@ -27,14 +27,14 @@ def lifecycle_rows(sub: Subscription, rights: Rights) -> tuple[tuple[Button, ...
         if sub.status in (_S.ACTIVE, _S.NON_RENEWING, _S.EXPIRED):
             rows.append((Button(Msg("renew.btn.renew"), action=RENEW_ENTRY, arg=code),))
         if sub.status is _S.ACTIVE:
-            rows.append((Button(Msg("renew.btn.end"), action=RENEW_ENTRY, arg=f"end:{code}"),))
+            rows.append((Button(Msg("renew.btn.end"), action=RENEW_ENTRY, arg=f"end.{code}"),))
         if sub.status is _S.NON_RENEWING:
             rows.append(
-                (Button(Msg("renew.btn.resume"), action=RENEW_ENTRY, arg=f"resume:{code}"),)
+                (Button(Msg("renew.btn.resume"), action=RENEW_ENTRY, arg=f"resume.{code}"),)
             )
     if rights.can_cancel_now and sub.status not in (_S.CANCELLED, _S.EXPIRED):
         rows.append(
-            (Button(Msg("renew.btn.cancel_now"), action=RENEW_ENTRY, arg=f"cancel:{code}"),)
+            (Button(Msg("renew.btn.cancel_now"), action=RENEW_ENTRY, arg=f"cancel.{code}"),)
         )
     return tuple(rows)
 

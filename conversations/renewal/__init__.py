@@ -5,8 +5,8 @@ subscription's **Chi tiết** tab); the button's arg names the subscription and 
 - ``TB-…``: **Gia hạn**: the plan's cycles at today's prices → a summary (the quote, the new
   period, the renewal promotions to tick) → **Xác nhận**: the VNPT Pay link (ON) or the
   order waiting for cash (OS).
-- ``end:TB-…``: **Hủy gia hạn**, after a confirmation; ``resume:TB-…``: **Tiếp tục gia hạn**
-  at once; ``cancel:TB-…`` (staff): asks the reason, then ends the subscription at once.
+- ``end.TB-…``: **Hủy gia hạn**, after a confirmation; ``resume.TB-…``: **Tiếp tục gia hạn**
+  at once; ``cancel.TB-…`` (staff): asks the reason, then ends the subscription at once.
 
 Entry args can be forged and buttons can be stale: the use cases behind
 :class:`RenewalBackend` re-check who acts and what the status allows; a refusal is said, never

@@ -92,7 +92,7 @@ class RenewalFlow:
     # --- entry ------------------------------------------------------------------------------
 
     async def start(self, t: Turn, arg: str) -> None:
-        op, _, code = arg.strip().rpartition(":")
+        op, _, code = arg.strip().rpartition(".")
         code = code.strip().upper()
         if not code.startswith("TB-") or op not in ("", "end", "resume", "cancel"):
             raise NotFound("no such subscription", field="subscription")
@@ -302,7 +302,9 @@ class RenewalFlow:
             d.pop("k", None)  # the user confirms the new total with a new press
             if outcome.reason.startswith("refusal."):
                 d["pp"], d["ip"] = None, []
-            t.notice = Msg("renew.price_changed")
+            # a toast, and the new total in a new message headed by the same words
+            t.notice = t.answer = Msg("renew.price_changed")
+            t.delivery = Delivery.NEW
             return
         if outcome.kind is RenewalOutcomeKind.NOT_RENEWABLE:
             self._said(t, Msg("renew.not_renewable_now", {"code": Plain(code)}), code)
