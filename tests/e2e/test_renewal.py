@@ -267,3 +267,28 @@ async def test_a_renewal_at_a_changed_price(shop: Shop, tmp_path: Path) -> None:
     async with shop.bot.database.uow as uow:
         first = await uow.invoices.for_order(sub.order_id)
     assert [i.total for i in first] == [PERSONAL_TOTAL]  # the first invoice is not touched
+
+
+async def test_an_agent_cancels_at_once_with_a_reason(shop: Shop) -> None:
+    owner = await shop.owner()
+    sub = await buy_personal(shop, owner)
+    agent = shop.bot.user("Hà", last_name="Hỗ trợ")
+    await shop.bot.grant(agent.id, "agent")
+
+    await open_details(agent, sub.code)
+    await agent.press("⛔ Hủy ngay (nhân viên)")
+    assert "Nhập lý do hủy ngay" in agent.last_text()
+    await agent.send("x" * 501)
+    assert "Lý do quá dài (tối đa 500 ký tự)" in agent.last_text()
+    await agent.send("Khách hàng yêu cầu chấm dứt hợp đồng")
+    assert "Đã hủy thuê bao" in agent.last_text()
+
+    told = await owner.wait_for_text("đã bị hủy")
+    assert sub.code in (told.text or "") and "Khách hàng yêu cầu chấm dứt hợp đồng" in (
+        told.text or ""
+    )
+    assert (await subscription(shop, sub.code)).status is SubscriptionStatus.CANCELLED
+    await open_details(owner, sub.code)
+    assert [RENEW] not in owner.last_buttons() and ["Hủy gia hạn"] not in owner.last_buttons()
+    await owner.press("Lịch sử")
+    assert "hủy thuê bao ngay, lý do: Khách hàng yêu cầu chấm dứt hợp đồng" in owner.last_text()
