@@ -17,6 +17,8 @@ from domain.usecases.manage import Rights
 RENEW_ENTRY: Final = "renew"
 
 _S = SubscriptionStatus
+#: a subscription that runs (an unpaid order is cancelled on its **Tiến trình** instead)
+CANCELLABLE_NOW: Final = frozenset({_S.ACTIVE, _S.NON_RENEWING, _S.IN_TRIAL})
 
 
 def lifecycle_rows(sub: Subscription, rights: Rights) -> tuple[tuple[Button, ...], ...]:
@@ -32,7 +34,7 @@ def lifecycle_rows(sub: Subscription, rights: Rights) -> tuple[tuple[Button, ...
             rows.append(
                 (Button(Msg("renew.btn.resume"), action=RENEW_ENTRY, arg=f"resume.{code}"),)
             )
-    if rights.can_cancel_now and sub.status not in (_S.CANCELLED, _S.EXPIRED):
+    if rights.can_cancel_now and sub.status in CANCELLABLE_NOW:
         rows.append(
             (Button(Msg("renew.btn.cancel_now"), action=RENEW_ENTRY, arg=f"cancel.{code}"),)
         )

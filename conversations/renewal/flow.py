@@ -108,6 +108,8 @@ class RenewalFlow:
         elif op == "cancel":
             if sub.status in (SubscriptionStatus.CANCELLED, SubscriptionStatus.EXPIRED):
                 self._said(t, Msg("renew.already_ended", _sub_params(sub)), sub.code)
+            elif sub.status is SubscriptionStatus.FUTURE:
+                self._said(t, Msg("renew.unchanged", _sub_params(sub)), sub.code)
             else:
                 t.draft.update({"s": _REASON})
         elif offer.open_order is not None:

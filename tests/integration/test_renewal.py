@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from domain.catalog import Purchase
-from domain.errors import PermissionDenied
+from domain.errors import NotFound, PermissionDenied
 from domain.model import OrderPurpose, OrderStatus, Subscription, SubscriptionStatus, User
 from domain.outbox import NoticeKind
 from domain.ports import UnitOfWork
@@ -26,6 +26,7 @@ from domain.usecases.renewal import (
     ChangeStatus,
     ExpireSubscriptions,
     PlaceRenewal,
+    RenewalOffers,
     RenewalOutcomeKind,
     RenewalRequest,
     SendRenewalReminders,
@@ -36,8 +37,10 @@ from storage.models import OutboxRow, RenewalReminderRow
 from tests.integration.test_payment_usecases import (
     AGENT,
     CATALOG,
+    MEMBER,
     OWNER,
     OWNER_CHAT,
+    STRANGER,
     VN,
     Clock,
     ScriptedGateway,
@@ -330,3 +333,25 @@ async def test_staff_cancel_at_once_with_a_reason(world: World, clock: Clock) ->
     )
     assert refused.outcome.kind is RenewalOutcomeKind.NOT_RENEWABLE
     assert (await cancel(CancelNowRequest(AGENT, sub.id, "lại"))).status is ChangeStatus.UNCHANGED
+
+
+async def test_who_may_renew_and_forged_codes(world: World, clock: Clock) -> None:
+    sub = await active(world)
+    offers = RenewalOffers(world.uow, lambda: CATALOG, clock)
+    offer = await offers(OWNER, sub.code.lower())
+    assert [c.code for c in offer.cycles] == ["M12", "M1"] and offer.open_order is None
+    assert (await offers(AGENT, sub.code)).subscription.id == sub.id
+    for who in (MEMBER, STRANGER):
+        with pytest.raises(PermissionDenied):
+            await offers(who, sub.code)
+        with pytest.raises(PermissionDenied):
+            await SetRenewal(world.uow, clock)(who, sub.id, renew=False)
+        with pytest.raises(PermissionDenied):
+            await PlaceRenewal(world.uow, lambda: CATALOG, clock)(
+                renewal(sub, "M1", renewal_total("M1"), f"w-{who}", actor=who)
+            )
+    with pytest.raises(NotFound):
+        await offers(OWNER, "TB-2026-999999")
+    with pytest.raises(PermissionDenied):  # a forged id reveals nothing
+        await SetRenewal(world.uow, clock)(OWNER, 999_999, renew=False)
+    assert (await reload(world, sub)).status is SubscriptionStatus.ACTIVE

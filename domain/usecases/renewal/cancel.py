@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from domain.errors import InvalidInput, PermissionDenied
 from domain.lifecycle import LifecycleAction, TransitionRefused, next_status
-from domain.model import OrderStatus, Subscription, SubscriptionId, UserId
+from domain.model import OrderStatus, Subscription, SubscriptionId, SubscriptionStatus, UserId
 from domain.outbox import NoticeKind
 from domain.policy import Permission
 from domain.ports import Clock, UnitOfWork
@@ -114,6 +114,9 @@ class CancelNow:
         now = self._clock.now()
         async with self._uow() as uow:
             sub = await _locked(uow, req.actor_id, req.subscription_id, Permission.CANCEL_NOW)
+            if sub.status is SubscriptionStatus.FUTURE:
+                # not started: its unpaid order is cancelled on the progress track instead
+                return LifecycleChange(ChangeStatus.UNCHANGED, sub)
             try:
                 status = next_status(sub.status, LifecycleAction.CANCEL_NOW)
             except TransitionRefused:
