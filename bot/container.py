@@ -69,6 +69,7 @@ from domain.payments import PaymentGateway
 from domain.ports import ChatLock, Clock, ConversationStore, SystemClock, UnitOfWork, UpdateDeduper
 from domain.usecases.admin import AddEnterprise, GrantRole, LoadCatalog
 from domain.usecases.checkout import CheckoutOptions, RegistrantDirectory
+from domain.usecases.manage.paying import PayInvoice
 from domain.usecases.outbox import MarkUnreachable, RecordContact
 from domain.usecases.registration import ConfirmRegistration, OrderSettings, PayAgain, PlaceOrder
 from domain.usecases.renewal import (
@@ -430,6 +431,7 @@ class Container:
             self.clock,
             InvoicePdf(self.i18n),
             default_locale=settings.default_locale,
+            pay_invoice=PayInvoice(self.uow, self.clock, self.payments.retry, self.payments.start),
         )
         return Engine(
             catalog=self.catalog.get,

@@ -33,6 +33,7 @@ from domain.usecases.manage import (
     SetEmployeeActive,
     SetMemoStatus,
 )
+from domain.usecases.manage.paying import PayInvoice
 
 __all__ = ["InvoicePdfFile", "manage_backend"]
 
@@ -58,7 +59,10 @@ def manage_backend(
     pdf: InvoicePdf,
     *,
     default_locale: str = "vi",
+    pay_invoice: PayInvoice | None = None,
 ) -> ManageBackend:
+    """``pay_invoice``: **Thanh toán** on open invoices (built with the payment use cases;
+    without it the button is not offered)."""
     return ManageBackend(
         subscriptions=ListSubscriptions(uow),
         find=FindSubscription(uow),
@@ -77,4 +81,5 @@ def manage_backend(
         add_memo=AddMemo(uow, clock),
         set_memo_status=SetMemoStatus(uow, clock),
         advance_progress=AdvanceProgress(uow, clock, default_locale),
+        pay_invoice=pay_invoice,
     )

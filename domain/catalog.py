@@ -159,6 +159,14 @@ class Promotion:
     active: bool = True
     #: the purchases it discounts (catalog ``purchases``); new registrations only by default
     purchases: tuple[Purchase, ...] = (Purchase.NEW,)
+    #: a promotion with a coupon code is not offered in the lists: the customer types the code
+    #: (matched case-insensitively, see :meth:`Catalog.coupon`)
+    coupon_code: str | None = None
+
+
+def coupon_key(typed: str) -> str:
+    """How a coupon code is compared: without surrounding blanks, case-insensitively."""
+    return typed.strip().casefold()
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,16 +177,30 @@ class Catalog:
     promotions: tuple[Promotion, ...] = ()
     _service_index: dict[str, Service] = field(default_factory=dict, compare=False, repr=False)
     _promo_index: dict[str, Promotion] = field(default_factory=dict, compare=False, repr=False)
+    _coupon_index: dict[str, Promotion] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self._service_index.update({s.code: s for s in self.services})
         self._promo_index.update({p.code: p for p in self.promotions})
+        # active ones last: a removed promotion never hides an active one with the same code
+        ordered = sorted(self.promotions, key=lambda p: p.active)
+        self._coupon_index.update({coupon_key(p.coupon_code): p for p in ordered if p.coupon_code})
 
     def service(self, code: str) -> Service | None:
         return self._service_index.get(code)
 
     def promotion(self, code: str) -> Promotion | None:
         return self._promo_index.get(code)
+
+    def coupon(self, typed: str) -> Promotion | None:
+        """The promotion whose coupon code is ``typed`` (case-insensitive, blanks around it
+        ignored), active or not; None when no promotion has that code."""
+        key = coupon_key(typed)
+        return self._coupon_index.get(key) if key else None
+
+    def has_coupons(self, scope: PromotionScope | None = None) -> bool:
+        """Some active promotion (of ``scope``, when given) is used by typing its code."""
+        return any(p.coupon_code for p in self.active_promotions(scope))
 
     def active_services(self) -> Iterator[Service]:
         return (s for s in self.services if s.active)

@@ -18,7 +18,10 @@ Rules beyond the file format itself:
   cycle codes are unique within their plan;
 * ``flat``/``unit`` cycles carry ``price``; ``tier``/``volume``/``stairstep`` cycles carry
   ``tiers`` instead (ascending ``up_to``, the last one ``null``);
-* integers are real integers: ``true`` is not ``1`` and ``"1800000"`` is not a price.
+* integers are real integers: ``true`` is not ``1`` and ``"1800000"`` is not a price;
+* a promotion's optional ``coupon_code`` (typed by the customer instead of offered in the list)
+  is non-empty text without blanks, at most 32 characters, unique across the file compared
+  case-insensitively (``TET2027`` and ``tet2027`` are the same code).
 """
 
 from __future__ import annotations
@@ -45,10 +48,11 @@ from domain.catalog import (
     Service,
     ServiceKind,
     TaxCategory,
+    coupon_key,
 )
 from domain.errors import CatalogInvalid
 
-__all__ = ["CODE_MAX_LENGTH", "CODE_PATTERN", "parse_catalog"]
+__all__ = ["CODE_MAX_LENGTH", "CODE_PATTERN", "COUPON_MAX_LENGTH", "parse_catalog"]
 
 CODE_PATTERN = re.compile(r"[A-Z0-9_-]+")
 CODE_MAX_LENGTH = 64
@@ -79,8 +83,12 @@ _PROMOTION_KEYS = frozenset(
         "quota",
         "per_customer",
         "purchases",
+        "coupon_code",
     }
 )
+#: a coupon code is typed by customers: no blanks inside, at most this long
+COUPON_MAX_LENGTH = 32
+_BLANK = re.compile(r"\s")
 _TIERED = frozenset({PricingStrategy.TIER, PricingStrategy.VOLUME, PricingStrategy.STAIRSTEP})
 
 
@@ -301,10 +309,16 @@ def parse_catalog(data: object) -> Catalog:
     all_plan_codes = _written_codes(raw_services, "plans")
     all_addon_codes = _written_codes(raw_services, "addons")
     promotion_codes = _Unique("promotion", p)
+    coupon_codes = _Unique("coupon", p)
     promotions: list[Promotion] = []
     for i, raw in enumerate(raw_promotions):
         promotion = _promotion(
-            raw, f"promotions[{i}]", promotion_codes, all_plan_codes, all_addon_codes, p
+            raw,
+            f"promotions[{i}]",
+            (promotion_codes, coupon_codes),
+            all_plan_codes,
+            all_addon_codes,
+            p,
         )
         if promotion is not None:
             promotions.append(promotion)
@@ -543,17 +557,20 @@ def _percent(value: object, path: str, p: _Problems) -> Decimal | None:
 def _promotion(
     raw: object,
     path: str,
-    promotion_codes: _Unique,
+    unique: tuple[_Unique, _Unique],
     plan_codes: frozenset[str],
     addon_codes: frozenset[str],
     p: _Problems,
 ) -> Promotion | None:
+    """``unique``: the promotion codes and the coupon codes (case-folded) seen so far."""
     data = _mapping(raw, path, p)
     if data is None:
         return None
+    promotion_codes, coupon_codes = unique
     n = _Node(data, path, _PROMOTION_KEYS, p)
     code = n.code()
     promotion_codes.add(code, n.at("code"))
+    coupon_code = _coupon_code(n, coupon_codes, p)
     name = n.text("name")
     scope = n.choice("scope", PromotionScope)
 
@@ -607,6 +624,7 @@ def _promotion(
         quota=quota,
         per_customer=per_customer,
         purchases=purchases,
+        coupon_code=coupon_code,
     )
 
 
@@ -629,6 +647,28 @@ def _purchases(n: _Node, p: _Problems) -> tuple[Purchase, ...]:
         else:
             chosen.append(Purchase(value))
     return tuple(chosen) or (Purchase.NEW,)
+
+
+def _coupon_code(n: _Node, coupon_codes: _Unique, p: _Problems) -> str | None:
+    """The optional ``coupon_code``: text, no blanks, unique case-insensitively."""
+    if not n.has("coupon_code") or n.raw("coupon_code") is None:
+        return None
+    at = n.at("coupon_code")
+    value = n.raw("coupon_code")
+    if not isinstance(value, str):
+        p.add(at, f"must be text, not {_type_name(value)}")
+        return None
+    if not value.strip():
+        p.add(at, "must not be empty")
+        return None
+    if _BLANK.search(value):
+        p.add(at, f"{value!r} must not contain spaces")
+        return None
+    if len(value) > COUPON_MAX_LENGTH:
+        p.add(at, f"must be at most {COUPON_MAX_LENGTH} characters")
+        return None
+    coupon_codes.add(coupon_key(value), at)
+    return value
 
 
 def _applies_to(

@@ -407,9 +407,13 @@ def eligible_promotions(
     usage: PromotionUsage,
     purchase: Purchase = Purchase.NEW,
 ) -> list[Promotion]:
-    """The active promotions of ``scope`` that :func:`check_promotion` accepts, by code."""
+    """The active promotions of ``scope`` that :func:`check_promotion` accepts, by code;
+    promotions with a coupon code are never listed (the customer types the code: see
+    :func:`find_coupon`)."""
     eligible: list[Promotion] = []
     for promo in catalog.active_promotions(scope):
+        if promo.coupon_code:
+            continue
         try:
             check_promotion(
                 promo,
@@ -424,6 +428,42 @@ def eligible_promotions(
             continue
         eligible.append(promo)
     return sorted(eligible, key=lambda p: p.code)
+
+
+#: the ``reason`` of :class:`PromotionNotApplicable` for a typed coupon code no active
+#: promotion has (the other reasons are :class:`PromotionRefusal`'s)
+UNKNOWN_COUPON = "unknown_coupon"
+
+
+def find_coupon(
+    catalog: Catalog,
+    typed: str,
+    *,
+    scope: PromotionScope,
+    target_code: str | None,
+    amount: int | Decimal,
+    today: date,
+    usage: PromotionUsage,
+    purchase: Purchase = Purchase.NEW,
+) -> Promotion:
+    """The promotion whose coupon code the customer typed (case-insensitive), if it may be
+    used here: the same rule as a listed promotion (:func:`check_promotion`: scope, plan or
+    add-on, window, minimum, quota, uses per customer). Raises :class:`PromotionNotApplicable`
+    with :data:`UNKNOWN_COUPON` when no active promotion has the code, else with the first
+    failing check's reason."""
+    promo = catalog.coupon(typed)
+    if promo is None or not promo.active:
+        raise PromotionNotApplicable(typed.strip(), UNKNOWN_COUPON)
+    check_promotion(
+        promo,
+        scope=scope,
+        target_code=target_code,
+        amount=amount,
+        today=today,
+        usage=usage,
+        purchase=purchase,
+    )
+    return promo
 
 
 def counted_promotion_codes(catalog: Catalog) -> tuple[str, ...]:
@@ -448,6 +488,22 @@ class CheckoutOffer:
         """The promotions of ``scope`` this business may use on ``amount`` today."""
         return eligible_promotions(
             self.catalog, scope, target_code, amount, self.today, self.usage, self.purchase
+        )
+
+    def coupon(
+        self, typed: str, scope: PromotionScope, target_code: str | None, amount: int | Decimal
+    ) -> Promotion:
+        """The promotion of the typed coupon code, if this business may use it on ``amount``
+        today (see :func:`find_coupon`)."""
+        return find_coupon(
+            self.catalog,
+            typed,
+            scope=scope,
+            target_code=target_code,
+            amount=amount,
+            today=self.today,
+            usage=self.usage,
+            purchase=self.purchase,
         )
 
     def quote(self, selection: Selection) -> Quote:

@@ -225,6 +225,8 @@ class PromotionRow(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     #: the purchases it discounts ("new", "renewal"); NULL (rows before 0004): new only
     purchases: Mapped[list[Any] | None] = mapped_column(JSON)
+    #: typed by the customer (matched case-insensitively); such a promotion is not listed
+    coupon_code: Mapped[str | None] = mapped_column(String(64))
 
 
 class CounterRow(Base):

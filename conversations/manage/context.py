@@ -38,6 +38,7 @@ from domain.usecases.manage import (
     SubscriptionView,
     TabRequest,
 )
+from domain.usecases.manage.paying import InvoicePayment, PayInvoiceRequest
 from domain.validation import display_phone
 
 BADGES: Final[Mapping[SubscriptionStatus, str]] = {
@@ -94,6 +95,8 @@ class ManageBackend:
     add_memo: Ask[AddMemoRequest, MemoChange]
     set_memo_status: Ask[SetMemoStatusRequest, MemoChange]
     advance_progress: Ask[AdvanceProgressRequest, ProgressChanged]
+    #: **Thanh toán** on an open invoice (None: the button is not offered)
+    pay_invoice: Ask[PayInvoiceRequest, InvoicePayment] | None = None
 
 
 @dataclass

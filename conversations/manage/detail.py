@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Final
 
 from conversations.kit import unexpected
-from conversations.manage import records, tabs
+from conversations.manage import paying, records, tabs
 from conversations.manage.context import Ctx, StepSpec, TabContent, int_arg, offset_arg
 from conversations.manage.draft import ENTRY, Action, Field, FormValues, Step, Tab
 from conversations.manage.forms import ask
@@ -237,6 +237,7 @@ STEPS: dict[Step, StepSpec] = {
             Action.MEMO_CANCEL: cancel_memo,
             Action.INVOICE_OPEN: open_invoice,
             Action.INVOICE_BACK: close_invoice,
+            Action.INVOICE_PAY: paying.pay_invoice,
             Action.PROGRESS: advance_progress,
         },
     ),

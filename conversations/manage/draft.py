@@ -76,6 +76,7 @@ class Action(enum.StrEnum):
     MEMO_CANCEL = "memo_cancel"
     INVOICE_OPEN = "inv_open"
     INVOICE_BACK = "inv_back"
+    INVOICE_PAY = "inv_pay"
     PROGRESS = "prog"
     SKIP = "skip"
 

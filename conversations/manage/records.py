@@ -18,10 +18,20 @@ from conversations.manage.context import (
 )
 from conversations.manage.draft import HISTORY_PAGE, INVOICE_PAGE, Action
 from conversations.manage.lifecycle import lifecycle_params
+from conversations.manage.paying import pay_button
 from conversations.screens import Button, Day, Join, Money, Msg, Param, Plain
-from domain.model import HistoryEvent, Invoice, MemoKind, MemoStatus, OrderProgress, Page
+from domain.model import (
+    HistoryEvent,
+    Invoice,
+    InvoiceStatus,
+    MemoKind,
+    MemoStatus,
+    OrderProgress,
+    Page,
+)
 from domain.pricing import Quote
 from domain.usecases.manage import InvoiceRequest
+from domain.usecases.manage.paying import may_pay
 
 #: history actions with their own text (``manage.event.<action>``); others are shown by name
 KNOWN_EVENTS: Final = frozenset(
@@ -32,6 +42,7 @@ KNOWN_EVENTS: Final = frozenset(
         "payment.failed",
         "payment.cancelled",
         "payment.retried",
+        "invoice.pay_started",
         "payment.duplicate",
         "order.expired",
         "subscription.activated",
@@ -65,6 +76,7 @@ async def invoices(c: Ctx) -> TabContent:
     page: Page[Invoice] = Page.of(shown, len(view.invoices), offset, INVOICE_PAGE)
     parts: list[Param] = []
     rows: list[tuple[Button, ...]] = []
+    can_pay = c.backend.pay_invoice is not None and may_pay(view.rights)
     if not view.invoices:
         parts.append(Msg("manage.inv.empty"))
     for n, invoice in enumerate(shown, start=offset + 1):
@@ -87,7 +99,10 @@ async def invoices(c: Ctx) -> TabContent:
             if invoice.number
             else Msg("manage.btn.inv_open_n", {"n": n})
         )
-        rows.append((Button(label, action=Action.INVOICE_OPEN, arg=str(int(invoice.id))),))
+        row = [Button(label, action=Action.INVOICE_OPEN, arg=str(int(invoice.id)))]
+        if can_pay and invoice.status is InvoiceStatus.WAITING:
+            row.append(pay_button(invoice))
+        rows.append(tuple(row))
     parts.append(page_line(page))
     pager = paging(page, Action.TAB_PAGE)
     if pager:
@@ -115,6 +130,13 @@ async def _invoice_detail(c: Ctx) -> TabContent:
         breakdown(quote),
     ]
     rows = [(Button(Msg("manage.btn.inv_back"), action=Action.INVOICE_BACK),)]
+    if (
+        invoice.status is InvoiceStatus.WAITING
+        and c.backend.pay_invoice is not None
+        and may_pay(view.rights)
+    ):
+        rows.insert(0, (pay_button(invoice),))
+        parts.append(Msg("manage.inv.pay.hint"))
     if c.d.send_pdf:
         c.d.send_pdf = False
         name, content = await c.backend.invoice_pdf(view, c.t.lang)
@@ -162,7 +184,7 @@ def event_text(event: HistoryEvent) -> Msg:
         method = text_of(d.get("method")) or "VNPTPAY"
         params["method"] = Msg(f"manage.method.{'BY_CASH' if method == 'BY_CASH' else 'VNPTPAY'}")
         params["transaction"] = Plain(text_of(d.get("transaction_id")) or "—")
-    if action == "payment.retried":
+    if action in ("payment.retried", "invoice.pay_started"):
         params["reference"] = Plain(text_of(d.get("merchant_order_id")))
     if action == "subscription.created":
         params["code"] = Plain(text_of(d.get("subscription")))

@@ -18,6 +18,7 @@ from conversations.manage.context import (
 )
 from conversations.manage.draft import CASH_ENTRY, EMPLOYEE_PAGE, MEMO_PAGE, Action
 from conversations.manage.lifecycle import lifecycle_rows
+from conversations.manage.paying import pay_button
 from conversations.screens import Button, Day, Join, Money, Msg, Param, Plain
 from domain.catalog import ServiceKind
 from domain.model import (
@@ -32,6 +33,7 @@ from domain.model import (
 )
 from domain.pricing import LineKind, Quote
 from domain.usecases.manage import PROGRESS_TRACK, next_progress
+from domain.usecases.manage.paying import may_pay
 
 
 async def overview(c: Ctx) -> TabContent:
@@ -298,6 +300,8 @@ async def payment(c: Ctx) -> TabContent:
         parts.append(Msg(key, {"amount": Money(view.pending_total), "code": Plain(sub.code)}))
         if view.rights.is_staff and sub.kind is ServiceKind.OS:
             rows.append((Button(Msg("manage.btn.confirm_cash"), action=CASH_ENTRY, arg=sub.code),))
+        if c.backend.pay_invoice is not None and may_pay(view.rights):
+            rows.extend((pay_button(i),) for i in view.pending[:3])
     elif not view.invoices:
         parts.append(Msg("manage.pay.no_invoice"))
     else:

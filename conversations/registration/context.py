@@ -78,6 +78,7 @@ class Ctx:
     def go(self, step: Step) -> None:
         self.d.step = step
         self.d.failures = 0
+        self.d.coupon_prompt = False
 
     def refuse(self, answer: Msg) -> None:
         """Say no in an alert; the draft does not move."""
@@ -133,6 +134,13 @@ class Ctx:
     async def promotions(self, scope: PromotionScope, target: str, amount: int) -> list[Promotion]:
         """The promotions of ``scope`` this business may use on ``amount`` today."""
         return (await self.t.offer(self.d.business)).promotions(scope, target, amount)
+
+    async def coupon(
+        self, typed: str, scope: PromotionScope, target: str, amount: int
+    ) -> Promotion:
+        """The promotion of a typed coupon code if this business may use it on ``amount``
+        today; raises ``PromotionNotApplicable`` with the reason otherwise."""
+        return (await self.t.offer(self.d.business)).coupon(typed, scope, target, amount)
 
     # the business and what the user typed over its details
 

@@ -60,6 +60,8 @@ class Action(enum.StrEnum):
     DONE = "done"
     ADDON_PROMO = "ap"
     INVOICE_PROMO = "ip"
+    #: **Nhập mã khuyến mại** at a promotion step (arg ``""`` opens the prompt, ``off`` closes it)
+    COUPON = "cpn"
     NEXT = "next"
     EDIT = "edit"
     KEEP = "keep"
@@ -156,6 +158,8 @@ class RegDraft:
     price_changed: tuple[str, str] | None = None
     #: wrong typed answers in a row at this step
     failures: int = 0
+    #: the promotion step asks for a typed coupon code
+    coupon_prompt: bool = False
     #: keys of a sub-step (the business picker's), kept as they are
     other: dict[str, Any] = field(default_factory=dict)
 
@@ -198,6 +202,7 @@ class RegDraft:
             if isinstance(pc, list) and len(pc) == 2
             else None,
             failures=int(raw.get("fx", 0) or 0),
+            coupon_prompt=bool(raw.get("cpn")),
             other=rest,
         )
 
@@ -225,6 +230,7 @@ class RegDraft:
             "tot": self.total,
             "pc": list(self.price_changed) if self.price_changed else None,
             "fx": self.failures or None,
+            "cpn": 1 if self.coupon_prompt else None,
         }
         out.update((k, v) for k, v in values.items() if v is not None)
         out.update(self.other)
@@ -260,6 +266,7 @@ _KEYS: Final = frozenset(
         "tot",
         "pc",
         "fx",
+        "cpn",
     }
 )
 

@@ -98,6 +98,7 @@ def _promotion_values(promotion: Promotion, position: int) -> dict[str, Any]:
         "per_customer": promotion.per_customer,
         "purchases": [p.value for p in promotion.purchases],
         "active": promotion.active,
+        "coupon_code": promotion.coupon_code,
         "position": position,
     }
 
@@ -167,6 +168,7 @@ def _to_promotion(row: Any) -> Promotion:
         per_customer=row.per_customer,
         purchases=tuple(Purchase(p) for p in row.purchases) if row.purchases else (Purchase.NEW,),
         active=bool(row.active),
+        coupon_code=row.coupon_code,
     )
 
 

@@ -263,3 +263,32 @@ async def test_concurrent_replaces_are_serialised(uow: SqlUnitOfWork) -> None:
     loaded, revision = await load(uow)
     assert loaded == sample_catalog()
     assert revision == 1
+
+
+async def test_a_coupon_code_round_trips_and_a_new_one_moves_the_revision(
+    uow: SqlUnitOfWork,
+) -> None:
+    base = sample_catalog()
+    coupon = Promotion(
+        code="KM-TET",
+        name="Mã TET2027",
+        scope=PromotionScope.PLAN,
+        percent=Decimal("15"),
+        coupon_code="TET2027",
+    )
+    with_code = Catalog(services=base.services, promotions=(*base.promotions, coupon))
+    await replace_catalog(uow, with_code)
+    loaded, revision = await load(uow)
+    assert loaded == with_code and revision == 1
+    assert loaded.coupon("tet2027") == coupon
+    assert loaded.promotion("KM-SMARTCA10") is not None
+    assert loaded.promotion("KM-SMARTCA10").coupon_code is None  # type: ignore[union-attr]
+
+    renamed = Catalog(
+        services=base.services,
+        promotions=(*base.promotions, replace(coupon, coupon_code="TET2028")),
+    )
+    assert await replace_catalog(uow, renamed) is True
+    loaded, revision = await load(uow)
+    assert revision == 2 and loaded.coupon("TET2027") is None
+    assert loaded.coupon("tet2028") is not None

@@ -15,6 +15,7 @@ from domain.model import (
     OrderStatus,
     PaymentAttempt,
     PaymentMethod,
+    SubscriptionId,
     UserId,
 )
 from domain.payments import (
@@ -119,11 +120,16 @@ class RecordPaymentFailure:
 
 @dataclass(frozen=True, slots=True)
 class RetryPaymentRequest:
-    """The order by id or by code (the **Thanh toán lại** button carries the code)."""
+    """The order by id or by code (the **Thanh toán lại** button carries the code).
+
+    ``invoice_id`` and ``subscription_id``: the attempt is for that invoice of that
+    subscription (**Thanh toán** in **Hóa đơn**); the history event names them."""
 
     actor_id: int
     order_id: int | None = None
     order_code: str | None = None
+    subscription_id: int | None = None
+    invoice_id: int | None = None
 
 
 class RetryStatus(enum.StrEnum):
@@ -216,14 +222,20 @@ class RetryPayment:
                     created_at=now,
                 )
             )
+            details: dict[str, object] = {"order": order.code, "merchant_order_id": moid}
+            if req.invoice_id is not None:
+                details["invoice_id"] = req.invoice_id
             await uow.history.add(
                 HistoryEvent(
-                    action="payment.retried",
+                    action="payment.retried" if req.invoice_id is None else "invoice.pay_started",
                     created_at=now,
                     enterprise_id=order.enterprise_id,
                     order_id=order.id,
+                    subscription_id=SubscriptionId(req.subscription_id)
+                    if req.subscription_id is not None
+                    else None,
                     actor_id=UserId(req.actor_id),
-                    details={"order": order.code, "merchant_order_id": moid},
+                    details=details,
                 )
             )
             await uow.commit()
