@@ -175,6 +175,33 @@ async def test_the_key_itself_refuses_a_second_reminder(world: World, clock: Clo
         assert await uow.renewals.reminders_sent(sub.id, end) == [3]
 
 
+async def test_concurrent_inserts_of_one_key_record_it_once(
+    world: World, clock: Clock, db_url: str
+) -> None:
+    """Without the row lock: two transactions on two engines insert the same key at once; on
+    PostgreSQL the second waits for the first's commit, then finds the key (SQLite serialises
+    the two transactions)."""
+    sub = await active(world)
+    end = sub.current_period_end
+    assert end is not None
+    replica = Database(db_url)
+
+    async def insert(db: Database) -> bool:
+        async with db.uow as uow:
+            recorded = await uow.renewals.record_reminder(sub.id, end, 1, 1, clock.now())
+            await asyncio.sleep(0.05)  # keep the transaction open while the other one inserts
+            await uow.commit()
+        return recorded
+
+    try:
+        results = await asyncio.gather(insert(world.db), insert(replica))
+    finally:
+        await replica.dispose()
+    assert sorted(results) == [False, True]
+    async with world.db.uow as uow:
+        assert await uow.renewals.reminders_sent(sub.id, end) == [1]
+
+
 # ---------------------------------------------------------------------------------------------
 # expiry
 
