@@ -241,11 +241,18 @@ async def test_cancel_at_period_end_then_cancelled_at_the_end(world: World, cloc
     ).subscription.status is SubscriptionStatus.ACTIVE
     await toggle(OWNER, sub.id, renew=False)
     assert (await reload(world, sub)).status is SubscriptionStatus.NON_RENEWING
+    # a renewal ordered then left unpaid
+    clock.at = end - timedelta(minutes=10)
+    placed = await PlaceRenewal(world.uow, lambda: CATALOG, clock, ttl=timedelta(days=1))(
+        renewal(sub, "M1", renewal_total("M1"), "nr-1")
+    )
+    assert placed.outcome.kind is RenewalOutcomeKind.CREATED
 
     clock.at = end  # no grace for a subscription its owner cancelled
     report = await ExpireSubscriptions(world.uow, clock, grace_days=5)()
     assert report.ended == ((sub.code, SubscriptionStatus.CANCELLED),)
     assert (await reload(world, sub)).status is SubscriptionStatus.CANCELLED
+    assert (await world.order(placed.outcome.order_id or 0)).status is OrderStatus.CANCELLED
 
 
 # ---------------------------------------------------------------------------------------------

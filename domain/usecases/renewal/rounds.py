@@ -26,7 +26,7 @@ from domain.lifecycle import (
     next_status,
     validate_reminder_days,
 )
-from domain.model import Subscription, SubscriptionId, SubscriptionStatus
+from domain.model import OrderStatus, Subscription, SubscriptionId, SubscriptionStatus
 from domain.outbox import JsonValue, Notice, NoticeKind
 from domain.ports import Clock, UnitOfWork
 from domain.usecases.notices import add_notices, reachable_owners
@@ -163,6 +163,11 @@ class ExpireSubscriptions:
                 return None
             ended = replace(sub, status=status)
             await uow.subscriptions.update(ended)
+            if status is SubscriptionStatus.CANCELLED:  # no renewal any more: none to pay
+                for order in await uow.renewals.open_orders(sub.id):
+                    await uow.orders.set_status(
+                        order.id, OrderStatus.CANCELLED, expected=[OrderStatus.PENDING_PAYMENT]
+                    )
             action = (
                 "subscription.expired"
                 if status is SubscriptionStatus.EXPIRED
