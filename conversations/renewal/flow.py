@@ -23,7 +23,7 @@ from conversations.screens import (
 )
 from conversations.turn import Turn
 from domain.catalog import Catalog, PromotionScope, ServiceKind
-from domain.errors import DomainError, InvalidInput, NotFound
+from domain.errors import DomainError, InvalidInput, NotFound, PermissionDenied
 from domain.model import Subscription, SubscriptionStatus
 from domain.outbox import JsonValue
 from domain.usecases.renewal import (
@@ -106,6 +106,8 @@ class RenewalFlow:
             if not self._refuse_stale(t, sub, SubscriptionStatus.ACTIVE):
                 t.draft["s"] = _END
         elif op == "cancel":
+            if not offer.can_cancel_now:
+                raise PermissionDenied("only staff end a subscription at once")
             if sub.status in (SubscriptionStatus.CANCELLED, SubscriptionStatus.EXPIRED):
                 self._said(t, Msg("renew.already_ended", _sub_params(sub)), sub.code)
             elif sub.status is SubscriptionStatus.FUTURE:

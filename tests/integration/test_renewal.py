@@ -374,7 +374,9 @@ async def test_who_may_renew_and_forged_codes(world: World, clock: Clock) -> Non
     offers = RenewalOffers(world.uow, lambda: CATALOG, clock)
     offer = await offers(OWNER, sub.code.lower())
     assert [c.code for c in offer.cycles] == ["M12", "M1"] and offer.open_order is None
-    assert (await offers(AGENT, sub.code)).subscription.id == sub.id
+    assert not offer.can_cancel_now  # an owner cancels at the period end only
+    staff = await offers(AGENT, sub.code)
+    assert staff.subscription.id == sub.id and staff.can_cancel_now
     for who in (MEMBER, STRANGER):
         with pytest.raises(PermissionDenied):
             await offers(who, sub.code)

@@ -62,6 +62,8 @@ class RenewalOffer:
     cycles: tuple[BillingCycle, ...]
     offer: CheckoutOffer
     open_order: Order | None = None
+    #: the asker is staff: they may also end it at once (``Permission.CANCEL_NOW``)
+    can_cancel_now: bool = False
 
     def selection(
         self,
@@ -102,6 +104,7 @@ class RenewalOffers:
             principal = await uow.users.principal(UserId(actor_id))
             if principal is None or not principal.may(Permission.RENEW, sub.enterprise_id):
                 raise PermissionDenied("only owners and staff renew")
+            may_cancel_now = principal.may(Permission.CANCEL_NOW, sub.enterprise_id)
             opened = [
                 o
                 for o in await uow.renewals.open_orders(sub.id)
@@ -124,6 +127,7 @@ class RenewalOffers:
             cycles=tuple(plan.cycles) if plan.active else (),
             offer=CheckoutOffer(catalog, today, usage, purchase=Purchase.RENEWAL),
             open_order=opened[0] if opened else None,
+            can_cancel_now=may_cancel_now,
         )
 
 
