@@ -27,6 +27,7 @@ from domain.ports import UnitOfWork
 from storage.repositories import (
     OUTBOX_WRITTEN,
     SqlCatalogRepository,
+    SqlChangeRepository,
     SqlCounterRepository,
     SqlEmployeeRepository,
     SqlEnterpriseRepository,
@@ -137,6 +138,7 @@ class _Active:
 
     __slots__ = (
         "catalog",
+        "changes",
         "counters",
         "employees",
         "enterprises",
@@ -177,6 +179,7 @@ class _Active:
         self.counters = SqlCounterRepository(session)
         self.outbox = SqlOutboxRepository(session)
         self.renewals = SqlRenewalRepository(session)
+        self.changes = SqlChangeRepository(session)
 
 
 class SqlUnitOfWork:
@@ -225,7 +228,11 @@ class SqlUnitOfWork:
                 wake()
 
     async def rollback(self) -> None:
-        await self._current().session.rollback()
+        session = self._current().session
+        await session.rollback()
+        # the rows added so far are gone: a later commit in this block wakes the worker only
+        # if it adds rows of its own
+        session.info.pop(OUTBOX_WRITTEN, None)
 
     @property
     def session(self) -> AsyncSession:
@@ -305,6 +312,10 @@ class SqlUnitOfWork:
     @property
     def counters(self) -> SqlCounterRepository:
         return self._current().counters
+
+    @property
+    def changes(self) -> SqlChangeRepository:
+        return self._current().changes
 
     @property
     def outbox(self) -> SqlOutboxRepository:

@@ -111,7 +111,6 @@ def to_subscription(row: Any) -> Subscription:
 
 def _subscription_changes(s: Subscription) -> dict[str, Any]:
     return {
-        "cycle_code": s.cycle_code,  # a renewal may switch to another cycle of the plan
         "quantity": s.quantity,
         "addon_codes": list(s.addon_codes),
         "status": s.status.value,
@@ -140,6 +139,7 @@ class SqlSubscriptionRepository(SqlRepository):
                     enterprise_id=s.enterprise_id,
                     service_code=s.service_code,
                     plan_code=s.plan_code,
+                    cycle_code=s.cycle_code,
                     kind=s.kind.value,
                     registered_by=s.registered_by,
                     created_at=s.created_at,
@@ -196,7 +196,11 @@ class SqlSubscriptionRepository(SqlRepository):
         await self._session.execute(
             update(SubscriptionRow)
             .where(SubscriptionRow.id == subscription.id)
-            .values(_subscription_changes(subscription))
+            .values(
+                plan_code=subscription.plan_code,
+                cycle_code=subscription.cycle_code,
+                **_subscription_changes(subscription),
+            )
             .execution_options(**_NO_SYNC)
         )
 
