@@ -38,7 +38,6 @@ from bot.http import RouteDef
 from bot.i18n import I18n
 from bot.invoice_pdf import InvoicePdf, InvoicePdfFile
 from bot.lifecycle import SubscriptionLifecycle
-from bot.manage_backend import manage_backend
 from bot.metrics import Metrics, count_statements
 from bot.middlewares import BotApiCallCounter
 from bot.outbox import OutboxWorker, worker_name
