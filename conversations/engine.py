@@ -110,7 +110,7 @@ class ConversationEngine:
             if event.name in GLOBAL_ACTIONS or event.name in self._entries:
                 return await self._global(session, actor, event, now)
             if event.rev is None or event.rev != session.rev:
-                return await self._stale(session, actor, now)
+                return await self._stale(session, actor, now, event)
             return await self._button(session, actor, event, now)
         flow = self._flows.get(session.flow or "")
         if flow is None:
@@ -208,7 +208,7 @@ class ConversationEngine:
     ) -> Reply:
         flow = self._flows.get(session.flow or "")
         if flow is None:
-            return await self._stale(session, actor, now)
+            return await self._stale(session, actor, now, event)
         turn = self._turn(session, actor, now)
         await flow.button(turn, event.name, event.arg)
         return await self._after(session, turn, flow)
@@ -264,9 +264,17 @@ class ConversationEngine:
             outgoing=outgoing,
         )
 
-    async def _stale(self, session: ChatSession, actor: Actor, now: datetime) -> Reply:
+    async def _stale(
+        self, session: ChatSession, actor: Actor, now: datetime, event: Event | None = None
+    ) -> Reply:
         """A button from an older screen: say so and show the current step again, as a new
-        message (the old one may be far up the chat); the draft is not touched."""
+        message (the old one may be far up the chat); the draft is not touched. A flow with
+        ``stale_button`` may answer such a press itself first (it returns True; e.g. Thanh
+        toán of an invoice paid since: "already paid")."""
+        if event is not None:
+            answered = await self._stale_answer(session, actor, now, event)
+            if answered is not None:
+                return answered
         flow = self._flows.get(session.flow or "")
         if flow is not None:
             turn = self._turn(session, actor, now)
@@ -279,6 +287,21 @@ class ConversationEngine:
                 )
             return Reply(screens=(_new(screen),), answer=Msg("bot.stale_menu"))
         return Reply(screens=(main_menu(),), answer=Msg("bot.stale_menu"))
+
+    async def _stale_answer(
+        self, session: ChatSession, actor: Actor, now: datetime, event: Event
+    ) -> Reply | None:
+        for flow in self._flows.values():
+            hook = getattr(flow, "stale_button", None)
+            if hook is None:
+                continue
+            turn = self._turn(session, actor, now)
+            turn.draft = dict(session.draft)  # a stale press never changes the draft
+            if await hook(turn, event.name, event.arg):
+                return Reply(
+                    screens=tuple(turn.extra), answer=turn.answer, alert=turn.alert, changed=False
+                )
+        return None
 
     async def _help(self, session: ChatSession, actor: Actor, now: datetime) -> Reply:
         flow = self._flows.get(session.flow or "")

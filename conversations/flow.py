@@ -3,6 +3,11 @@
 A flow keeps its state in ``turn.draft`` (plain JSON data, ids and choices only) and draws its
 current step with ``screen``. The engine owns what all flows share: commands, cancel, stale
 buttons, expiry, language; it hands a flow only the events meant for it.
+
+A flow may also offer ``async def stale_button(t, action, arg) -> bool``: the engine asks it
+before answering a stale button ("Menu này đã cũ"); True means the flow answered the press
+itself (``t.answer``, ``t.extra``) without touching the draft (the management flow does, for
+**Thanh toán** of an invoice paid since).
 """
 
 from __future__ import annotations

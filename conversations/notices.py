@@ -17,7 +17,18 @@ from conversations.accounts.signup import join_request_screen
 from conversations.payment import expired_screen, failure_screen, success_screen
 from conversations.registration import result_screen
 from conversations.renewal import ended_notice, reminder_notice, staff_cancelled_notice
-from conversations.screens import Button, Day, Delivery, Msg, Param, Plain, Screen
+from conversations.screens import (
+    Button,
+    Cycle,
+    Day,
+    Delivery,
+    Join,
+    Money,
+    Msg,
+    Param,
+    Plain,
+    Screen,
+)
 from domain.catalog import Catalog
 from domain.model import PaymentMethod, Role
 from domain.outbox import JsonValue, Notice, NoticeKind
@@ -64,7 +75,7 @@ def _business_params(params: Params) -> dict[str, Param]:
     }
 
 
-def _notice(text: Msg, *rows: tuple[Button, ...]) -> Screen:
+def _notice(text: Msg | Join, *rows: tuple[Button, ...]) -> Screen:
     return Screen(text, tuple(rows), delivery=Delivery.NEW, final=True)
 
 
@@ -101,6 +112,19 @@ def _payment_failed(params: Params, _: Catalog) -> Screen:
 
 
 def _order_expired(params: Params, _: Catalog) -> Screen:
+    code = _str(params, "subscription")
+    if code:  # a CHANGE order: the subscription keeps its plan; Đổi gói again from it
+        return _notice(
+            Msg(
+                "chg.notice.expired",
+                {
+                    "order": Plain(_str(params, "order")),
+                    "total": Money(_int(params, "total")),
+                    "subscription": Plain(code),
+                },
+            ),
+            (Button(Msg("btn.manage_subscriptions"), action=_MANAGE_ENTRY, arg=code),),
+        )
     return expired_screen(
         OrderExpired(0, _str(params, "order"), _int(params, "total"), None, "", 0, 0)
     )
@@ -197,7 +221,8 @@ def _agent_registered(params: Params, catalog: Catalog) -> Screen:
 
 
 def _trial(key: str) -> Callable[[Params, Catalog], Screen]:
-    """A trial ends soon (with Thanh toán through the subscription) or has ended."""
+    """A trial started by staff for the business, ends soon (with Thanh toán through the
+    subscription) or has ended."""
 
     def screen(params: Params, catalog: Catalog) -> Screen:
         code = _str(params, "subscription")
@@ -212,12 +237,55 @@ def _trial(key: str) -> Callable[[Params, Catalog], Screen]:
                     "service": Plain(service.name if service is not None else ""),
                     "plan": Plain(plan.name if plan is not None else _str(params, "plan")),
                     "end": Day(ends, with_time=True) if ends is not None else Plain("—"),
+                    "agent": Plain(_str(params, "agent")),
+                    **_business_params(params),
                 },
             ),
             (Button(Msg("btn.manage_subscriptions"), action=_MANAGE_ENTRY, arg=code),),
         )
 
     return screen
+
+
+def _change_paid(params: Params, catalog: Catalog) -> Screen:
+    """A CHANGE order paid: old → new plan, cycle and quantity, from when, the amount and the
+    invoice; a trial's payment says the trial became a paid subscription."""
+    code = _str(params, "subscription")
+    service = catalog.service(_str(params, "service"))
+
+    def plan_name(key: str) -> Param:
+        plan = service.plan(_str(params, key)) if service is not None else None
+        return Plain(plan.name if plan is not None else _str(params, key))
+
+    def cycle(plan_key: str, cycle_key: str) -> Param:
+        plan = service.plan(_str(params, plan_key)) if service is not None else None
+        found = plan.cycle(_str(params, cycle_key)) if plan is not None else None
+        return Cycle(found.every, found.unit.value) if found else Plain(_str(params, cycle_key))
+
+    effective = _moment(params, "effective_at")
+    shown: dict[str, Param] = {
+        "subscription": Plain(code),
+        "service": Plain(service.name if service is not None else _str(params, "service")),
+        "from_plan": plan_name("from_plan"),
+        "from_cycle": cycle("from_plan", "from_cycle"),
+        "from_quantity": _int(params, "from_quantity"),
+        "to_plan": plan_name("to_plan"),
+        "to_cycle": cycle("to_plan", "to_cycle"),
+        "to_quantity": _int(params, "to_quantity"),
+        "from": Day(effective, with_time=True) if effective is not None else Plain("—"),
+        "order": Plain(_str(params, "order")),
+        "total": Money(_int(params, "total")),
+        "invoice": Plain(_str(params, "invoice") or "—"),
+    }
+    key = "chg.notice.trial_paid" if params.get("trial") else "chg.notice.paid"
+    parts: list[Param] = [Msg(key, shown)]
+    start, end = _moment(params, "period_start"), _moment(params, "period_end")
+    if start is not None and end is not None:
+        parts.append(Msg("pay.period", {"start": Day(start), "end": Day(end)}))
+    return _notice(
+        Join(tuple(parts)),
+        (Button(Msg("btn.manage_subscriptions"), action=_MANAGE_ENTRY, arg=code),),
+    )
 
 
 _SCREENS: dict[NoticeKind, Callable[[Params, Catalog], Screen]] = {
@@ -233,8 +301,10 @@ _SCREENS: dict[NoticeKind, Callable[[Params, Catalog], Screen]] = {
     NoticeKind.RENEWAL_REMINDER: reminder_notice,
     NoticeKind.SUBSCRIPTION_ENDED: ended_notice,
     NoticeKind.SUBSCRIPTION_CANCELLED: staff_cancelled_notice,
+    NoticeKind.TRIAL_STARTED: _trial("chg.trial.started_by_staff"),
     NoticeKind.TRIAL_ENDING: _trial("chg.trial.ending"),
     NoticeKind.TRIAL_ENDED: _trial("chg.trial.ended"),
+    NoticeKind.CHANGE_PAID: _change_paid,
 }
 
 

@@ -59,8 +59,13 @@ class NoticeKind(enum.StrEnum):
     SUBSCRIPTION_ENDED = "subscription_ended"
     #: to an owner: staff cancelled the subscription at once, with a reason
     SUBSCRIPTION_CANCELLED = "subscription_cancelled"
+    #: to an owner: staff started a trial for their business (who, what, until when)
+    TRIAL_STARTED = "trial_started"
     TRIAL_ENDING = "trial_ending"  # to an owner: the trial ends in a few days (Thanh toán)
     TRIAL_ENDED = "trial_ended"  # to an owner: the trial ended unpaid
+    #: to the order's chat and the owners: a CHANGE order (Đổi gói, a trial's payment) was
+    #: paid; old → new plan, cycle, quantity, from when, the amount
+    CHANGE_PAID = "change_paid"
 
 
 @dataclass(frozen=True, slots=True)

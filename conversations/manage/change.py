@@ -21,6 +21,7 @@ from conversations.kit import unexpected
 from conversations.manage import detail
 from conversations.manage.context import Ctx, StepSpec
 from conversations.manage.draft import Action, ChangeDraft, Step, Tab
+from conversations.payment import REPAY_ACTION
 from conversations.screens import Button, Cycle, Day, Join, Money, Msg, Param, Plain, Screen
 from domain.catalog import Plan, Service
 from domain.constants import MAX_QUANTITY
@@ -198,8 +199,13 @@ async def confirm(c: Ctx, arg: str) -> None:
                 locale=c.t.lang,
             )
         )
-    except (InvalidInput, ChangeRefused) as exc:
+    except ChangeRefused as exc:  # no longer changeable: its overview (no preview to redraw)
         _refused(c, exc)
+        await back_to_subscription(c, "")
+        return
+    except InvalidInput as exc:  # the choice no longer fits the catalog: the editor
+        _refused(c, exc)
+        await to_editor(c, "")
         return
     if outcome.kind is ChangeOutcomeKind.PRICE_CHANGED:
         c.t.notice = Msg("chg.price_changed")
@@ -391,6 +397,8 @@ async def draw_done(c: Ctx) -> Screen:
     rows: list[tuple[Button, ...]] = []
     if d.url:
         rows.append((Button(Msg("btn.pay_vnptpay"), url=d.url),))
+    elif kind == "pay_link_failed" and d.order:  # Thanh toán lại: a new link for the order
+        rows.append((Button(Msg("btn.pay_again"), action=REPAY_ACTION, arg=d.order),))
     rows.append((Button(Msg("chg.btn.back"), action=Action.CHANGE_BACK),))
     return Screen(text, tuple(rows), qr=d.url or None)
 

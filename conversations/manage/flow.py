@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Final
 
 from conversations.kit import unexpected
-from conversations.manage import change, detail, forms, listing
+from conversations.manage import change, detail, forms, listing, paying
 from conversations.manage.context import Ctx, ManageBackend, StepSpec
 from conversations.manage.draft import Action, Field, ManageDraft, Step
 from conversations.screens import Delivery, Msg, Screen
@@ -61,6 +61,13 @@ class ManageFlow:
             raise unexpected()
         await handler(c, arg)
         c.save()
+
+    async def stale_button(self, t: Turn, action: str, arg: str) -> bool:
+        """A button of an older message (the engine asks before answering "stale"): only
+        **Thanh toán** of an invoice paid since is answered, as paid; the draft is untouched."""
+        if action != Action.INVOICE_PAY.value:
+            return False
+        return await paying.stale_pay(t, self._backend.pay_invoice, arg)
 
     async def text(self, t: Turn, text: str) -> None:
         t.delivery = Delivery.NEW

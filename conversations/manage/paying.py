@@ -3,7 +3,9 @@
 The button carries the invoice id, a hint the use case re-checks (``PayInvoice``: the invoice
 belongs to the open subscription, the presser may pay for its business). A button from an
 older message is stale for the engine (the session's rev moved) and shows the current screen
-again; a forged or foreign id is refused like any other (``PermissionDenied``).
+again, unless its invoice has been paid since: then :func:`stale_pay` says so (an alert and a
+message with **Quản lý thuê bao**). A forged or foreign id is refused like any other
+(``PermissionDenied``; pressed as stale, it is just stale).
 
 The outcome comes as a new message below the tab, which is redrawn in place:
 
@@ -19,14 +21,20 @@ The outcome comes as a new message below the tab, which is redrawn in place:
 from __future__ import annotations
 
 from conversations.kit import unexpected
-from conversations.manage.context import Ctx, int_arg
+from conversations.manage.context import Ask, Ctx, int_arg
 from conversations.manage.draft import Action
 from conversations.screens import Button, Day, Delivery, Join, Money, Msg, Param, Plain, Screen
+from conversations.turn import Turn
 from domain.constants import CASH_VAT_LIMIT
+from domain.errors import DomainError
 from domain.model import Invoice
-from domain.usecases.manage.paying import InvoicePayment, PayInvoiceRequest, PayInvoiceStatus
+from domain.usecases.manage.paying import (
+    InvoicePayment,
+    PayInvoiceRequest,
+    PayInvoiceStatus,
+)
 
-__all__ = ["pay_button", "pay_invoice"]
+__all__ = ["pay_button", "pay_invoice", "stale_pay"]
 
 
 def pay_button(invoice: Invoice, label: str = "manage.btn.inv_pay") -> Button:
@@ -90,3 +98,39 @@ async def pay_invoice(c: Ctx, arg: str) -> None:
                 delivery=Delivery.NEW,
             )
         )
+
+
+async def stale_pay(t: Turn, pay: Ask[PayInvoiceRequest, InvoicePayment] | None, arg: str) -> bool:
+    """**Thanh toán** of an older message (its screen is gone): when that invoice is paid now,
+    say so (an alert, and a message with **Quản lý thuê bao** to open the subscription) rather
+    than "stale"; False otherwise (the engine's stale answer). Nothing is created."""
+    if pay is None or not arg.isdigit():
+        return False
+    try:
+        result = await pay(PayInvoiceRequest(t.user_id, None, int(arg), peek=True))
+    except DomainError:
+        return False
+    if result.status is not PayInvoiceStatus.PAID:
+        return False
+    params: dict[str, Param] = {
+        "invoice": _ref(result),
+        "code": Plain(result.subscription.code),
+        "total": Money(result.amount),
+    }
+    t.answer, t.alert = Msg("manage.inv.pay.paid", params), True
+    t.extra.append(
+        Screen(
+            Msg("manage.inv.pay.paid_since", params),
+            (
+                (
+                    Button(
+                        Msg("btn.manage_subscriptions"),
+                        action="subs",
+                        arg=result.subscription.code,
+                    ),
+                ),
+            ),
+            delivery=Delivery.NEW,
+        )
+    )
+    return True

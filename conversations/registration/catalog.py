@@ -254,7 +254,7 @@ async def _picker_button(c: Ctx, action: Action, arg: str) -> None:
     chosen = await c.deps.business.button(c.t, action.value, arg)
     c.reload()
     if chosen:
-        enter_step1(c)
+        await _business_chosen(c)
 
 
 async def pick_business(c: Ctx, arg: str) -> None:
@@ -272,7 +272,15 @@ async def business_typed(c: Ctx, raw: str) -> None:
     chosen = await c.deps.business.text(c.t, raw)
     c.reload()
     if chosen:
-        enter_step1(c)
+        await _business_chosen(c)
+
+
+async def _business_chosen(c: Ctx) -> None:
+    """Staff picked the business: Dùng thử starts the trial for it, Đăng ký goes on."""
+    if wants_trial(c) and c.d.business is not None:
+        await trial_for(c, c.d.business)
+        return
+    enter_step1(c)
 
 
 async def back_from_business(c: Ctx) -> None:

@@ -1,6 +1,9 @@
 """**Dùng thử** at the Đăng ký step: a plan with ``trial_days`` can be tried for free, once per
-business and service (``docs/proration.md``). Owners only: one business starts it at once,
-several are asked which (the draft's ``tr`` key marks the choice as a trial's)."""
+business and service (``docs/proration.md``). Whoever may register for the business
+(``Permission.REGISTER``) may start it, as for **Đăng ký**: an owner of one business starts it
+at once, of several is asked which; a staff member (agent, admin) finds or creates the business
+through the business picker, as when registering on its behalf, and its owners are told. The
+draft's ``tr`` key marks the business choice as a trial's."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from typing import Final
 
 from conversations.kit import unexpected
 from conversations.registration.context import Ctx
-from conversations.registration.draft import Action, Step
+from conversations.registration.draft import Action, Pick, Step
 from conversations.screens import Button, Day, Delivery, Msg, Plain, Screen
 from domain.usecases.changes.trials import StartTrialRequest, TrialStatus
 
@@ -28,6 +31,15 @@ async def start_trial(c: Ctx, arg: str) -> None:
         raise unexpected()
     access = await c.t.services.registrants.access(c.t.user_id)
     owned = access.owned
+    picker = c.deps.business
+    if access.is_staff and picker is not None:  # as Đăng ký: the business picker first
+        c.d.other[TRIAL_KEY] = 1
+        c.d.picked = Pick.STAFF
+        c.go(Step.BUSINESS)
+        c.save()
+        picker.begin(c.t)
+        c.reload()
+        return
     if not owned:
         c.refuse(Msg("chg.trial.owners_only"))
         return

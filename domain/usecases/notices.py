@@ -55,8 +55,9 @@ async def add_notices(uow: UnitOfWork, notices: Iterable[Notice], now: datetime)
 
 
 def payment_succeeded(result: PaymentConfirmed) -> list[Notice]:
-    """**Đăng ký thành công** to the order's chat then the business owners, each once; for cash
-    not to the staff member who confirmed it (they see the result of their own command)."""
+    """**Đăng ký thành công** (for a CHANGE order: what changed, ``CHANGE_PAID``) to the
+    order's chat then the business owners, each once; for cash not to the staff member who
+    confirmed it (they see the result of their own command)."""
     chats = result.chat_ids
     if result.method is PaymentMethod.BY_CASH and result.actor_id is not None:
         chats = tuple(chat for chat in chats if chat != result.actor_id)
@@ -69,9 +70,13 @@ def payment_succeeded(result: PaymentConfirmed) -> list[Notice]:
         "period_start": _iso(result.period_start),
         "period_end": _iso(result.period_end),
     }
-    if result.purpose != "NEW":  # a renewal (or change): "Gia hạn thành công"
+    if result.purpose == "RENEWAL":  # "Gia hạn thành công"
         params["purpose"] = result.purpose
-    return [Notice(NoticeKind.PAYMENT_SUCCEEDED, chat, result.locale, params) for chat in chats]
+    kind = NoticeKind.PAYMENT_SUCCEEDED
+    if result.change is not None:  # Đổi gói or a trial paid: what changed, not "Đăng ký"
+        kind = NoticeKind.CHANGE_PAID
+        params.update(result.change)
+    return [Notice(kind, chat, result.locale, params) for chat in chats]
 
 
 def payment_failed(result: PaymentFailed) -> list[Notice]:
@@ -92,6 +97,8 @@ def order_expired(result: OrderExpired) -> list[Notice]:
     if result.chat_id is None:
         return []
     params: dict[str, JsonValue] = {"order": result.order_code, "total": result.total}
+    if result.subscription_code:  # a CHANGE order: its subscription stays as it was
+        params["subscription"] = result.subscription_code
     return [Notice(NoticeKind.ORDER_EXPIRED, result.chat_id, result.locale, params)]
 
 

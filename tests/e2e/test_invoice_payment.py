@@ -159,12 +159,27 @@ async def test_an_open_on_invoice_is_paid_through_a_fresh_link(shop: Shop) -> No
     await owner.settle()
     assert [t for t in owner.texts() if SUCCESS in t] == [told.text]  # told once
 
-    # the tab's button, pressed after the payment (the success notice came since): a stale
-    # button, nothing new
+    # the tab's button, pressed after the payment (the success notice came since): the
+    # invoice is paid, said so (not "stale"), with the subscription's button; nothing new
     await owner.press(PAY, message_id=tab)
     answer = owner.last_callback_answer()
-    assert answer is not None and "đã cũ" in (answer.text or "")
+    assert answer is not None and answer.text == f"Hóa đơn {invoice.number} đã được thanh toán."
+    said = owner.last_message()
+    assert "đã được thanh toán; không cần thanh toán nữa" in (said.text or "")
+    assert code in (said.text or "") and said.labels == [["Quản lý thuê bao"]]
     assert len(shop.sim.state.transactions) == 2
+    assert len(await attempts(shop, order_id)) == 2
+    await owner.press("Quản lý thuê bao")
+    assert code in owner.last_text()
+    # someone else forging that press (an old rev, the paid invoice's id): just stale, nothing
+    # of the invoice is told
+    stranger = shop.bot.user("Khoa", last_name="Người ngoài")
+    await stranger.send("/subscriptions")
+    menu = stranger.last_message()
+    await forge(shop.bot, stranger, menu.message_id, f"f:0:inv_pay:{invoice_id}")
+    answer = stranger.last_callback_answer()
+    assert answer is not None and "đã cũ" in (answer.text or "")
+    assert not [t for t in stranger.texts() if "thanh toán" in t and code in t]
     await owner.send(f"/subscriptions {code}")
     await owner.press("Lịch sử")
     assert f"tạo liên kết thanh toán hóa đơn (mã {second})" in owner.last_text()

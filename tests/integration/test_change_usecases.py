@@ -322,3 +322,61 @@ async def test_an_order_service_change_waits_for_cash_then_applies(w: ChangeWorl
     assert invoice.status.value == "PAID" and invoice.number and invoice.total == 807_781
     again = await w.cash(ConfirmCashRequest(sub.code, AGENT))  # the first order, paid: nothing
     assert not again.newly_applied
+
+
+async def test_staff_start_a_trial_and_the_owners_are_told(w: ChangeWorld) -> None:
+    async with w.db.uow as uow:  # the owner wrote to the bot: reachable
+        owner = await uow.users.get(OWNER)
+        assert owner is not None
+        await uow.users.record_contact(owner, w.clock.now())
+        await uow.commit()
+    req = StartTrialRequest(AGENT, w.enterprise_id, "CLOUD", "CLOUD-PRO", "M12")
+
+    started = await w.start_trial(req)
+
+    assert started.status is TrialStatus.STARTED
+    [(chat, params)] = await w.notices(NoticeKind.TRIAL_STARTED)
+    assert chat == OWNER_CHAT
+    assert (params["subscription"], params["plan"]) == (started.subscription_code, "CLOUD-PRO")
+    # once per business, whoever asks; a member may not, a stranger's business is refused
+    again = replace(req, actor_id=OWNER)
+    assert (await w.start_trial(again)).status is TrialStatus.ALREADY_USED
+    assert (await w.start_trial(replace(req, actor_id=MEMBER))).status is TrialStatus.REFUSED
+    assert (await w.start_trial(replace(req, actor_id=STRANGER))).status is TrialStatus.REFUSED
+    assert len(await w.notices(NoticeKind.TRIAL_STARTED)) == 1
+
+
+async def test_a_paid_change_is_told_as_a_change_and_an_expired_one_as_unchanged(
+    w: ChangeWorld,
+) -> None:
+    sub = await w.active()
+    w.clock.advance(timedelta(days=30))
+    target = ChangeTarget("CLOUD-PRO", "M12")
+    first = await w.confirm_change(sub.id, target, "change-1")
+    assert first.kind is ChangeOutcomeKind.AWAITS_PAYMENT
+    w.clock.advance(timedelta(hours=2))  # past the unpaid order's time
+
+    expiry = await w.expire()
+
+    assert [e.subscription_code for e in expiry.expired] == [sub.code]
+    [(chat, expired)] = await w.notices(NoticeKind.ORDER_EXPIRED)
+    assert chat == OWNER_CHAT
+    assert (expired["order"], expired["subscription"]) == (first.order_code, sub.code)
+    after = await w.sub(sub.id)
+    assert (after.plan_code, after.status, after.current_period_end) == (
+        sub.plan_code,
+        SubscriptionStatus.ACTIVE,
+        sub.current_period_end,
+    )
+    assert "order.expired" in await w.events(sub.id)  # in the subscription's history
+
+    second = await w.confirm_change(sub.id, target, "change-2")
+    await w.confirm(w.online(f"{second.order_code}-1", second.amount))
+    [(chat, params)] = await w.notices(NoticeKind.CHANGE_PAID)
+    assert chat == OWNER_CHAT
+    assert (params["from_plan"], params["to_plan"], params["trial"]) == (
+        sub.plan_code,
+        "CLOUD-PRO",
+        False,
+    )
+    assert params["total"] == second.amount and params["subscription"] == sub.code

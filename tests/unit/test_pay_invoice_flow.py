@@ -11,6 +11,7 @@ import pytest
 
 from conversations.engine import ConversationEngine, EngineSettings
 from conversations.manage import ManageFlow
+from conversations.session import Event, EventKind
 from conversations.turn import RegistrationServices
 from domain.catalog import ServiceKind
 from domain.errors import InvalidInput
@@ -44,7 +45,9 @@ class ScriptedPay:
 
     async def __call__(self, req: PayInvoiceRequest) -> InvoicePayment:
         self.calls.append(req)
-        sub = subscription(req.subscription_id, kind=ServiceKind.OS)
+        # no subscription named (a stale press): the invoice's own (invoice ids are 50 + its id)
+        sub_id = req.subscription_id if req.subscription_id is not None else req.invoice_id - 50
+        sub = subscription(sub_id, kind=ServiceKind.OS)
         order = order_of(sub)
         invoice = replace(invoice_of(sub, order), status=InvoiceStatus.WAITING, number=None)
         link = self.status is PayInvoiceStatus.LINK
@@ -167,3 +170,40 @@ async def test_a_made_up_invoice_id_is_refused_before_the_use_case() -> None:
         with pytest.raises(InvalidInput):
             await chat.action("inv_pay", arg)
     assert pay.calls == []
+
+
+@pytest.mark.parametrize(
+    ("status", "paid"),
+    [(PayInvoiceStatus.PAID, True), (PayInvoiceStatus.UNPAID, False)],
+    ids=["paid since", "still unpaid"],
+)
+async def test_a_stale_press_says_paid_only_when_it_is(
+    status: PayInvoiceStatus, paid: bool
+) -> None:
+    pay = ScriptedPay(status)
+    chat = chat_with(os_backend(), pay)
+    await chat.command("subscriptions", "TB-2026-000002")
+    await chat.press("Hóa đơn")
+    button = chat.button(PAY)
+    old_rev = chat.session.rev
+    await chat.press("Lịch sử")  # a newer screen: the tab's button is stale now
+    draft, rev = dict(chat.session.draft), chat.session.rev
+
+    reply = await chat.send(
+        Event(EventKind.BUTTON, name=button.action or "", arg=button.arg, rev=old_rev)
+    )
+
+    [req] = pay.calls
+    assert (req.subscription_id, req.invoice_id, req.peek) == (None, 52, True)
+    if paid:
+        code = order_of(subscription(2, kind=ServiceKind.OS)).code
+        assert chat.answer() == f"Hóa đơn {code} đã được thanh toán."
+        assert reply.alert and not reply.changed
+        [said] = reply.screens
+        assert "không cần thanh toán nữa" in RENDER.text("vi", said.text)
+        [[manage]] = said.buttons
+        assert (manage.action, manage.arg) == ("subs", "TB-2026-000002")
+    else:
+        assert "Menu này đã cũ" in chat.answer()
+        assert "Lịch sử" in chat.shown()  # the current step again
+    assert (chat.session.draft, chat.session.rev) == (draft, rev)  # nothing moved

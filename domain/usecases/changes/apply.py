@@ -260,6 +260,15 @@ async def confirm_change_payment(
     the other attempts expired already): the change applied and invoiced, the history, and the
     result the payment notices are made from."""
     actor = UserId(req.actor_id) if req.actor_id is not None else None
+    before = (
+        await uow.subscriptions.get(order.subscription_id, for_update=True)
+        if order.subscription_id is not None
+        else None
+    )
+    applied = before is not None and before.status in (
+        SubscriptionStatus.ACTIVE,
+        SubscriptionStatus.IN_TRIAL,
+    )
     sub, number = await apply_paid_change(uow, catalog, order, attempt, paid_at, now, actor)
     if sub is not None:
         await uow.history.add(
@@ -301,4 +310,23 @@ async def confirm_change_payment(
         locale=order.locale,
         actor_id=req.actor_id,
         late=late,
+        change=_what_changed(before, sub, paid_at) if applied and sub is not None else None,
     )
+
+
+def _what_changed(
+    before: Subscription | None, after: Subscription, at: datetime
+) -> dict[str, str | int | bool]:
+    """The params of the owners' notice of a paid change: old → new, from when."""
+    old = before if before is not None else after
+    return {
+        "service": after.service_code,
+        "trial": old.status is SubscriptionStatus.IN_TRIAL,
+        "from_plan": old.plan_code,
+        "from_cycle": old.cycle_code,
+        "from_quantity": old.quantity,
+        "to_plan": after.plan_code,
+        "to_cycle": after.cycle_code,
+        "to_quantity": after.quantity,
+        "effective_at": at.isoformat(),
+    }

@@ -27,6 +27,7 @@ from domain.model import (
     OrderStatus,
     PaymentAttempt,
     PaymentMethod,
+    Role,
     SubscriptionId,
     SubscriptionStatus,
     UserId,
@@ -178,8 +179,34 @@ class StartTrial:
                     },
                 )
             )
+            if principal.role_in(enterprise_id) is not Role.OWNER:
+                # staff started it on the business's behalf: its owners are told
+                await self._tell_owners(uow, principal.user.first_name, sub.code, order, ends)
             await uow.commit()
         return TrialStarted(TrialStatus.STARTED, sub.code, ends, plan.trial_days)
+
+    @staticmethod
+    async def _tell_owners(
+        uow: UnitOfWork, agent: str, code: str, order: Order, ends: datetime
+    ) -> None:
+        enterprise = await uow.enterprises.get(order.enterprise_id)
+        params: dict[str, JsonValue] = {
+            "agent": agent,
+            "business": enterprise.name if enterprise is not None else "",
+            "tax_code": enterprise.tax_code if enterprise is not None else "",
+            "subscription": code,
+            "service": order.service_code,
+            "plan": order.plan_code,
+            "ends_at": ends.isoformat(),
+        }
+        owners = await notices.reachable_owners(
+            uow, order.enterprise_id, exclude=(int(order.registered_by),)
+        )
+        await notices.add_notices(
+            uow,
+            (Notice(NoticeKind.TRIAL_STARTED, chat, locale, params) for chat, locale in owners),
+            order.created_at,
+        )
 
 
 def _free(plan: Plan) -> Plan:

@@ -67,9 +67,14 @@ def may_pay(rights: Rights) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class PayInvoiceRequest:
+    """``subscription_id`` None: the invoice's own subscription (a button of an older message,
+    whose screen is gone), authorized the same. ``peek``: only whether it is paid (``PAID``, else
+    ``UNPAID``); nothing is created."""
+
     actor_id: int
-    subscription_id: int
+    subscription_id: int | None
     invoice_id: int
+    peek: bool = False
 
 
 class PayInvoiceStatus(enum.StrEnum):
@@ -78,6 +83,7 @@ class PayInvoiceStatus(enum.StrEnum):
     CASH = "cash"  # an OS invoice: the cash note
     PAID = "paid"  # already paid: nothing to do
     EXPIRED = "expired"  # the order can no longer be paid: nothing was created
+    UNPAID = "unpaid"  # ``peek``: not paid (nothing was looked up at the gateway)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +118,13 @@ class PayInvoice:
     async def __call__(self, req: PayInvoiceRequest) -> InvoicePayment:
         now = self._clock.now()
         async with self._uow() as uow:
-            subscription, rights = await _authorize(uow, req.actor_id, req.subscription_id)
             invoice = await uow.invoices.get(InvoiceId(req.invoice_id))
+            sub_id = req.subscription_id
+            if sub_id is None:
+                if invoice is None or invoice.subscription_id is None:
+                    raise PermissionDenied("invoice not of a subscription")
+                sub_id = int(invoice.subscription_id)
+            subscription, rights = await _authorize(uow, req.actor_id, sub_id)
             if invoice is None or invoice.subscription_id != subscription.id:
                 raise PermissionDenied("invoice not of this subscription")
             if not may_pay(rights):
@@ -131,6 +142,8 @@ class PayInvoice:
         )
         if invoice.status is InvoiceStatus.PAID or order.status is OrderStatus.PAID:
             return replace(result, status=PayInvoiceStatus.PAID)
+        if req.peek:
+            return replace(result, status=PayInvoiceStatus.UNPAID)
         if invoice.status is not InvoiceStatus.WAITING:
             return result
         if order.payment_method is PaymentMethod.BY_CASH:

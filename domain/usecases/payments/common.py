@@ -89,6 +89,9 @@ class PaymentConfirmed:
     late: bool = False
     #: what the order bought (``OrderPurpose``): NEW, RENEWAL or CHANGE
     purpose: str = "NEW"
+    #: a CHANGE order (Đổi gói, or a trial's payment) newly applied: what changed, as notice
+    #: params (``from_plan``/``to_plan``, cycles, quantities, ``trial``, ``service``)
+    change: dict[str, str | int | bool] | None = None
 
     @property
     def newly_applied(self) -> bool:
@@ -143,6 +146,8 @@ class OrderExpired:
     locale: str
     released_promotions: int
     invoices_out_of_date: int
+    #: a CHANGE order's subscription (it stays as it was): the notice says so
+    subscription_code: str = ""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from domain.model import (
     HistoryEvent,
     InvoiceStatus,
     OrderId,
+    OrderPurpose,
     OrderStatus,
     PaymentAttempt,
     SubscriptionStatus,
@@ -271,6 +272,11 @@ class ExpireOrders:
                 if invoice.status in (InvoiceStatus.INIT, InvoiceStatus.WAITING):
                     await uow.invoices.set_status(invoice.id, InvoiceStatus.OUT_OF_DATE)
                     out_of_date += 1
+            changed = (
+                await uow.subscriptions.get(order.subscription_id)
+                if order.purpose is OrderPurpose.CHANGE and order.subscription_id is not None
+                else None
+            )
             for sub in await uow.subscriptions.for_order(order.id):
                 if sub.status is SubscriptionStatus.FUTURE:
                     await uow.subscriptions.update(
@@ -281,6 +287,7 @@ class ExpireOrders:
                     action="order.expired",
                     created_at=now,
                     enterprise_id=order.enterprise_id,
+                    subscription_id=changed.id if changed is not None else None,
                     order_id=order.id,
                     details={
                         "order": order.code,
@@ -297,6 +304,7 @@ class ExpireOrders:
                 locale=order.locale,
                 released_promotions=released,
                 invoices_out_of_date=out_of_date,
+                subscription_code=changed.code if changed is not None else "",
             )
             await notices.add_notices(uow, notices.order_expired(result), now)
             await uow.commit()
