@@ -37,6 +37,7 @@ from bot.handlers import ConversationEngine
 from bot.http import RouteDef
 from bot.i18n import I18n
 from bot.invoice_pdf import InvoicePdf, InvoicePdfFile
+from bot.lifecycle import SubscriptionLifecycle
 from bot.metrics import Metrics, count_statements
 from bot.middlewares import BotApiCallCounter
 from bot.outbox import OutboxWorker, worker_name
@@ -67,6 +68,8 @@ from conversations.manage import ManageBackend, ManageFlow
 from conversations.manage.change import ChangeBackend
 from conversations.payment import CASH_ACTION, CASH_FLOW, PAY_FLOW, REPAY_ACTION, CashFlow, PayFlow
 from conversations.registration import RegistrationFlow, RegistrationServices
+from conversations.renewal import FLOW as RENEWAL_FLOW
+from conversations.renewal import RENEW_ACTION, RenewalFlow
 from domain.catalog import Catalog
 from domain.payments import PaymentGateway
 from domain.ports import ChatLock, Clock, ConversationStore, SystemClock, UnitOfWork, UpdateDeduper
@@ -116,6 +119,16 @@ from domain.usecases.outbox import (
     SettleDelivery,
 )
 from domain.usecases.registration import ConfirmRegistration, OrderSettings, PayAgain, PlaceOrder
+from domain.usecases.renewal import (
+    CancelNow,
+    ExpireSubscriptions,
+    PlaceRenewal,
+    RenewalOffers,
+    RenewalServices,
+    RenewSubscription,
+    SendRenewalReminders,
+    SetRenewal,
+)
 from payments.vnptpay import VnptPayClient
 from storage.conversation_store import SqlConversationStore
 from storage.db import Database
@@ -374,7 +387,34 @@ class Container:
             blocked=MarkUnreachable(self.uow, self.clock),
         )
 
+    @cached_property
+    def renewals(self) -> RenewalServices:
+        """**Gia hạn**, **Hủy gia hạn**, **Tiếp tục gia hạn** and the cancellation by staff."""
+        place = PlaceRenewal(
+            self.uow,
+            self.catalog.get,
+            self.clock,
+            ttl=timedelta(minutes=self.settings.order_expiry_minutes),
+        )
+        return RenewalServices(
+            offers=RenewalOffers(self.uow, self.catalog.get, self.clock),
+            renewal=RenewSubscription(place, self.payments.start),
+            renewal_setting=SetRenewal(self.uow, self.clock),
+            cancellation=CancelNow(self.uow, self.clock),
+        )
+
     # background services
+
+    @cached_property
+    def lifecycle(self) -> SubscriptionLifecycle:
+        """Ends the subscriptions whose period is over and sends the renewal reminders; one
+        replica per round."""
+        settings = self.settings
+        return SubscriptionLifecycle(
+            expire=ExpireSubscriptions(self.uow, self.clock, settings.renewal_grace_days),
+            remind=SendRenewalReminders(self.uow, self.clock, settings.renewal_reminder_days),
+            guard=JobLock(self.database, "subscription-lifecycle").round,
+        )
 
     @cached_property
     def reconciler(self) -> PaymentReconciler:
@@ -428,7 +468,7 @@ class Container:
     @cached_property
     def background(self) -> list[Background]:
         """Started by BotApp.start after updates flow, stopped (last first) by BotApp.stop."""
-        return [self.reconciler, self.outbox, self.change_rounds]
+        return [self.reconciler, self.outbox, self.change_rounds, self.lifecycle]
 
     # the conversations
 
@@ -456,9 +496,15 @@ class Container:
                 CASH_FLOW: CashFlow(self.payments.confirm_cash),
                 **account_flows(accounts),
                 MANAGE_FLOW: ManageFlow(manage),
+                RENEWAL_FLOW: RenewalFlow(self.renewals),
             },
             commands={"cash": CASH_FLOW, "subscriptions": MANAGE_FLOW, **ACCOUNT_COMMANDS},
-            entries={REPAY_ACTION: PAY_FLOW, CASH_ACTION: CASH_FLOW, **ACCOUNT_ENTRIES},
+            entries={
+                REPAY_ACTION: PAY_FLOW,
+                CASH_ACTION: CASH_FLOW,
+                RENEW_ACTION: RENEWAL_FLOW,
+                **ACCOUNT_ENTRIES,
+            },
         )
 
     @cached_property

@@ -42,6 +42,8 @@ _RULES: dict[str, str] = {
     "draft_ttl_hours": "must be a whole number ≥ 1",
     "order_expiry_minutes": "must be a whole number ≥ 1",
     "reconcile_after_minutes": "must be a whole number ≥ 1",
+    "renewal_grace_days": "must be a whole number of days ≥ 0",
+    "renewal_reminder_days": "must be comma-separated whole numbers of days 1–400, e.g. 7,3,1",
     "catalog_refresh_seconds": "must be a whole number ≥ 1",
     "flood_chat_interval": "must be a number of seconds ≥ 0, e.g. 1 or 0.5",
     "flood_global_rate": "must be a whole number ≥ 1",
@@ -132,6 +134,10 @@ class Settings(BaseSettings):
     #: retries of failed Bot API calls: attempts for 5xx/timeouts, time bound for all retries
     telegram_retry_attempts: int = 5
     telegram_retry_max_seconds: float = 60.0
+    #: days after the period end before an ACTIVE subscription that was not renewed expires
+    renewal_grace_days: int = 0
+    #: renewal reminders, in days before the period end (each sent once per period)
+    renewal_reminder_days: Annotated[tuple[int, ...], NoDecode] = (7, 3, 1)
 
     @field_validator("http_port", mode="before")
     @classmethod
@@ -150,6 +156,27 @@ class Settings(BaseSettings):
     @classmethod
     def _positive(cls, value: object) -> int:
         return _whole_number(value, 1, None, "must be a whole number ≥ 1")
+
+    @field_validator("renewal_grace_days", mode="before")
+    @classmethod
+    def _grace(cls, value: object) -> int:
+        return _whole_number(value, 0, 3650, _RULES["renewal_grace_days"])
+
+    @field_validator("renewal_reminder_days", mode="before")
+    @classmethod
+    def _reminder_days(cls, value: object) -> tuple[int, ...]:
+        rule = _RULES["renewal_reminder_days"]
+        items: list[object]
+        if isinstance(value, str):
+            items = [item for item in re.split(r"[,\s]+", value.strip()) if item]
+        elif isinstance(value, list | tuple):
+            items = list(value)
+        else:
+            raise ValueError(rule)
+        days = [_whole_number(item, 1, 400, rule) for item in items]
+        if len(set(days)) != len(days):
+            raise ValueError(rule + " (each once)")
+        return tuple(sorted(days, reverse=True))
 
     @field_validator("outbox_poll_seconds", mode="after")
     @classmethod

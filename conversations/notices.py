@@ -16,6 +16,7 @@ from conversations.accounts.invite import invitation_received_screen
 from conversations.accounts.signup import join_request_screen
 from conversations.payment import expired_screen, failure_screen, success_screen
 from conversations.registration import result_screen
+from conversations.renewal import ended_notice, reminder_notice, staff_cancelled_notice
 from conversations.screens import (
     Button,
     Cycle,
@@ -90,6 +91,7 @@ def _payment_succeeded(params: Params, _: Catalog) -> Screen:
             invoice_number=_str(params, "invoice"),
             period_start=_moment(params, "period_start"),
             period_end=_moment(params, "period_end"),
+            purpose=_str(params, "purpose") or "NEW",
         )
     )
 
@@ -296,6 +298,9 @@ _SCREENS: dict[NoticeKind, Callable[[Params, Catalog], Screen]] = {
     NoticeKind.INVITATION_RECEIVED: _invitation_received,
     NoticeKind.PROGRESS_CHANGED: _progress_changed,
     NoticeKind.AGENT_REGISTERED: _agent_registered,
+    NoticeKind.RENEWAL_REMINDER: reminder_notice,
+    NoticeKind.SUBSCRIPTION_ENDED: ended_notice,
+    NoticeKind.SUBSCRIPTION_CANCELLED: staff_cancelled_notice,
     NoticeKind.TRIAL_STARTED: _trial("chg.trial.started_by_staff"),
     NoticeKind.TRIAL_ENDING: _trial("chg.trial.ending"),
     NoticeKind.TRIAL_ENDED: _trial("chg.trial.ended"),

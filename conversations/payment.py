@@ -96,6 +96,8 @@ def success_screen(result: PaymentConfirmed) -> Screen:
         if result.method is PaymentMethod.BY_CASH
         else "payment_notice.succeeded"
     )
+    if result.purpose == "RENEWAL":  # **Gia hạn thành công**
+        key = "renew_notice.renewed"
     parts: list[Param] = [
         Msg(
             key,

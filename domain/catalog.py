@@ -74,6 +74,14 @@ class PromotionScope(enum.StrEnum):
     INVOICE = "invoice"
 
 
+class Purchase(enum.StrEnum):
+    """What a promotion may discount: a first registration, a renewal, or both (catalog key
+    ``purchases``; a promotion without it discounts new registrations only)."""
+
+    NEW = "new"
+    RENEWAL = "renewal"
+
+
 @dataclass(frozen=True, slots=True)
 class PriceTier:
     """One row of a tier table: quantities up to ``up_to`` (inclusive; None = no limit)."""
@@ -160,6 +168,8 @@ class Promotion:
     quota: int | None = None  # total uses
     per_customer: int | None = None  # uses per enterprise
     active: bool = True
+    #: the purchases it discounts (catalog ``purchases``); new registrations only by default
+    purchases: tuple[Purchase, ...] = (Purchase.NEW,)
     #: a promotion with a coupon code is not offered in the lists: the customer types the code
     #: (matched case-insensitively, see :meth:`Catalog.coupon`)
     coupon_code: str | None = None

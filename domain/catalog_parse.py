@@ -47,6 +47,7 @@ from domain.catalog import (
     PricingStrategy,
     Promotion,
     PromotionScope,
+    Purchase,
     Service,
     ServiceKind,
     TaxCategory,
@@ -98,6 +99,7 @@ _PROMOTION_KEYS = frozenset(
         "min_amount",
         "quota",
         "per_customer",
+        "purchases",
         "coupon_code",
     }
 )
@@ -630,6 +632,7 @@ def _promotion(
     min_amount = n.integer("min_amount", minimum=0, required=False)
     quota = n.optional_integer("quota", minimum=0)
     per_customer = n.optional_integer("per_customer", minimum=0)
+    purchases = _purchases(n, p)
 
     if scope is None or bad_value or min_amount is None:
         return None
@@ -646,8 +649,30 @@ def _promotion(
         min_amount=min_amount,
         quota=quota,
         per_customer=per_customer,
+        purchases=purchases,
         coupon_code=coupon_code,
     )
+
+
+def _purchases(n: _Node, p: _Problems) -> tuple[Purchase, ...]:
+    """``purchases: [new, renewal]``: what the promotion discounts (default: new only)."""
+    if not n.has("purchases") or n.raw("purchases") is None:
+        return (Purchase.NEW,)
+    raw = n.sequence("purchases", required=False, non_empty=False)
+    if isinstance(n.raw("purchases"), list | tuple) and not raw:
+        p.add(n.at("purchases"), "must not be empty (omit it for new registrations only)")
+        return (Purchase.NEW,)
+    allowed = ", ".join(k.value for k in Purchase)
+    chosen: list[Purchase] = []
+    for i, value in enumerate(raw):
+        at = n.at(f"purchases[{i}]")
+        if not isinstance(value, str) or value not in {k.value for k in Purchase}:
+            p.add(at, f"must be one of {allowed}, not {value!r}")
+        elif Purchase(value) in chosen:
+            p.add(at, f"{value!r} is listed twice")
+        else:
+            chosen.append(Purchase(value))
+    return tuple(chosen) or (Purchase.NEW,)
 
 
 def _coupon_code(n: _Node, coupon_codes: _Unique, p: _Problems) -> str | None:

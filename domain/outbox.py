@@ -53,6 +53,12 @@ class NoticeKind(enum.StrEnum):
     #: to an owner: staff registered a service for their business (the payment link or the
     #: pending cash order, as the staff member saw it)
     AGENT_REGISTERED = "agent_registered"
+    #: to an owner: the period ends in ``days`` days (**Gia hạn**, **Quản lý thuê bao**)
+    RENEWAL_REMINDER = "renewal_reminder"
+    #: to an owner: the subscription ended (EXPIRED, or CANCELLED at its period end)
+    SUBSCRIPTION_ENDED = "subscription_ended"
+    #: to an owner: staff cancelled the subscription at once, with a reason
+    SUBSCRIPTION_CANCELLED = "subscription_cancelled"
     #: to an owner: staff started a trial for their business (who, what, until when)
     TRIAL_STARTED = "trial_started"
     TRIAL_ENDING = "trial_ending"  # to an owner: the trial ends in a few days (Thanh toán)

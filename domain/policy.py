@@ -24,6 +24,8 @@ class Permission(enum.StrEnum):
     FIND_BUSINESS = "find_business"  # search every business by tax code or name
     INVITE_OWNER = "invite_owner"  # invite an owner into a business (its first one)
     GRANT = "grant"  # grant agent/admin roles
+    RENEW = "renew"  # renew a subscription, cancel it at its period end, or resume it
+    CANCEL_NOW = "cancel_now"  # end a subscription at once, with a reason
 
 
 class Relation(enum.StrEnum):
@@ -53,6 +55,7 @@ _OWNER: frozenset[Permission] = frozenset(
         Permission.MANAGE_ACCOUNT,
         Permission.MANAGE_EMPLOYEES,
         Permission.NOTE,
+        Permission.RENEW,
     }
 )
 _MEMBER: frozenset[Permission] = frozenset({Permission.VIEW})

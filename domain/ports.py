@@ -360,6 +360,44 @@ class SubscriptionRepository(Protocol):
         ...
 
 
+class RenewalRepository(Protocol):
+    """The subscription's life after registration (``domain.usecases.renewal``)."""
+
+    async def ending(
+        self,
+        statuses: Collection[SubscriptionStatus],
+        before: datetime,
+        after: datetime | None = None,
+        limit: int = 100,
+    ) -> list[Subscription]:
+        """Subscriptions in ``statuses`` whose period ends at or before ``before`` (and after
+        ``after``), soonest first."""
+        ...
+
+    async def record_reminder(
+        self,
+        subscription_id: SubscriptionId,
+        period_end: datetime,
+        days: int,
+        recipients: int,
+        now: datetime,
+    ) -> bool:
+        """Record the reminder (subscription, period end, days): False, and nothing written,
+        when it exists already (another worker sent it). Unique in the database: a concurrent
+        insert of the same key waits for the other transaction and then finds it."""
+        ...
+
+    async def reminders_sent(
+        self, subscription_id: SubscriptionId, period_end: datetime
+    ) -> list[int]:
+        """The days-before offsets already sent for this period."""
+        ...
+
+    async def open_orders(self, subscription_id: SubscriptionId) -> list[Order]:
+        """Orders still waiting for payment that act on the subscription (renewal, change)."""
+        ...
+
+
 class InvoiceRepository(Protocol):
     async def add(self, invoice: Invoice) -> Invoice: ...
 
@@ -559,6 +597,9 @@ class UnitOfWork(Protocol):
 
     @property
     def outbox(self) -> OutboxRepository: ...
+
+    @property
+    def renewals(self) -> RenewalRepository: ...
 
     @property
     def changes(self) -> ChangeRepository: ...

@@ -61,6 +61,7 @@ from domain.catalog import (
     PricingStrategy,
     Promotion,
     PromotionScope,
+    Purchase,
     Service,
     TaxCategory,
 )
@@ -81,6 +82,7 @@ class PromotionRefusal(enum.StrEnum):
 
     INACTIVE = "inactive"
     WRONG_SCOPE = "wrong_scope"
+    NOT_FOR_PURCHASE = "not_for_purchase"  # e.g. a new-registration promotion on a renewal
     NOT_FOR_TARGET = "not_for_target"
     NOT_STARTED = "not_started"
     EXPIRED = "expired"
@@ -361,9 +363,11 @@ def check_promotion(
     amount: int | Decimal,
     today: date,
     usage: PromotionUsage,
+    purchase: Purchase = Purchase.NEW,
 ) -> None:
     """Raises :class:`PromotionNotApplicable` when ``promo`` cannot be used; the reason is the
-    first failing check, in the order of :class:`PromotionRefusal`.
+    first failing check, in the order of :class:`PromotionRefusal`. ``purchase`` is what is
+    bought (a renewal takes only the promotions whose ``purchases`` list it).
 
     ``target_code`` is the plan code (plan scope), the add-on code (add-on scope) or the plan
     code of the invoice (invoice scope: ``applies_to`` of an invoice promotion lists the plans
@@ -376,6 +380,8 @@ def check_promotion(
         reason = PromotionRefusal.INACTIVE
     elif promo.scope is not scope:
         reason = PromotionRefusal.WRONG_SCOPE
+    elif purchase not in promo.purchases:
+        reason = PromotionRefusal.NOT_FOR_PURCHASE
     elif promo.applies_to is not None and target_code not in promo.applies_to:
         reason = PromotionRefusal.NOT_FOR_TARGET
     elif promo.starts is not None and today < promo.starts:
@@ -399,6 +405,7 @@ def eligible_promotions(
     amount: int | Decimal,
     today: date,
     usage: PromotionUsage,
+    purchase: Purchase = Purchase.NEW,
 ) -> list[Promotion]:
     """The active promotions of ``scope`` that :func:`check_promotion` accepts, by code;
     promotions with a coupon code are never listed (the customer types the code: see
@@ -415,6 +422,7 @@ def eligible_promotions(
                 amount=amount,
                 today=today,
                 usage=usage,
+                purchase=purchase,
             )
         except PromotionNotApplicable:
             continue
@@ -436,6 +444,7 @@ def find_coupon(
     amount: int | Decimal,
     today: date,
     usage: PromotionUsage,
+    purchase: Purchase = Purchase.NEW,
 ) -> Promotion:
     """The promotion whose coupon code the customer typed (case-insensitive), if it may be
     used here: the same rule as a listed promotion (:func:`check_promotion`: scope, plan or
@@ -446,7 +455,13 @@ def find_coupon(
     if promo is None or not promo.active:
         raise PromotionNotApplicable(typed.strip(), UNKNOWN_COUPON)
     check_promotion(
-        promo, scope=scope, target_code=target_code, amount=amount, today=today, usage=usage
+        promo,
+        scope=scope,
+        target_code=target_code,
+        amount=amount,
+        today=today,
+        usage=usage,
+        purchase=purchase,
     )
     return promo
 
@@ -465,12 +480,15 @@ class CheckoutOffer:
     catalog: Catalog
     today: date
     usage: PromotionUsage = NO_USAGE
+    purchase: Purchase = Purchase.NEW
 
     def promotions(
         self, scope: PromotionScope, target_code: str | None, amount: int | Decimal
     ) -> list[Promotion]:
         """The promotions of ``scope`` this business may use on ``amount`` today."""
-        return eligible_promotions(self.catalog, scope, target_code, amount, self.today, self.usage)
+        return eligible_promotions(
+            self.catalog, scope, target_code, amount, self.today, self.usage, self.purchase
+        )
 
     def coupon(
         self, typed: str, scope: PromotionScope, target_code: str | None, amount: int | Decimal
@@ -485,10 +503,13 @@ class CheckoutOffer:
             amount=amount,
             today=self.today,
             usage=self.usage,
+            purchase=self.purchase,
         )
 
     def quote(self, selection: Selection) -> Quote:
-        return quote(self.catalog, selection, today=self.today, usage=self.usage)
+        return quote(
+            self.catalog, selection, today=self.today, usage=self.usage, purchase=self.purchase
+        )
 
 
 def promotion_discount(promo: Promotion, amount: int | Decimal) -> Decimal:
@@ -651,12 +672,19 @@ def _promotion(
     amount: int,
     today: date,
     usage: PromotionUsage,
+    purchase: Purchase = Purchase.NEW,
 ) -> Promotion:
     promo = catalog.promotion(code)
     if promo is None:
         raise NotFound(field=field_name, code=code, reason="unknown")
     check_promotion(
-        promo, scope=scope, target_code=target_code, amount=amount, today=today, usage=usage
+        promo,
+        scope=scope,
+        target_code=target_code,
+        amount=amount,
+        today=today,
+        usage=usage,
+        purchase=purchase,
     )
     return promo
 
@@ -692,10 +720,17 @@ def _vat_groups(lines: Sequence[tuple[TaxCategory, int]]) -> tuple[VatGroup, ...
         )
 
 
-def quote(catalog: Catalog, selection: Selection, *, today: date, usage: PromotionUsage) -> Quote:
+def quote(
+    catalog: Catalog,
+    selection: Selection,
+    *,
+    today: date,
+    usage: PromotionUsage,
+    purchase: Purchase = Purchase.NEW,
+) -> Quote:
     """Prices ``selection`` on ``today`` (Asia/Ho_Chi_Minh date) as described in the module
     docstring. Lines: the plan, its setup fee (if any), then the ticked add-ons in the plan's
-    order.
+    order. A renewal (``purchase``) has no setup line and takes only renewal promotions.
 
     Raises ``NotFound`` (``field`` = ``service_code``, ``plan_code``, ``cycle_code``,
     ``addon_codes``, ``plan_promotion``, ``addon_promotions`` or ``invoice_promotions``;
@@ -736,6 +771,7 @@ def quote(catalog: Catalog, selection: Selection, *, today: date, usage: Promoti
             amount=base,
             today=today,
             usage=usage,
+            purchase=purchase,
         )
 
     drafts = [
@@ -756,7 +792,7 @@ def quote(catalog: Catalog, selection: Selection, *, today: date, usage: Promoti
             ),
         )
     ]
-    if plan.setup_fee:
+    if plan.setup_fee and purchase is Purchase.NEW:
         if plan.setup_fee < 0:
             raise CatalogInvalid([(f"{plan.code}.setup_fee", "must be ≥ 0")])
         drafts.append(
@@ -810,6 +846,7 @@ def quote(catalog: Catalog, selection: Selection, *, today: date, usage: Promoti
                 amount=discounted_subtotal,
                 today=today,
                 usage=usage,
+                purchase=purchase,
             )
             for code in selection.invoice_promotions
         ]

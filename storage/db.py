@@ -47,6 +47,7 @@ from storage.repositories import (
     SqlOutboxRepository,
     SqlPaymentRepository,
     SqlPromotionUsageRepository,
+    SqlRenewalRepository,
     SqlSubscriptionRepository,
     SqlUserRepository,
 )
@@ -253,6 +254,7 @@ class _Active:
         "outbox",
         "payments",
         "promotions",
+        "renewals",
         "session",
         "subscriptions",
         "task",
@@ -278,6 +280,7 @@ class _Active:
         self.join_requests = SqlJoinRequestRepository(session)
         self.counters = SqlCounterRepository(session)
         self.outbox = SqlOutboxRepository(session)
+        self.renewals = SqlRenewalRepository(session)
         self.changes = SqlChangeRepository(session)
 
 
@@ -419,6 +422,10 @@ class SqlUnitOfWork:
     @property
     def outbox(self) -> SqlOutboxRepository:
         return self._current().outbox
+
+    @property
+    def renewals(self) -> SqlRenewalRepository:
+        return self._current().renewals
 
 
 class Database:

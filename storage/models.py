@@ -227,6 +227,8 @@ class PromotionRow(Base):
     per_customer: Mapped[int | None] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
+    #: the purchases it discounts ("new", "renewal"); NULL (rows before 0007): new only
+    purchases: Mapped[list[Any] | None] = mapped_column(JSON)
     #: typed by the customer (matched case-insensitively); such a promotion is not listed
     coupon_code: Mapped[str | None] = mapped_column(String(64))
 
@@ -339,7 +341,10 @@ class PromotionRedemptionRow(Base):
 
 class SubscriptionRow(Base):
     __tablename__ = "subscriptions"
-    __table_args__ = (Index("ix_subscriptions_enterprise_created", "enterprise_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_subscriptions_enterprise_created", "enterprise_id", "created_at"),
+        Index("ix_subscriptions_status_period_end", "status", "current_period_end"),
+    )
 
     id: Mapped[int] = _id()
     code: Mapped[str] = mapped_column(String(32), unique=True)
@@ -358,6 +363,23 @@ class SubscriptionRow(Base):
     started_at: Mapped[datetime | None]
     current_period_start: Mapped[datetime | None]
     current_period_end: Mapped[datetime | None]
+
+
+class RenewalReminderRow(Base):
+    """One renewal reminder sent (see ``domain.lifecycle``): the unique key (subscription,
+    period end, days) is inserted in the transaction that writes the reminder's outbox rows, so
+    a reminder exists once whatever the number of workers, replicas or restarts."""
+
+    __tablename__ = "renewal_reminders"
+    __table_args__ = (UniqueConstraint("subscription_id", "period_end", "days"),)
+
+    id: Mapped[int] = _id()
+    subscription_id: Mapped[int] = mapped_column(Id, ForeignKey("subscriptions.id"))
+    period_end: Mapped[datetime]
+    days: Mapped[int] = mapped_column(Integer)
+    #: how many owners were written to (0: none could be reached)
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
 
 
 class ScheduledChangeRow(Base):

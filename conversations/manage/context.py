@@ -47,6 +47,7 @@ BADGES: Final[Mapping[SubscriptionStatus, str]] = {
     SubscriptionStatus.IN_TRIAL: "🔵",
     SubscriptionStatus.NON_RENEWING: "🟠",
     SubscriptionStatus.CANCELLED: "🔴",
+    SubscriptionStatus.EXPIRED: "⚫",
 }
 
 

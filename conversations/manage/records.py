@@ -18,6 +18,7 @@ from conversations.manage.context import (
     user_name,
 )
 from conversations.manage.draft import HISTORY_PAGE, INVOICE_PAGE, Action
+from conversations.manage.lifecycle import lifecycle_params
 from conversations.manage.paying import pay_button
 from conversations.screens import Button, Day, Join, Money, Msg, Param, Plain
 from domain.model import (
@@ -53,6 +54,16 @@ KNOWN_EVENTS: Final = frozenset(
         "memo.added",
         "memo.status_changed",
         "progress.changed",
+        # the subscription's life after registration (domain.usecases.renewal)
+        "subscription.reminded",
+        "subscription.expired",
+        "subscription.ended_cancelled",
+        "subscription.non_renewing",
+        "subscription.resumed",
+        "subscription.cancelled",
+        "subscription.renewed",
+        "renewal.ordered",
+        "renewal.not_applied",
     }
 )
 
@@ -186,6 +197,11 @@ def event_text(event: HistoryEvent) -> Msg:
         params["end"] = Day(end) if end else Plain("—")
     if action == "invoice.paid":
         params["invoice"] = Plain(text_of(d.get("invoice")))
+    if action.startswith(("subscription.", "renewal.")) and action not in (
+        "subscription.created",
+        "subscription.activated",
+    ):
+        params.update(lifecycle_params(d))
     if action.startswith("employee."):
         params["name"] = Plain(text_of(d.get("name")))
     if action.startswith("memo."):

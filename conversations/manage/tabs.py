@@ -18,6 +18,7 @@ from conversations.manage.context import (
     user_name,
 )
 from conversations.manage.draft import CASH_ENTRY, EMPLOYEE_PAGE, MEMO_PAGE, Action
+from conversations.manage.lifecycle import lifecycle_rows
 from conversations.manage.paying import pay_button
 from conversations.screens import Button, Day, Join, Money, Msg, Param, Plain
 from domain.catalog import ServiceKind
@@ -181,7 +182,12 @@ async def details(c: Ctx) -> TabContent:
         )
     )
     return TabContent(
-        sub, content, ((Button(Msg("manage.btn.next"), action=Action.TAB_PAGE, arg="1"),),)
+        sub,
+        content,
+        (
+            *lifecycle_rows(sub, view.rights),
+            (Button(Msg("manage.btn.next"), action=Action.TAB_PAGE, arg="1"),),
+        ),
     )
 
 

@@ -70,6 +70,8 @@ def payment_succeeded(result: PaymentConfirmed) -> list[Notice]:
         "period_start": _iso(result.period_start),
         "period_end": _iso(result.period_end),
     }
+    if result.purpose == "RENEWAL":  # "Gia hạn thành công"
+        params["purpose"] = result.purpose
     kind = NoticeKind.PAYMENT_SUCCEEDED
     if result.change is not None:  # Đổi gói or a trial paid: what changed, not "Đăng ký"
         kind = NoticeKind.CHANGE_PAID

@@ -15,6 +15,7 @@ from storage.repositories.orders import (
     SqlPromotionUsageRepository,
 )
 from storage.repositories.outbox import OUTBOX_WRITTEN, SqlOutboxRepository
+from storage.repositories.renewals import SqlRenewalRepository
 from storage.repositories.subscriptions import (
     SqlEmployeeRepository,
     SqlHistoryRepository,
@@ -40,6 +41,7 @@ __all__ = [
     "SqlOutboxRepository",
     "SqlPaymentRepository",
     "SqlPromotionUsageRepository",
+    "SqlRenewalRepository",
     "SqlSubscriptionRepository",
     "SqlUserRepository",
 ]

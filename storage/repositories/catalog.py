@@ -26,6 +26,7 @@ from domain.catalog import (
     PricingStrategy,
     Promotion,
     PromotionScope,
+    Purchase,
     Service,
     ServiceKind,
     TaxCategory,
@@ -98,6 +99,7 @@ def _promotion_values(promotion: Promotion, position: int) -> dict[str, Any]:
         "min_amount": promotion.min_amount,
         "quota": promotion.quota,
         "per_customer": promotion.per_customer,
+        "purchases": [p.value for p in promotion.purchases],
         "active": promotion.active,
         "coupon_code": promotion.coupon_code,
         "position": position,
@@ -169,6 +171,7 @@ def _to_promotion(row: Any) -> Promotion:
         min_amount=row.min_amount,
         quota=row.quota,
         per_customer=row.per_customer,
+        purchases=tuple(Purchase(p) for p in row.purchases) if row.purchases else (Purchase.NEW,),
         active=bool(row.active),
         coupon_code=row.coupon_code,
     )

@@ -157,6 +157,10 @@ class Tables:
     invitations: dict[int, Invitation] = field(default_factory=dict)
     join_requests: dict[int, JoinRequest] = field(default_factory=dict)
     outbox: dict[int, OutboxMessage] = field(default_factory=dict)
+    #: (subscription id, period end, days) -> (recipients, created at)
+    renewal_reminders: dict[tuple[int, datetime, int], tuple[int, datetime]] = field(
+        default_factory=dict
+    )
     catalog: CatalogRows = field(default_factory=CatalogRows)
     scheduled_changes: dict[int, ScheduledChange] = field(default_factory=dict)
     trials: dict[int, Trial] = field(default_factory=dict)

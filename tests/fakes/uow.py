@@ -33,6 +33,7 @@ from tests.fakes.orders import (
     FakePromotionUsageRepository,
 )
 from tests.fakes.outbox import FakeOutboxRepository
+from tests.fakes.renewals import FakeRenewalRepository
 from tests.fakes.store import FakeStore, Tables, Transaction
 from tests.fakes.subscriptions import (
     FakeEmployeeRepository,
@@ -65,6 +66,7 @@ class _Active:
         "outbox",
         "payments",
         "promotions",
+        "renewals",
         "subscriptions",
         "tx",
         "users",
@@ -88,6 +90,7 @@ class _Active:
         self.join_requests = FakeJoinRequestRepository(tx)
         self.counters = FakeCounterRepository(tx)
         self.outbox = FakeOutboxRepository(tx)
+        self.renewals = FakeRenewalRepository(tx)
         self.changes = FakeChangeRepository(tx)
 
 
@@ -218,6 +221,10 @@ class FakeUnitOfWork:
     @property
     def outbox(self) -> FakeOutboxRepository:
         return self._current().outbox
+
+    @property
+    def renewals(self) -> FakeRenewalRepository:
+        return self._current().renewals
 
 
 if TYPE_CHECKING:

@@ -52,6 +52,7 @@ async def test_without_a_gateway_there_are_no_payment_routes_and_no_start() -> N
             container.reconciler,
             container.outbox,
             container.change_rounds,
+            container.lifecycle,
         ]
         assert container.bot_id == 7000000001
     finally:

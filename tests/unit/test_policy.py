@@ -27,6 +27,8 @@ EXPECTED: dict[Permission, set[str]] = {
     P.FIND_BUSINESS: {"agent", "admin", "agent_member"},
     P.INVITE_OWNER: {"agent", "admin", "agent_member"},
     P.GRANT: {"admin"},
+    P.RENEW: {"owner", "agent", "admin", "agent_member"},
+    P.CANCEL_NOW: {"agent", "admin", "agent_member"},
 }
 WHO = {
     "owner": OWNER,

@@ -81,6 +81,16 @@ class Rights:
         return may(self.standing, Permission.PROGRESS)
 
     @property
+    def can_renew(self) -> bool:
+        """**Gia hạn**, **Hủy gia hạn**, **Tiếp tục gia hạn**: owners and staff."""
+        return may(self.standing, Permission.RENEW)
+
+    @property
+    def can_cancel_now(self) -> bool:
+        """End the subscription at once, with a reason: agents and admins."""
+        return may(self.standing, Permission.CANCEL_NOW)
+
+    @property
     def read_only(self) -> bool:
         """A member: sees everything, changes nothing."""
         return not (self.can_manage_employees or self.can_note or self.can_memo)

@@ -33,6 +33,9 @@ class ConfirmCash:
     """An agent or admin took the cash for an OS subscription (``/cash <code>`` or the button
     on the order): :class:`ConfirmPayment` with method cash and the actor recorded.
 
+    When the subscription's own order is paid already, the cash is for the open cash order that
+    acts on it (a renewal), if there is one.
+
     Raises ``PermissionDenied`` for anyone but staff and ``NotFound`` for an unknown code.
     The result's ``status`` is ``ALREADY_APPLIED`` when it had been paid already.
     """

@@ -87,6 +87,8 @@ class PaymentConfirmed:
     locale: str = "vi"
     actor_id: int | None = None
     late: bool = False
+    #: what the order bought (``OrderPurpose``): NEW, RENEWAL or CHANGE
+    purpose: str = "NEW"
     #: a CHANGE order (Đổi gói, or a trial's payment) newly applied: what changed, as notice
     #: params (``from_plan``/``to_plan``, cycles, quantities, ``trial``, ``service``)
     change: dict[str, str | int | bool] | None = None

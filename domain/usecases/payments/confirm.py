@@ -40,6 +40,7 @@ from domain.usecases.payments.common import (
     log,
     subscription_period,
 )
+from domain.usecases.renewal.apply import apply_paid_renewal
 
 
 class ConfirmPayment:
@@ -181,12 +182,22 @@ class ConfirmPayment:
             )
 
         cycle = await self._cycle(uow, order)
-        if cycle is None:
-            log.error("order %s: cycle %s not in the catalog", order.code, order.cycle_code)
-            start, end = paid_at, None
+        applied: HistoryEvent | None = None
+        if order.purpose is OrderPurpose.RENEWAL:
+            renewal = await apply_paid_renewal(uow, order, cycle, paid_at, now, actor)
+            sub, start, end, applied = (
+                renewal.subscription,
+                renewal.start,
+                renewal.end,
+                renewal.event,
+            )
         else:
-            start, end = subscription_period(paid_at, cycle)
-        sub = await self._activate(uow, order, paid_at, start, end, now)
+            if cycle is None:
+                log.error("order %s: cycle %s not in the catalog", order.code, order.cycle_code)
+                start, end = paid_at, None
+            else:
+                start, end = subscription_period(paid_at, cycle)
+            sub = await self._activate(uow, order, paid_at, start, end, now)
         number = await self._invoice(uow, order, sub.id, paid_at, actor, now)
 
         def event(action: str, details: dict[str, object]) -> HistoryEvent:
@@ -215,7 +226,8 @@ class ConfirmPayment:
             )
         )
         await uow.history.add(
-            event(
+            applied
+            or event(
                 "subscription.activated",
                 {
                     "subscription": sub.code,
@@ -245,6 +257,7 @@ class ConfirmPayment:
             locale=order.locale,
             actor_id=req.actor_id,
             late=late,
+            purpose=order.purpose.value,
         )
 
     async def _activate(
@@ -376,12 +389,16 @@ def _summary(
         total=order.total,
         chat_id=order.chat_id,
         locale=order.locale,
+        purpose=order.purpose.value,
     )
 
 
 async def _already(uow: UnitOfWork, order: Order, moid: str) -> PaymentConfirmed:
     """A repeat: what was applied the first time, read back (nothing is changed)."""
     subs = await uow.subscriptions.for_order(order.id)
+    if not subs and order.subscription_id is not None:  # a renewal or change order
+        acted_on = await uow.subscriptions.get(order.subscription_id)
+        subs = [acted_on] if acted_on is not None else []
     invoices = await uow.invoices.for_order(order.id)
     sub = subs[0] if subs else None
     return PaymentConfirmed(
@@ -401,4 +418,5 @@ async def _already(uow: UnitOfWork, order: Order, moid: str) -> PaymentConfirmed
         period_end=sub.current_period_end if sub is not None else None,
         chat_id=order.chat_id,
         locale=order.locale,
+        purpose=order.purpose.value,
     )
