@@ -12,6 +12,7 @@ defaults (READ COMMITTED).
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -103,9 +104,9 @@ _TURN = "onesme_sqlite_write_turn"
 
 
 class _SqliteWriteTurns:
-    """The writers of this process (one engine) take turns, first come first served, before
-    their ``BEGIN IMMEDIATE``; the turn is given back with the transaction's end (commit,
-    rollback, or the connection's return to the pool).
+    """The writers of this process (every engine on one database file) take turns, first come
+    first served, before their ``BEGIN IMMEDIATE``; the turn is given back with the
+    transaction's end (commit, rollback, or the connection's return to the pool).
 
     SQLite runs in the event loop's thread (:mod:`storage.sqlite_inline`): a ``BEGIN
     IMMEDIATE`` that found the database locked by a writer of this same process would block
@@ -158,9 +159,26 @@ class _SqliteWriteTurns:
             self._loop.call_soon_threadsafe(self._lock.release)
 
 
+#: One queue of writers per database file in this process, shared by every engine on it (two
+#: ``Database`` objects on one file in one event loop would otherwise block each other in
+#: SQLite's busy handler, on the loop's own thread, until the busy timeout).
+_TURNS_BY_FILE: dict[str, _SqliteWriteTurns] = {}
+
+
+def _write_turns(database: str | None) -> _SqliteWriteTurns:
+    if database in (None, "", ":memory:"):
+        return _SqliteWriteTurns(SQLITE_BUSY_TIMEOUT_MS / 1000)  # private to its engine
+    key = os.path.realpath(str(database))
+    turns = _TURNS_BY_FILE.get(key)
+    if turns is None:
+        turns = _TURNS_BY_FILE[key] = _SqliteWriteTurns(SQLITE_BUSY_TIMEOUT_MS / 1000)
+    return turns
+
+
 def _setup_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
-    memory = make_url(str(engine.url)).database in (None, "", ":memory:")
-    turns = _SqliteWriteTurns(SQLITE_BUSY_TIMEOUT_MS / 1000)
+    database = make_url(str(engine.url)).database
+    memory = database in (None, "", ":memory:")
+    turns = _write_turns(database)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -55,6 +55,26 @@ async def test_writers_that_wait_inside_their_transaction_take_turns(database: D
     assert await counter(database) == 20
 
 
+async def test_two_engines_on_one_file_share_the_turns(database: Database) -> None:
+    """Two Database objects on one file in one event loop (a replica's worker, a test's second
+    engine): without one queue per file the second BEGIN IMMEDIATE would block the loop's thread
+    in SQLite's busy handler until "database is locked"."""
+    other = Database(str(database.engine.url))
+
+    async def increment(db: Database) -> None:
+        async with db.engine.begin() as connection:
+            value = (await connection.execute(text("SELECT value FROM counters"))).scalar_one()
+            await asyncio.sleep(0.001)
+            await connection.execute(text("UPDATE counters SET value = :v"), {"v": value + 1})
+
+    try:
+        async with asyncio.timeout(20):
+            await asyncio.gather(*(increment(db) for db in [database, other] * 10))
+    finally:
+        await other.dispose()
+    assert await counter(database) == 20
+
+
 async def test_units_of_work_and_bare_connections_share_the_turns(database: Database) -> None:
     async def through_uow() -> None:
         async with database.uow as uow:

@@ -3,8 +3,8 @@ unique per subscription, period end and days before it), an index to find the su
 whose period ends, and ``catalog_promotions.purchases`` (what a promotion discounts: new
 registrations, renewals; NULL for rows before this revision means new registrations only).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-07
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
