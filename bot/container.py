@@ -4,7 +4,8 @@
 tests and the sandbox: a database, a Redis client, a clock, the i18n, the Bot API session) and
 gives each piece as a cached property, built on first use from the pieces it needs: the
 infrastructure (database, Redis, the aiogram ``Bot``), the use cases (admin, payments, the
-outbox, the conversations' backends) and the background services. Nothing here does I/O.
+outbox worker's, the conversations': :attr:`Container.accounts`, :attr:`Container.manage`)
+and the background services. Nothing here does I/O.
 
 The bot (:func:`bot.app.build_app`), the command line (:mod:`bot.cli`) and the sandbox
 (:mod:`bot.sandbox_cmd`) all take their use cases from it. What the container created it
@@ -30,16 +31,15 @@ from aiogram.utils.token import validate_token
 from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
-from bot.accounts_backend import DatabaseAccountsBackend
+from bot.change_rounds import ChangeRounds
 from bot.contacts import ContactCache, ContactRecorder, MemoryContactCache, RedisContactCache
 from bot.handlers import ConversationEngine
 from bot.http import RouteDef
 from bot.i18n import I18n
-from bot.invoice_pdf import InvoicePdf
-from bot.manage_backend import manage_backend
+from bot.invoice_pdf import InvoicePdf, InvoicePdfFile
 from bot.metrics import Metrics, count_statements
 from bot.middlewares import BotApiCallCounter
-from bot.outbox import OutboxWorker
+from bot.outbox import OutboxWorker, worker_name
 from bot.payments_http import (
     PaymentServices,
     TelegramChatUrl,
@@ -54,20 +54,67 @@ from bot.settings import Settings
 from bot.telegram_policy import send_policy_for
 from conversations.accounts import COMMANDS as ACCOUNT_COMMANDS
 from conversations.accounts import ENTRIES as ACCOUNT_ENTRIES
-from conversations.accounts import AgentOrderNotice, StaffBusinessPicker, account_flows
+from conversations.accounts import (
+    AccountsServices,
+    AgentOrderNotice,
+    StaffBusinessPicker,
+    account_flows,
+)
 from conversations.engine import ConversationEngine as Engine
 from conversations.engine import EngineSettings
 from conversations.manage import FLOW as MANAGE_FLOW
-from conversations.manage import ManageFlow
+from conversations.manage import ManageBackend, ManageFlow
+from conversations.manage.change import ChangeBackend
 from conversations.payment import CASH_ACTION, CASH_FLOW, PAY_FLOW, REPAY_ACTION, CashFlow, PayFlow
 from conversations.registration import RegistrationFlow, RegistrationServices
 from domain.catalog import Catalog
 from domain.payments import PaymentGateway
 from domain.ports import ChatLock, Clock, ConversationStore, SystemClock, UnitOfWork, UpdateDeduper
+from domain.usecases.accounts import (
+    AcceptInvitation,
+    BusinessRecipients,
+    CreateBusiness,
+    CreateInvitation,
+    DecideJoinRequest,
+    FindBusinessByTaxCode,
+    GrantRoleByAdmin,
+    Greet,
+    OpenBusiness,
+    RequestToJoin,
+    SearchBusinesses,
+    SignUp,
+)
 from domain.usecases.admin import AddEnterprise, GrantRole, LoadCatalog
+from domain.usecases.changes.apply import ApplyScheduledChanges
+from domain.usecases.changes.change import ConfirmChange, PreviewChange
+from domain.usecases.changes.trials import PayTrial, StartTrial, TrialRound
 from domain.usecases.checkout import CheckoutOptions, RegistrantDirectory
+from domain.usecases.manage import (
+    AddEmployee,
+    AddMemo,
+    AddNote,
+    AdvanceProgress,
+    FindSubscription,
+    GetInvoice,
+    GetPaymentMethod,
+    GetSubscription,
+    GetSubscriptionDetails,
+    ListEmployees,
+    ListHistory,
+    ListInvoices,
+    ListMemos,
+    ListSubscriptions,
+    SetEmployeeActive,
+    SetMemoStatus,
+)
 from domain.usecases.manage.paying import PayInvoice
-from domain.usecases.outbox import MarkUnreachable, RecordContact
+from domain.usecases.outbox import (
+    ClaimNotices,
+    MarkUnreachable,
+    OutboxDepth,
+    RecordContact,
+    SettleDelivery,
+)
 from domain.usecases.registration import ConfirmRegistration, OrderSettings, PayAgain, PlaceOrder
 from payments.vnptpay import VnptPayClient
 from storage.conversation_store import SqlConversationStore
@@ -350,8 +397,12 @@ class Container:
         def worker_uow() -> UnitOfWork:
             return outbox_database.uow
 
+        name = worker_name()
+        lease = timedelta(seconds=settings.outbox_lease_seconds)
         worker = OutboxWorker(
-            uow=worker_uow,
+            claim=ClaimNotices(worker_uow, self.clock, name, lease),
+            settle=SettleDelivery(worker_uow, self.clock, name),
+            depth=OutboxDepth(worker_uow, self.clock),
             clock=self.clock,
             bot=self.bot,
             renderer=self.renderer,
@@ -360,15 +411,24 @@ class Container:
             default_locale=settings.default_locale,
             on_forbidden=self.contacts.forget,
             poll_interval=settings.outbox_poll_seconds,
-            lease=timedelta(seconds=settings.outbox_lease_seconds),
         )
         self.database.uow.after_outbox_commit.append(worker.wake)
         return worker
 
     @cached_property
+    def change_rounds(self) -> ChangeRounds:
+        """Đổi gói downgrades due at the period end, trial reminders and ends; one replica per
+        round."""
+        return ChangeRounds(
+            scheduled=ApplyScheduledChanges(self.uow, self.catalog.get, self.clock),
+            trials=TrialRound(self.uow, self.clock),
+            guard=JobLock(self.database, "subscription-changes").round,
+        )
+
+    @cached_property
     def background(self) -> list[Background]:
         """Started by BotApp.start after updates flow, stopped (last first) by BotApp.stop."""
-        return [self.reconciler, self.outbox]
+        return [self.reconciler, self.outbox, self.change_rounds]
 
     # the conversations
 
@@ -380,19 +440,10 @@ class Container:
             registrants=RegistrantDirectory(self.uow),
             checkout=CheckoutOptions(self.uow, self.catalog.get),
             confirmation=ConfirmRegistration(self.place_order, self.payments.start),
+            trial=StartTrial(self.uow, self.catalog.get, self.clock),
         )
         pay_again = PayAgain(self.payments.retry, self.payments.start)
-        accounts = DatabaseAccountsBackend(
-            self.uow, self.clock, self._bot_username, default_locale=settings.default_locale
-        )
-        manage = manage_backend(
-            self.uow,
-            self.catalog.get,
-            self.clock,
-            InvoicePdf(self.i18n),
-            default_locale=settings.default_locale,
-            pay_invoice=PayInvoice(self.uow, self.clock, self.payments.retry, self.payments.start),
-        )
+        accounts, manage = self.accounts, self.manage
         return Engine(
             catalog=self.catalog.get,
             registration=registration,
@@ -408,6 +459,57 @@ class Container:
             },
             commands={"cash": CASH_FLOW, "subscriptions": MANAGE_FLOW, **ACCOUNT_COMMANDS},
             entries={REPAY_ACTION: PAY_FLOW, CASH_ACTION: CASH_FLOW, **ACCOUNT_ENTRIES},
+        )
+
+    @cached_property
+    def accounts(self) -> AccountsServices:
+        """The accounts conversations' use cases (sign-up, joining, invitations, staff)."""
+        uow, clock = self.uow, self.clock
+        return AccountsServices(
+            greet=Greet(uow, clock),
+            find_by_tax_code=FindBusinessByTaxCode(uow),
+            sign_up=SignUp(uow, clock),
+            request_join=RequestToJoin(uow, clock),
+            decide_join=DecideJoinRequest(uow, clock),
+            invite=CreateInvitation(uow, clock),
+            accept_invitation=AcceptInvitation(uow, clock),
+            search=SearchBusinesses(uow, clock),
+            open_business=OpenBusiness(uow, clock),
+            create_business=CreateBusiness(uow, clock),
+            owners=BusinessRecipients(uow),
+            grant=GrantRoleByAdmin(uow, clock),
+            bot_username=self._bot_username,
+        )
+
+    @cached_property
+    def manage(self) -> ManageBackend:
+        """**Quản lý thuê bao**'s use cases, one per question or change; invoices as PDF."""
+        uow, catalog, clock = self.uow, self.catalog.get, self.clock
+        unpaid_ttl = timedelta(minutes=self.settings.order_expiry_minutes)
+        return ManageBackend(
+            subscriptions=ListSubscriptions(uow),
+            find=FindSubscription(uow),
+            overview=GetSubscription(uow),
+            employees=ListEmployees(uow, catalog),
+            details=GetSubscriptionDetails(uow),
+            memos=ListMemos(uow),
+            payment=GetPaymentMethod(uow),
+            invoices=ListInvoices(uow),
+            invoice=GetInvoice(uow),
+            invoice_pdf=InvoicePdfFile(catalog, InvoicePdf(self.i18n), self.bot),
+            history=ListHistory(uow),
+            add_employee=AddEmployee(uow, catalog, clock),
+            set_employee_active=SetEmployeeActive(uow, catalog, clock),
+            add_note=AddNote(uow, clock),
+            add_memo=AddMemo(uow, clock),
+            set_memo_status=SetMemoStatus(uow, clock),
+            advance_progress=AdvanceProgress(uow, clock, self.settings.default_locale),
+            pay_invoice=PayInvoice(uow, clock, self.payments.retry, self.payments.start),
+            changes=ChangeBackend(
+                preview=PreviewChange(uow, catalog, clock),
+                confirm=ConfirmChange(uow, catalog, clock, self.payments.start, unpaid_ttl),
+                pay_trial=PayTrial(uow, catalog, clock, self.payments.start, unpaid_ttl),
+            ),
         )
 
     async def _bot_username(self) -> str:

@@ -34,7 +34,7 @@ from bot.render import Origin, Renderer, error_params
 from bot.replay import Replay, UpdateJournal, fingerprint, handling
 from conversations.reply import Reply
 from conversations.screens import Delivery, Join, Msg, Screen
-from conversations.session import Actor, ChatSession, Event, EventKind
+from conversations.session import Actor, ChatSession, Event, EventKind, SharedUser
 from domain.errors import DomainError
 from domain.model import ConversationRecord
 from domain.ports import ChatLock, Clock, ConversationStore, LockTimeout, UpdateDeduper
@@ -290,6 +290,13 @@ class ChatFlow:
 
 
 def _message_event(message: Message) -> Event:
+    if message.users_shared is not None:
+        shared = message.users_shared
+        users = tuple(
+            SharedUser(u.user_id, first_name=u.first_name or "", username=u.username)
+            for u in shared.users
+        )
+        return Event(EventKind.USERS, request_id=shared.request_id, users=users)
     if message.contact is not None:
         contact = message.contact
         own = message.from_user is not None and contact.user_id == message.from_user.id

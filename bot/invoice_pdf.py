@@ -12,21 +12,31 @@ data as frozen at registration.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
+from collections.abc import Callable
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
+from aiogram import Bot
+from aiogram.enums import ChatAction
+from aiogram.exceptions import TelegramAPIError
 from fpdf import FPDF
 from fpdf.enums import Align, XPos, YPos
 
 from bot.i18n import I18n
+from conversations.kit import CHANGE_DEDUCTIONS
+from domain.catalog import Catalog
 from domain.formatting import format_date, format_datetime, format_money
 from domain.model import Invoice
 from domain.pricing import Quote
 from domain.usecases.manage import InvoiceView
 
-__all__ = ["FONT_FAMILY", "InvoicePdf", "font_paths", "invoice_filename"]
+__all__ = ["FONT_FAMILY", "InvoicePdf", "InvoicePdfFile", "font_paths", "invoice_filename"]
+
+log = logging.getLogger(__name__)
 
 FONT_FAMILY = "Roboto"
 _MARGIN = 15.0
@@ -55,6 +65,30 @@ class InvoicePdf:
     def render(self, view: InvoiceView, lang: str, service_name: str) -> bytes:
         doc = _Document(self._i18n, lang)
         return doc.build(view, service_name)
+
+
+class InvoicePdfFile:
+    """The manage conversation's ``invoice_pdf``: the chat is shown *sending a file…*
+    (``sendChatAction`` ``upload_document``) while the PDF is laid out, then the file name
+    and content are handed back (the renderer sends them)."""
+
+    def __init__(self, catalog: Callable[[], Catalog], pdf: InvoicePdf, bot: Bot | None) -> None:
+        self._catalog = catalog
+        self._pdf = pdf
+        self._bot = bot
+
+    async def __call__(self, view: InvoiceView, lang: str, chat_id: int, /) -> tuple[str, bytes]:
+        """Rendered in a worker thread: laying out and embedding the font takes tens of
+        milliseconds, which other chats should not wait for."""
+        if self._bot is not None:
+            try:
+                await self._bot.send_chat_action(chat_id=chat_id, action=ChatAction.UPLOAD_DOCUMENT)
+            except TelegramAPIError as error:  # only a hint: the file is sent anyway
+                log.info("sendChatAction failed in chat %s: %s", chat_id, error)
+        service = self._catalog().service(view.subscription.service_code)
+        name = service.name if service is not None else view.subscription.service_code
+        content = await asyncio.to_thread(self._pdf.render, view, lang, name)
+        return invoice_filename(view.invoice), content
 
 
 class _Document:
@@ -121,10 +155,15 @@ class _Document:
         if quote.invoice_discounts:
             pdf.ln(2)
             for code, amount in quote.invoice_discounts:
+                deduction = (  # Đổi gói: the credit or charge of a change, not a promotion
+                    self.i18n.t(self.lang, CHANGE_DEDUCTIONS[code], amount=self.money(amount))
+                    if code in CHANGE_DEDUCTIONS
+                    else self.t("invoice_discount", code=code, amount=self.money(amount))
+                )
                 pdf.cell(
                     0,
                     6,
-                    self.t("invoice_discount", code=code, amount=self.money(amount)),
+                    deduction,
                     new_x=XPos.LMARGIN,
                     new_y=YPos.NEXT,
                 )

@@ -14,9 +14,10 @@ Started by the app like the reconciler. A round claims a batch of due rows with 
   after a growing delay, at most ``MAX_ATTEMPTS`` times.
 
 A row is never sent twice by this worker: it is sent only while half of its lease is left
-(the default lease, 120 s, leaves 60 s: the send policy's bound on one call's retries), so a
-stalled process skips rows whose lease may pass to another worker. Rows of one chat go in
-order, one at a time; chats are served concurrently (at most ``concurrency``).
+(the default lease, ``OUTBOX_LEASE_SECONDS`` = 120 s, leaves 60 s: the send policy's bound on
+one call's retries), so a stalled process skips rows whose lease may pass to another worker.
+Rows of one chat go in order, one at a time; chats are served concurrently (at most
+``concurrency``).
 
 The worker wakes at once when a commit in this process wrote outbox rows (``wake``), and
 otherwise looks every ``poll_interval`` seconds (rows written by other processes, retries).
@@ -48,7 +49,7 @@ from conversations.notices import notice_screen
 from conversations.session import Outgoing
 from domain.catalog import Catalog
 from domain.outbox import OutboxMessage, OutboxStatus
-from domain.ports import Clock, UowFactory
+from domain.ports import Clock
 from domain.usecases.outbox import (
     ClaimNotices,
     DeliveryResult,
@@ -56,11 +57,10 @@ from domain.usecases.outbox import (
     SettleDelivery,
 )
 
-__all__ = ["LEASE", "OutboxWorker", "worker_name"]
+__all__ = ["OutboxWorker", "worker_name"]
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=120)
 #: a 400 whose description says the chat cannot be reached counts as a 403
 _UNREACHABLE_400 = ("chat not found", "user not found", "peer_id_invalid")
 #: how often the depth gauges are refreshed
@@ -91,7 +91,9 @@ class OutboxWorker:
     def __init__(
         self,
         *,
-        uow: UowFactory,
+        claim: ClaimNotices,
+        settle: SettleDelivery,
+        depth: OutboxDepth,
         clock: Clock,
         bot: Bot,
         renderer: Renderer,
@@ -102,14 +104,14 @@ class OutboxWorker:
         poll_interval: float = 1.0,
         batch: int = 50,
         concurrency: int = 16,
-        lease: timedelta = LEASE,
-        name: str | None = None,
     ) -> None:
-        self.name = name or worker_name()
-        self._lease = lease
-        self._claim = ClaimNotices(uow, clock, self.name, lease)
-        self._settle = SettleDelivery(uow, clock, self.name)
-        self._depth = OutboxDepth(uow, clock)
+        """``claim`` and ``settle`` are built for one worker name (``claim.worker``) and
+        lease (``claim.lease``) by the composition root."""
+        self.name = claim.worker
+        self._lease = claim.lease
+        self._claim = claim
+        self._settle = settle
+        self._depth = depth
         self._clock = clock
         self._bot = bot
         self._renderer = renderer

@@ -44,9 +44,11 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramNotFound
 from aiogram.types import (
     BufferedInputFile,
+    CopyTextButton,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
+    KeyboardButtonRequestUsers,
     Message,
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
@@ -95,6 +97,7 @@ REPLY_BUTTON_ACTIONS: Mapping[str, tuple[str, str]] = {
     "btn.back": ("back", ""),
     "btn.cancel": ("cancel", ""),
     "btn.keep": ("keep", ""),
+    "acc.btn.invite_link": ("link", ""),
 }
 
 _NOT_MODIFIED = "message is not modified"
@@ -336,6 +339,10 @@ class Renderer:
             if button.action is not None:
                 raise ValueError(f"button {text!r} has both a url and an action")
             return InlineKeyboardButton(text=text, url=button.url)
+        if button.copy_text is not None:
+            if button.action is not None:
+                raise ValueError(f"button {text!r} has both copy_text and an action")
+            return InlineKeyboardButton(text=text, copy_text=CopyTextButton(text=button.copy_text))
         if button.action is None:
             raise ValueError(f"button {text!r} has neither a url nor an action")
         return InlineKeyboardButton(
@@ -352,6 +359,22 @@ class Renderer:
                 [
                     KeyboardButton(
                         text=self.i18n.template(lang, "btn.share_contact"), request_contact=True
+                    )
+                ]
+            )
+        if spec is not None and spec.pick_users is not None:
+            pick = spec.pick_users
+            rows.append(
+                [
+                    KeyboardButton(
+                        text=self.plain(lang, pick.label),
+                        request_users=KeyboardButtonRequestUsers(
+                            request_id=pick.request_id,
+                            user_is_bot=False,
+                            max_quantity=pick.max_quantity,
+                            request_name=True,
+                            request_username=True,
+                        ),
                     )
                 ]
             )
@@ -465,12 +488,14 @@ class Renderer:
                 return await self._send_chunks(bot, origin.chat_id, chunks[1:], inline)
         remove = ReplyKeyboardRemove(remove_keyboard=True)
         if inline is None:
-            after_reply = origin.kind in (EventKind.TEXT, EventKind.CONTACT)
+            after_reply = origin.kind in (EventKind.TEXT, EventKind.CONTACT, EventKind.USERS)
             return await self._send_chunks(
                 bot, origin.chat_id, chunks, remove if screen.final or after_reply else None
             )
-        if origin.kind is EventKind.CONTACT or (screen.final and origin.kind is EventKind.TEXT):
-            # The contact button was just used (or a typed answer ends the flow): take the
+        if origin.kind in (EventKind.CONTACT, EventKind.USERS) or (
+            screen.final and origin.kind is EventKind.TEXT
+        ):
+            # The contact or users button was just used (or a typed answer ends the flow): take the
             # reply keyboard away. A message cannot carry both keyboards, so the inline one
             # follows by edit. (After a button press nothing is done: a press costs at most
             # two calls, and a one-time keyboard has already folded away.)

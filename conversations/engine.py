@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from conversations.flow import Flow
+from conversations.flow import Flow, PicksUsers
 from conversations.registration import FLOW as REGISTRATION
 from conversations.registration import RegistrationFlow, RegistrationServices, Turn
 from conversations.reply import Reply
@@ -116,7 +116,14 @@ class ConversationEngine:
         if flow is None:
             return Reply(screens=(main_menu(Msg("menu.use_buttons")),), changed=False)
         turn = self._turn(session, actor, now)
-        if event.kind is EventKind.CONTACT:
+        if event.kind is EventKind.USERS:
+            if not isinstance(flow, PicksUsers) or event.request_id is None:
+                screen = await flow.screen(turn)
+                return Reply(
+                    screens=(_with(screen, Delivery.NEW, Msg("reg.use_buttons")),), changed=False
+                )
+            await flow.users(turn, event.request_id, event.users)
+        elif event.kind is EventKind.CONTACT:
             if not event.own_contact:
                 screen = await flow.screen(turn)
                 return Reply(

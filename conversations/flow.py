@@ -7,9 +7,10 @@ buttons, expiry, language; it hands a flow only the events meant for it.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from conversations.screens import Screen
+from conversations.session import SharedUser
 from conversations.turn import Turn
 
 
@@ -25,3 +26,12 @@ class Flow(Protocol):
     async def text(self, t: Turn, text: str) -> None: ...
 
     async def contact(self, t: Turn, phone: str, own: bool) -> None: ...
+
+
+@runtime_checkable
+class PicksUsers(Protocol):
+    """A flow with a step that asks the user to pick people in Telegram (a ``request_users``
+    button); it gets the ``users_shared`` answer. ``request_id`` is the button's, as the
+    client sent it: a hint the flow checks against its step."""
+
+    async def users(self, t: Turn, request_id: int, users: tuple[SharedUser, ...]) -> None: ...

@@ -7,6 +7,10 @@ from conversations.screens import Button, Join, Money, Msg, Param, Plain
 from domain.constants import MAX_FAILURES
 from domain.errors import InvalidInput
 from domain.pricing import Quote
+from domain.proration import CHARGE_CODE, CREDIT_CODE
+
+#: the deductions of a change's settlement invoice (docs/proration.md), by their code
+CHANGE_DEDUCTIONS = {CREDIT_CODE: "chg.quote.credit", CHARGE_CODE: "chg.quote.charge"}
 
 
 def nav(*, back: bool = True) -> tuple[Button, ...]:
@@ -74,9 +78,8 @@ def breakdown(q: Quote) -> Join:
             )
     parts.append(Msg("quote.subtotal", {"amount": Money(q.subtotal - q.line_discount_total)}))
     for code, amount in q.invoice_discounts:
-        parts.append(
-            Msg("quote.invoice_discount", {"promotion": Plain(code), "amount": Money(amount)})
-        )
+        key = CHANGE_DEDUCTIONS.get(code, "quote.invoice_discount")  # Đổi gói: not a promotion
+        parts.append(Msg(key, {"promotion": Plain(code), "amount": Money(amount)}))
     parts.append(Msg("quote.net_total", {"amount": Money(q.net_total)}))
     for tax, base, vat in q.vat_groups:
         key = "quote.vat_kct" if tax.value == "KCT" else "quote.vat"
@@ -88,3 +91,9 @@ def breakdown(q: Quote) -> Join:
         parts.append(Msg(key, values))
     parts.append(Msg("quote.total", {"amount": Money(q.total)}))
     return Join(tuple(parts))
+
+
+def copy_order_button(order_code: str) -> Button:
+    """Copies the order code (the payment reference) to the clipboard: Telegram's
+    ``copy_text`` button, nothing is sent to the bot."""
+    return Button(Msg("btn.copy_order", {"order": Plain(order_code)}), copy_text=order_code)

@@ -12,10 +12,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 
+from conversations.accounts.invite import invitation_received_screen
 from conversations.accounts.signup import join_request_screen
 from conversations.payment import expired_screen, failure_screen, success_screen
 from conversations.registration import result_screen
-from conversations.screens import Button, Delivery, Msg, Param, Plain, Screen
+from conversations.screens import Button, Day, Delivery, Msg, Param, Plain, Screen
 from domain.catalog import Catalog
 from domain.model import PaymentMethod, Role
 from domain.outbox import JsonValue, Notice, NoticeKind
@@ -139,6 +140,19 @@ def _invitation_used(params: Params, _: Catalog) -> Screen:
     )
 
 
+def _invitation_received(params: Params, _: Catalog) -> Screen:
+    token = _str(params, "token")
+    if not token:
+        raise ValueError("an invitation without its token")
+    return invitation_received_screen(
+        _str(params, "name"),
+        _business(params),
+        Role(_str(params, "role") or Role.MEMBER.value),
+        datetime.fromisoformat(_str(params, "expires")),
+        token,
+    )
+
+
 def _progress_changed(params: Params, catalog: Catalog) -> Screen:
     code = _str(params, "subscription")
     service = catalog.service(_str(params, "service"))
@@ -180,6 +194,30 @@ def _agent_registered(params: Params, catalog: Catalog) -> Screen:
     return replace(result_screen(outcome), notice=heading)
 
 
+def _trial(key: str) -> Callable[[Params, Catalog], Screen]:
+    """A trial ends soon (with Thanh toán through the subscription) or has ended."""
+
+    def screen(params: Params, catalog: Catalog) -> Screen:
+        code = _str(params, "subscription")
+        service = catalog.service(_str(params, "service"))
+        plan = service.plan(_str(params, "plan")) if service is not None else None
+        ends = _moment(params, "ends_at")
+        return _notice(
+            Msg(
+                key,
+                {
+                    "subscription": Plain(code),
+                    "service": Plain(service.name if service is not None else ""),
+                    "plan": Plain(plan.name if plan is not None else _str(params, "plan")),
+                    "end": Day(ends, with_time=True) if ends is not None else Plain("—"),
+                },
+            ),
+            (Button(Msg("btn.manage_subscriptions"), action=_MANAGE_ENTRY, arg=code),),
+        )
+
+    return screen
+
+
 _SCREENS: dict[NoticeKind, Callable[[Params, Catalog], Screen]] = {
     NoticeKind.PAYMENT_SUCCEEDED: _payment_succeeded,
     NoticeKind.PAYMENT_FAILED: _payment_failed,
@@ -187,8 +225,11 @@ _SCREENS: dict[NoticeKind, Callable[[Params, Catalog], Screen]] = {
     NoticeKind.JOIN_REQUESTED: _join_requested,
     NoticeKind.JOIN_DECIDED: _join_decided,
     NoticeKind.INVITATION_USED: _invitation_used,
+    NoticeKind.INVITATION_RECEIVED: _invitation_received,
     NoticeKind.PROGRESS_CHANGED: _progress_changed,
     NoticeKind.AGENT_REGISTERED: _agent_registered,
+    NoticeKind.TRIAL_ENDING: _trial("chg.trial.ending"),
+    NoticeKind.TRIAL_ENDED: _trial("chg.trial.ended"),
 }
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from conversations.kit import unexpected
+from conversations.kit import copy_order_button, unexpected
 from conversations.screens import Button, Day, Delivery, Join, Money, Msg, Param, Plain, Screen
 from conversations.turn import Turn
 from domain.constants import CASH_VAT_LIMIT
@@ -160,7 +160,10 @@ def pay_link_screen(result: RetryResult) -> Screen:
         )
     return Screen(
         Msg("pay.link", {"order": order, "total": total}),
-        ((Button(Msg("btn.pay_vnptpay"), url=result.redirect_url),),),
+        (
+            (Button(Msg("btn.pay_vnptpay"), url=result.redirect_url),),
+            (copy_order_button(result.order_code),),
+        ),
         delivery=Delivery.NEW,
         qr=result.redirect_url,
         final=True,

@@ -69,7 +69,8 @@ class ButtonStyle(enum.StrEnum):
 class Button:
     """An inline button. ``label`` is a Msg (translated) or Plain (catalog names).
 
-    Exactly one of ``action`` (a callback into the engine) or ``url`` is set.
+    Exactly one of ``action`` (a callback into the engine), ``url`` or ``copy_text`` (the
+    client copies that text to the clipboard; nothing reaches the bot) is set.
     """
 
     label: Msg | Plain
@@ -77,14 +78,27 @@ class Button:
     arg: str = ""
     url: str | None = None
     style: ButtonStyle = ButtonStyle.NORMAL
+    copy_text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PickUsers:
+    """Telegram's ``request_users`` button: the user picks people (not bots) in their
+    contacts; the bot gets their ids, names and usernames back with ``request_id``."""
+
+    request_id: int
+    label: Msg
+    max_quantity: int = 1
 
 
 @dataclass(frozen=True, slots=True)
 class ReplyKeyboard:
-    """A reply keyboard for a text prompt; ``share_contact`` adds Telegram's contact button."""
+    """A reply keyboard for a text prompt; ``share_contact`` adds Telegram's contact button,
+    ``pick_users`` a button to pick people."""
 
     share_contact: bool = False
     suggestions: tuple[str, ...] = ()
+    pick_users: PickUsers | None = None
 
 
 class Delivery(enum.StrEnum):

@@ -53,6 +53,17 @@ class EventKind(enum.StrEnum):
     BUTTON = "button"  # an inline button of ours: action, arg, rev
     TEXT = "text"  # a text message
     CONTACT = "contact"  # a shared contact: phone, whether it is the sender's own
+    USERS = "users"  # users picked with a request_users keyboard button (users_shared)
+
+
+@dataclass(frozen=True, slots=True)
+class SharedUser:
+    """A user picked with a ``request_users`` button: the id, and the name and username when
+    the button asked for them."""
+
+    user_id: int
+    first_name: str = ""
+    username: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +76,8 @@ class Event:
     phone: str = ""
     own_contact: bool = True
     message_id: int | None = None  # the message the button was on
+    request_id: int | None = None  # the request_users button the users were picked with
+    users: tuple[SharedUser, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

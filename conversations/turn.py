@@ -15,6 +15,7 @@ from domain.catalog import Catalog
 from domain.constants import VN_TZ
 from domain.pricing import CheckoutOffer, PromotionUsage
 from domain.registration import Access, ConfirmRequest, CustomerInfo, OrderOutcome
+from domain.usecases.changes.trials import StartTrialRequest, TrialStarted
 
 
 class Registrants(Protocol):
@@ -39,6 +40,12 @@ class Confirmation(Protocol):
     async def confirm(self, request: ConfirmRequest) -> OrderOutcome: ...
 
 
+class Trials(Protocol):
+    """**Dùng thử** (``domain.usecases.changes.trials.StartTrial``)."""
+
+    async def __call__(self, req: StartTrialRequest, /) -> TrialStarted: ...
+
+
 class RegistrationBackend(Registrants, Checkout, Confirmation, Protocol):
     """All three roles in one object (the test doubles)."""
 
@@ -48,6 +55,8 @@ class RegistrationServices:
     registrants: Registrants
     checkout: Checkout
     confirmation: Confirmation
+    #: Dùng thử from the Đăng ký step (plans with ``trial_days``); None: not offered
+    trial: Trials | None = None
 
     @classmethod
     def of(cls, backend: RegistrationBackend) -> RegistrationServices:

@@ -56,6 +56,13 @@ class PeriodUnit(enum.StrEnum):
     YEAR = "year"
 
 
+class DowngradePolicy(enum.StrEnum):
+    """When a change to something cheaper takes effect (see ``docs/proration.md``)."""
+
+    IMMEDIATELY = "immediately"  # now, the unused part credited as a memo
+    AT_PERIOD_END = "at_period_end"  # at the end of the paid period, nothing credited
+
+
 class AddonType(enum.StrEnum):
     ONCE = "once"  # one-off price
     PERIODIC = "periodic"  # price per ``unit``, billed over the plan's whole cycle
@@ -96,6 +103,10 @@ class Plan:
     setup_fee: int = 0
     description: str = ""
     active: bool = True
+    #: a free trial of this many days may be started once per business and service (0: none)
+    trial_days: int = 0
+    #: when a change from this plan to something cheaper takes effect
+    downgrade: DowngradePolicy = DowngradePolicy.IMMEDIATELY
 
     def cycle(self, code: str) -> BillingCycle | None:
         return next((c for c in self.cycles if c.code == code), None)

@@ -18,6 +18,8 @@ Rules beyond the file format itself:
   cycle codes are unique within their plan;
 * ``flat``/``unit`` cycles carry ``price``; ``tier``/``volume``/``stairstep`` cycles carry
   ``tiers`` instead (ascending ``up_to``, the last one ``null``);
+* a plan's ``trial_days`` (optional, 0–365, default 0: no trial) and ``downgrade``
+  (optional, ``immediately`` (default) or ``at_period_end``; see ``docs/proration.md``);
 * integers are real integers: ``true`` is not ``1`` and ``"1800000"`` is not a price;
 * a promotion's optional ``coupon_code`` (typed by the customer instead of offered in the list)
   is non-empty text without blanks, at most 32 characters, unique across the file compared
@@ -38,6 +40,7 @@ from domain.catalog import (
     AddonType,
     BillingCycle,
     Catalog,
+    DowngradePolicy,
     PeriodUnit,
     Plan,
     PriceTier,
@@ -55,6 +58,8 @@ __all__ = ["CODE_MAX_LENGTH", "CODE_PATTERN", "COUPON_MAX_LENGTH", "parse_catalo
 
 CODE_PATTERN = re.compile(r"[A-Z0-9_-]+")
 CODE_MAX_LENGTH = 64
+#: the longest free trial a plan may offer (``trial_days``)
+MAX_TRIAL_DAYS = 365
 _DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 _E = TypeVar("_E", bound=StrEnum)
@@ -62,7 +67,19 @@ _E = TypeVar("_E", bound=StrEnum)
 _TOP_KEYS = frozenset({"services", "promotions"})
 _SERVICE_KEYS = frozenset({"code", "name", "kind", "description", "plans", "addons"})
 _PLAN_KEYS = frozenset(
-    {"code", "name", "tax", "pricing", "cycles", "features", "addons", "setup_fee", "description"}
+    {
+        "code",
+        "name",
+        "tax",
+        "pricing",
+        "cycles",
+        "features",
+        "addons",
+        "setup_fee",
+        "description",
+        "trial_days",
+        "downgrade",
+    }
 )
 _CYCLE_KEYS = frozenset({"code", "every", "unit", "price", "tiers"})
 _TIER_KEYS = frozenset({"up_to", "price"})
@@ -394,6 +411,13 @@ def _plan(
     pricing = n.choice("pricing", PricingStrategy)
     description = n.text("description", required=False)
     setup_fee = n.integer("setup_fee", minimum=0, required=False)
+    trial_days = n.integer("trial_days", minimum=0, required=False)
+    if trial_days is not None and trial_days > MAX_TRIAL_DAYS:
+        p.add(n.at("trial_days"), f"must be at most {MAX_TRIAL_DAYS} days, got {trial_days}")
+        trial_days = None
+    downgrade = (
+        n.choice("downgrade", DowngradePolicy, required=False) or DowngradePolicy.IMMEDIATELY
+    )
 
     features: list[str] = []
     for i, feature in enumerate(n.sequence("features", required=False, non_empty=False)):
@@ -423,7 +447,7 @@ def _plan(
         if cycle is not None:
             cycles.append(cycle)
 
-    if tax is None or pricing is None or setup_fee is None:
+    if tax is None or pricing is None or setup_fee is None or trial_days is None:
         return None
     return Plan(
         code=code,
@@ -435,6 +459,8 @@ def _plan(
         addons=tuple(allowed_addons),
         setup_fee=setup_fee,
         description=description,
+        trial_days=trial_days,
+        downgrade=downgrade,
     )
 
 

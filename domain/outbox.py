@@ -47,10 +47,14 @@ class NoticeKind(enum.StrEnum):
     JOIN_REQUESTED = "join_requested"  # to an owner: Chấp nhận / Từ chối
     JOIN_DECIDED = "join_decided"  # to the requester: accepted or refused
     INVITATION_USED = "invitation_used"  # to the inviter
+    #: to the employee an owner picked in Telegram: the invitation, with a button to join
+    INVITATION_RECEIVED = "invitation_received"
     PROGRESS_CHANGED = "progress_changed"  # to an owner: an agent moved their OS order
     #: to an owner: staff registered a service for their business (the payment link or the
     #: pending cash order, as the staff member saw it)
     AGENT_REGISTERED = "agent_registered"
+    TRIAL_ENDING = "trial_ending"  # to an owner: the trial ends in a few days (Thanh toán)
+    TRIAL_ENDED = "trial_ended"  # to an owner: the trial ended unpaid
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from domain.catalog import Catalog
+from domain.changes import ChangeRepository
 from domain.model import (
     ConversationRecord,
     Employee,
@@ -338,7 +339,7 @@ class SubscriptionRepository(Protocol):
         ...
 
     async def update(self, subscription: Subscription) -> None:
-        """Store the mutable fields (status, progress, quantity, add-ons, periods)."""
+        """Store the mutable fields (plan, cycle, status, progress, quantity, add-ons, periods)."""
         ...
 
     async def get_for_user(
@@ -558,6 +559,9 @@ class UnitOfWork(Protocol):
 
     @property
     def outbox(self) -> OutboxRepository: ...
+
+    @property
+    def changes(self) -> ChangeRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

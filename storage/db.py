@@ -27,6 +27,7 @@ from domain.ports import UnitOfWork
 from storage.repositories import (
     OUTBOX_WRITTEN,
     SqlCatalogRepository,
+    SqlChangeRepository,
     SqlCounterRepository,
     SqlEmployeeRepository,
     SqlEnterpriseRepository,
@@ -136,6 +137,7 @@ class _Active:
 
     __slots__ = (
         "catalog",
+        "changes",
         "counters",
         "employees",
         "enterprises",
@@ -174,6 +176,7 @@ class _Active:
         self.join_requests = SqlJoinRequestRepository(session)
         self.counters = SqlCounterRepository(session)
         self.outbox = SqlOutboxRepository(session)
+        self.changes = SqlChangeRepository(session)
 
 
 class SqlUnitOfWork:
@@ -222,7 +225,11 @@ class SqlUnitOfWork:
                 wake()
 
     async def rollback(self) -> None:
-        await self._current().session.rollback()
+        session = self._current().session
+        await session.rollback()
+        # the rows added so far are gone: a later commit in this block wakes the worker only
+        # if it adds rows of its own
+        session.info.pop(OUTBOX_WRITTEN, None)
 
     @property
     def session(self) -> AsyncSession:
@@ -302,6 +309,10 @@ class SqlUnitOfWork:
     @property
     def counters(self) -> SqlCounterRepository:
         return self._current().counters
+
+    @property
+    def changes(self) -> SqlChangeRepository:
+        return self._current().changes
 
     @property
     def outbox(self) -> SqlOutboxRepository:

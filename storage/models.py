@@ -167,6 +167,10 @@ class PlanRow(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
+    trial_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    downgrade: Mapped[str] = mapped_column(
+        String(16), default="immediately", server_default="immediately"
+    )
 
 
 class CycleRow(Base):
@@ -354,6 +358,41 @@ class SubscriptionRow(Base):
     started_at: Mapped[datetime | None]
     current_period_start: Mapped[datetime | None]
     current_period_end: Mapped[datetime | None]
+
+
+class ScheduledChangeRow(Base):
+    """A downgrade waiting for the period end (``domain.changes``): one per subscription."""
+
+    __tablename__ = "scheduled_changes"
+
+    subscription_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("subscriptions.id"), primary_key=True, autoincrement=False
+    )
+    plan_code: Mapped[str] = mapped_column(String(64))
+    cycle_code: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    addon_codes: Mapped[list[Any]] = mapped_column(JSON)
+    effective_at: Mapped[datetime] = mapped_column(index=True)
+    requested_by: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+
+
+class TrialRow(Base):
+    """The one trial a business may take of a service (``domain.changes``)."""
+
+    __tablename__ = "trials"
+    __table_args__ = (UniqueConstraint("enterprise_id", "service_code"),)
+
+    id: Mapped[int] = _id()
+    enterprise_id: Mapped[int] = mapped_column(Id, ForeignKey("enterprises.id"))
+    service_code: Mapped[str] = mapped_column(String(64))
+    plan_code: Mapped[str] = mapped_column(String(64))
+    subscription_id: Mapped[int] = mapped_column(Id, ForeignKey("subscriptions.id"), unique=True)
+    started_by: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"))
+    started_at: Mapped[datetime]
+    ends_at: Mapped[datetime] = mapped_column(index=True)
+    reminded_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
 
 
 class InvoiceRow(Base):

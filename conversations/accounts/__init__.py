@@ -8,15 +8,17 @@ Flows (the engine starts them by name; see :data:`COMMANDS` and :data:`ENTRIES`)
 - ``join`` (entry button ``jr``, arg ``a<id>``/``r<id>``, :mod:`.decisions`): an owner's
   **Chấp nhận** / **Từ chối** on a join request. Entry buttons can be forged, so the use case
   decides who may.
-- ``invite`` (``/invite``, :mod:`.invite`): an owner invites an employee; a staff member picks
-  or creates a business and invites its first owner (or an employee).
+- ``invite`` (``/invite``, :mod:`.invite`): an owner invites an employee (picked in Telegram,
+  or through a link); a staff member picks or creates a business and invites its first owner
+  (or an employee).
 - ``grant`` (``/grant TELEGRAM_ID ROLE [TAX_CODE]``, :mod:`.decisions`): an admin grants a role.
 
 :class:`StaffBusinessPicker` (:mod:`.picker`) is the business step of a staff member's
 registration (and of their invitations). :class:`AgentOrderNotice` tells a business's owners
 when a staff member registered for it and offers the staff member to confirm the cash.
 
-Permissions are never decided here: every backend call runs a use case that checks them.
+Permissions are never decided here: each call of :class:`AccountsServices` runs a use case
+that checks them. The drafts are typed (:mod:`.draft`).
 """
 
 from conversations.accounts.common import (
@@ -29,24 +31,25 @@ from conversations.accounts.common import (
     JOIN_FLOW,
     START_FLOW,
     AccountAction,
-    AccountsBackend,
+    AccountsServices,
     InvitationLink,
     invite_link,
 )
 from conversations.accounts.decisions import AgentOrderNotice, GrantFlow, JoinDecisionFlow
+from conversations.accounts.draft import InviteDraft, PickerDraft, PickStep
 from conversations.accounts.invite import InviteFlow, InviteStep, invitation_screen
-from conversations.accounts.picker import PickStep, StaffBusinessPicker
+from conversations.accounts.picker import StaffBusinessPicker
 from conversations.accounts.signup import SignUpStep, StartFlow
 from conversations.flow import Flow
 
 
-def account_flows(backend: AccountsBackend) -> dict[str, Flow]:
+def account_flows(services: AccountsServices) -> dict[str, Flow]:
     """The flows of this package by name, for the engine's ``flows``."""
     return {
-        START_FLOW: StartFlow(backend),
-        JOIN_FLOW: JoinDecisionFlow(backend),
-        INVITE_FLOW: InviteFlow(backend),
-        GRANT_FLOW: GrantFlow(backend),
+        START_FLOW: StartFlow(services),
+        JOIN_FLOW: JoinDecisionFlow(services),
+        INVITE_FLOW: InviteFlow(services),
+        GRANT_FLOW: GrantFlow(services),
     }
 
 
@@ -60,14 +63,16 @@ __all__ = [
     "JOIN_FLOW",
     "START_FLOW",
     "AccountAction",
-    "AccountsBackend",
+    "AccountsServices",
     "AgentOrderNotice",
     "GrantFlow",
     "InvitationLink",
+    "InviteDraft",
     "InviteFlow",
     "InviteStep",
     "JoinDecisionFlow",
     "PickStep",
+    "PickerDraft",
     "SignUpStep",
     "StaffBusinessPicker",
     "StartFlow",

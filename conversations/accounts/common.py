@@ -1,13 +1,13 @@
-"""What the accounts flows share: their names and entry points, the backend they call, the
+"""What the accounts flows share: their names and entry points, the use cases they call, the
 helpers that draw the same pieces, and :class:`StepsFlow`, the dispatcher of a flow whose
 steps are declared in a table."""
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeVar
 
 from conversations.engine import main_menu
 from conversations.kit import retry_notice, unexpected
@@ -16,9 +16,12 @@ from conversations.turn import Turn
 from domain.errors import InvalidInput
 from domain.model import Role
 from domain.usecases.accounts import (
+    AcceptInvitationRequest,
     BusinessView,
     CreateBusinessRequest,
     CreatedBusiness,
+    CreateInvitationRequest,
+    DecideJoinRequestRequest,
     Greeting,
     InvitationCreated,
     InvitationOutcome,
@@ -40,9 +43,12 @@ GRANT_FLOW: Final = "grant"
 JOIN_ACTION: Final = "jr"
 #: ``/start inv_<token>``: an invitation's deep link
 INVITE_PREFIX: Final = "inv_"
+#: the entry button of an invitation sent to the invitee's chat (arg ``inv_<token>``: the
+#: same as the deep link's, so ``start`` takes both)
+INVITED_ACTION: Final = "ivj"
 
 COMMANDS: Final = {"start": START_FLOW, "invite": INVITE_FLOW, "grant": GRANT_FLOW}
-ENTRIES: Final = {JOIN_ACTION: JOIN_FLOW}
+ENTRIES: Final = {JOIN_ACTION: JOIN_FLOW, INVITED_ACTION: START_FLOW}
 
 MAX_QUERY: Final = 100
 #: a business name longer than this is cut where it is kept in a draft
@@ -60,6 +66,7 @@ class AccountAction(enum.StrEnum):
     ROLE = "role"
     PICK_BUSINESS = "bz"
     NEW_BUSINESS = "bnew"
+    LINK = "link"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,44 +81,61 @@ def invite_link(bot_username: str, token: str) -> str:
     return f"https://t.me/{bot_username}?start={INVITE_PREFIX}{token}"
 
 
-class AccountsBackend(Protocol):
-    """The accounts use cases as the conversations call them (``bot.accounts_backend``).
-    Recipients come back with their language filled in (the default when unknown)."""
+Req = TypeVar("Req", contravariant=True)
+Res = TypeVar("Res", covariant=True)
 
-    async def greet(self, person: Person) -> Greeting: ...
 
-    async def find_by_tax_code(self, tax_code: str) -> BusinessView | None: ...
+class Ask(Protocol[Req, Res]):
+    """One use case of ``domain.usecases.accounts``: a request in, an answer out. Every
+    permission is checked there (``PermissionDenied``, ``NotFound``)."""
 
-    async def sign_up(self, request: SignUpRequest) -> SignUpResult: ...
+    async def __call__(self, req: Req, /) -> Res: ...
 
-    async def request_join(self, request: RequestToJoinRequest) -> JoinRequested: ...
 
-    async def decide_join(self, actor_id: int, request_id: int, accept: bool) -> JoinDecision:
-        """Raises ``NotFound`` for an unknown request and for one the actor may not decide."""
-        ...
+class Search(Protocol):
+    """Businesses by tax code or name; staff only (``SearchBusinesses``)."""
 
-    async def invite(self, actor_id: int, enterprise_id: int, role: Role) -> InvitationLink:
-        """Raises ``PermissionDenied`` and ``NotFound``."""
-        ...
+    async def __call__(self, actor_id: int, query: str, /) -> list[BusinessView]: ...
 
-    async def accept_invitation(self, person: Person, token: str) -> InvitationOutcome: ...
 
-    async def search(self, actor_id: int, query: str) -> list[BusinessView]:
-        """Staff only (``PermissionDenied``)."""
-        ...
+class Open(Protocol):
+    """One business, for staff (``OpenBusiness``; ``NotFound`` otherwise)."""
 
-    async def open_business(self, actor_id: int, enterprise_id: int) -> BusinessView:
-        """Staff only; ``NotFound`` for an unknown business or a non-staff actor."""
-        ...
+    async def __call__(self, actor_id: int, enterprise_id: int, /) -> BusinessView: ...
 
-    async def create_business(self, request: CreateBusinessRequest) -> CreatedBusiness: ...
 
-    async def owners(self, enterprise_id: int, exclude: tuple[int, ...] = ()) -> Recipients: ...
+class Owners(Protocol):
+    """A business's owners who use the bot (``BusinessRecipients``)."""
 
-    async def grant(self, actor_id: int, arg: str) -> GrantRoleResult:
-        """``arg`` as typed after ``/grant``; raises ``InvalidInput``, ``PermissionDenied``,
-        ``NotFound``."""
-        ...
+    async def __call__(self, enterprise_id: int, exclude: Iterable[int] = (), /) -> Recipients: ...
+
+
+class Grant(Protocol):
+    """``/grant`` for admins (``GrantRoleByAdmin``; ``PermissionDenied``, ``NotFound``)."""
+
+    async def __call__(
+        self, actor_id: int, user_id: int, role: str, tax_code: str | None = None, /
+    ) -> GrantRoleResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AccountsServices:
+    """The use cases the accounts flows call, each through its role, built once by the
+    composition root; ``bot_username`` names the bot in invitation links."""
+
+    greet: Ask[Person, Greeting]
+    find_by_tax_code: Ask[str, BusinessView | None]
+    sign_up: Ask[SignUpRequest, SignUpResult]
+    request_join: Ask[RequestToJoinRequest, JoinRequested]
+    decide_join: Ask[DecideJoinRequestRequest, JoinDecision]
+    invite: Ask[CreateInvitationRequest, InvitationCreated]
+    accept_invitation: Ask[AcceptInvitationRequest, InvitationOutcome]
+    search: Search
+    open_business: Open
+    create_business: Ask[CreateBusinessRequest, CreatedBusiness]
+    owners: Owners
+    grant: Grant
+    bot_username: Callable[[], Awaitable[str]]
 
 
 def person(t: Turn) -> Person:

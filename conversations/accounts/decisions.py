@@ -9,7 +9,7 @@ from typing import Any
 from conversations.accounts.common import (
     GRANT_FLOW,
     JOIN_FLOW,
-    AccountsBackend,
+    AccountsServices,
     business_params,
     finish,
     go,
@@ -24,7 +24,12 @@ from conversations.turn import Turn
 from domain.catalog import ServiceKind
 from domain.errors import InvalidInput, NotFound, PermissionDenied
 from domain.registration import OrderOutcome, OrderOutcomeKind
-from domain.usecases.accounts import BusinessView, JoinDecisionStatus
+from domain.usecases.accounts import (
+    BusinessView,
+    DecideJoinRequestRequest,
+    JoinDecisionStatus,
+    parse_grant,
+)
 
 
 class _OneTurn:
@@ -47,8 +52,8 @@ class JoinDecisionFlow(_OneTurn):
     """An owner's answer to a join request. A forged, unknown or foreign request id gets the
     same reply as any other that cannot be answered: nothing about it is shown."""
 
-    def __init__(self, backend: AccountsBackend) -> None:
-        self._backend = backend
+    def __init__(self, services: AccountsServices) -> None:
+        self._services = services
 
     async def start(self, t: Turn, arg: str) -> None:
         go(t, JOIN_FLOW)
@@ -57,7 +62,9 @@ class JoinDecisionFlow(_OneTurn):
         try:
             if verb not in ("a", "r") or not number.isdigit() or len(number) > 18:
                 raise NotFound("bad join request id", field="join_request")
-            decision = await self._backend.decide_join(t.user_id, int(number), verb == "a")
+            decision = await self._services.decide_join(
+                DecideJoinRequestRequest(t.user_id, int(number), verb == "a")
+            )
         except (NotFound, PermissionDenied):
             t.extra.append(notice(Msg("acc.join_unavailable")))
             return
@@ -74,13 +81,14 @@ class JoinDecisionFlow(_OneTurn):
 class GrantFlow(_OneTurn):
     """``/grant TELEGRAM_ID ROLE [TAX_CODE]`` for admins."""
 
-    def __init__(self, backend: AccountsBackend) -> None:
-        self._backend = backend
+    def __init__(self, services: AccountsServices) -> None:
+        self._services = services
 
     async def start(self, t: Turn, arg: str) -> None:
         go(t, GRANT_FLOW)
         try:
-            result = await self._backend.grant(t.user_id, arg)
+            user_id, role, tax_code = parse_grant(arg)
+            result = await self._services.grant(t.user_id, user_id, role, tax_code)
         except PermissionDenied:
             finish(t, Msg("acc.grant_admin_only"))
             return
@@ -113,15 +121,15 @@ class AgentOrderNotice:
     result the staff member got — the payment link and QR code (ON) or the pending cash order
     (OS) — and the staff member is told who was told; for OS they may confirm the cash now."""
 
-    def __init__(self, backend: AccountsBackend) -> None:
-        self._backend = backend
+    def __init__(self, services: AccountsServices) -> None:
+        self._services = services
 
     async def __call__(self, t: Turn, outcome: OrderOutcome) -> None:
         if outcome.kind is not OrderOutcomeKind.CREATED:
             return
         if t.draft.get("pick") != PICKED_BY_STAFF or not t.draft.get("e"):
             return
-        recipients = await self._backend.owners(int(t.draft["e"]), exclude=(t.user_id,))
+        recipients = await self._services.owners(int(t.draft["e"]), (t.user_id,))
         service = t.catalog.service(str(t.draft.get("sv", "")))
         params: dict[str, Any] = {
             "agent": Plain(person(t).first_name),

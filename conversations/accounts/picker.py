@@ -3,14 +3,13 @@ registration's business step and the first step of a staff member's invitation."
 
 from __future__ import annotations
 
-import enum
-
 from conversations.accounts.common import (
     MAX_QUERY,
     AccountAction,
-    AccountsBackend,
+    AccountsServices,
     business_params,
 )
+from conversations.accounts.draft import PICKER_KEYS, NewBusiness, PickerDraft, PickStep
 from conversations.kit import nav, unexpected
 from conversations.screens import Button, Join, Msg, Param, Plain, Screen
 from conversations.turn import Turn
@@ -25,15 +24,6 @@ from domain.validation import (
     validate_tax_code,
 )
 
-
-class PickStep(enum.StrEnum):
-    QUERY = "q"
-    TAX = "nt"
-    NAME = "nn"
-    ADDRESS = "na"
-    EMAIL = "ne"
-
-
 _PICK_BACK = {
     PickStep.TAX: PickStep.QUERY,
     PickStep.NAME: PickStep.TAX,
@@ -45,29 +35,24 @@ _PICK_BACK = {
 class StaffBusinessPicker:
     """Find a business by tax code or name, or create it (then ``draft["e"]`` names it).
 
-    Draft: ``bz`` the sub-step, ``bq`` the last search, ``bn`` the new business's fields.
+    Its draft is a :class:`~conversations.accounts.draft.PickerDraft` in its host's dict.
     Used as the registration's :attr:`~conversations.registration.Step.BUSINESS` step and as
     the first step of a staff member's invitation; ``title`` says which."""
 
-    def __init__(self, backend: AccountsBackend, *, title: str = "acc.pick.title_register"):
-        self._backend = backend
+    def __init__(self, services: AccountsServices, *, title: str = "acc.pick.title_register"):
+        self._services = services
         self._title = title
 
-    @staticmethod
-    def _sub(t: Turn) -> PickStep:
-        return PickStep(t.draft.get("bz", PickStep.QUERY))
-
     def begin(self, t: Turn) -> None:
-        for key in ("bz", "bq", "bn"):
-            t.draft.pop(key, None)
-        t.draft["bz"] = PickStep.QUERY.value
+        PickerDraft(sub=PickStep.QUERY).store(t.draft)
 
     async def screen(self, t: Turn) -> Screen:
-        sub = self._sub(t)
+        d = PickerDraft.load(t.draft)
+        sub = d.step
         if sub is PickStep.QUERY:
-            return await self._search_screen(t)
-        new: dict[str, str] = t.draft.get("bn", {})
-        field = {"nt": "tax", "nn": "name", "na": "addr", "ne": "email"}[sub.value]
+            return await self._search_screen(t, d.query)
+        new = d.new or NewBusiness()
+        field = _FIELDS[sub]
         text = Join(
             (
                 Msg(self._title),
@@ -76,19 +61,18 @@ class StaffBusinessPicker:
                     {
                         "field": Msg(f"acc.pick.field.{field}"),
                         "example": Msg(f"acc.pick.example.{field}"),
-                        "tax_code": Plain(new.get("tax", "—")),
+                        "tax_code": Plain(new.tax_code or "—"),
                     },
                 ),
             )
         )
         return Screen(text, (nav(),))
 
-    async def _search_screen(self, t: Turn) -> Screen:
-        query = str(t.draft.get("bq", ""))
+    async def _search_screen(self, t: Turn, query: str) -> Screen:
         lines: list[Param] = [Msg(self._title), Msg("acc.pick.ask_query")]
         rows: list[tuple[Button, ...]] = []
         if query:
-            found = await self._backend.search(t.user_id, query)
+            found = await self._services.search(t.user_id, query)
             if found:
                 lines.append(Msg("acc.pick.results", {"query": Plain(query)}))
                 rows = [
@@ -108,69 +92,78 @@ class StaffBusinessPicker:
 
     async def button(self, t: Turn, action: str, arg: str) -> bool:
         if action == AccountAction.PICK_BUSINESS and arg.isdigit():
-            business = await self._backend.open_business(t.user_id, int(arg))
+            business = await self._services.open_business(t.user_id, int(arg))
             self._chosen(t, business, "acc.pick.chosen")
             return True
         if action == AccountAction.NEW_BUSINESS:
-            query = normalize_tax_code(str(t.draft.get("bq", "")))
+            d = PickerDraft.load(t.draft)
+            query = normalize_tax_code(d.query)
             if is_valid_tax_code(query):
-                t.draft["bn"] = {"tax": validate_tax_code(query)}
-                t.draft["bz"] = PickStep.NAME.value
+                d.new, d.sub = NewBusiness(tax_code=validate_tax_code(query)), PickStep.NAME
             else:
-                t.draft["bn"] = {}
-                t.draft["bz"] = PickStep.TAX.value
+                d.new, d.sub = NewBusiness(), PickStep.TAX
+            d.store(t.draft)
             return False
         raise unexpected()
 
     async def text(self, t: Turn, text: str) -> bool:
-        sub = self._sub(t)
+        d = PickerDraft.load(t.draft)
         value = text.strip()
-        new: dict[str, str] = dict(t.draft.get("bn", {}))
-        if sub is PickStep.QUERY:
+        new = d.new or NewBusiness()
+        if d.step is PickStep.QUERY:
             if len(value) < 2:
                 raise InvalidInput("query", field="query", reason="search.short", example="0100")
-            t.draft["bq"] = value[:MAX_QUERY]
+            d.query = value[:MAX_QUERY]
+            d.store(t.draft)
             return False
-        if sub is PickStep.TAX:
+        if d.step is PickStep.TAX:
             code = validate_tax_code(value)
-            existing = await self._backend.find_by_tax_code(code)
+            existing = await self._services.find_by_tax_code(code)
             if existing is not None:
                 self._chosen(t, existing, "acc.pick.exists_chosen")
                 return True
-            new["tax"] = code
-            t.draft["bz"] = PickStep.NAME.value
-        elif sub is PickStep.NAME:
-            new["name"] = validate_company_name(value)
-            t.draft["bz"] = PickStep.ADDRESS.value
-        elif sub is PickStep.ADDRESS:
-            new["addr"] = validate_address(value)
-            t.draft["bz"] = PickStep.EMAIL.value
+            new.tax_code, d.sub = code, PickStep.NAME
+        elif d.step is PickStep.NAME:
+            new.name, d.sub = validate_company_name(value), PickStep.ADDRESS
+        elif d.step is PickStep.ADDRESS:
+            new.address, d.sub = validate_address(value), PickStep.EMAIL
         else:
-            created = await self._backend.create_business(
+            created = await self._services.create_business(
                 CreateBusinessRequest(
                     actor_id=t.user_id,
-                    tax_code=new.get("tax", ""),
-                    name=new.get("name", ""),
-                    address=new.get("addr", ""),
+                    tax_code=new.tax_code or "",
+                    name=new.name or "",
+                    address=new.address or "",
                     email=validate_email(value),
                 )
             )
             key = "acc.pick.created" if created.created else "acc.pick.exists_chosen"
             self._chosen(t, created.business, key)
             return True
-        t.draft["bn"] = new
+        d.new = new
+        d.store(t.draft)
         return False
 
     @staticmethod
     def _chosen(t: Turn, business: BusinessView, key: str) -> None:
-        for k in ("bz", "bq", "bn"):
+        for k in PICKER_KEYS:
             t.draft.pop(k, None)
         t.draft["e"] = business.id
         t.notice = Msg(key, business_params(business))
 
     def back(self, t: Turn) -> bool:
-        previous = _PICK_BACK.get(self._sub(t))
+        d = PickerDraft.load(t.draft)
+        previous = _PICK_BACK.get(d.step)
         if previous is None:
             return False
-        t.draft["bz"] = previous.value
+        d.sub = previous
+        d.store(t.draft)
         return True
+
+
+_FIELDS = {
+    PickStep.TAX: "tax",
+    PickStep.NAME: "name",
+    PickStep.ADDRESS: "addr",
+    PickStep.EMAIL: "email",
+}

@@ -16,7 +16,7 @@ from conversations.accounts.common import (
     NAME_SHOWN,
     START_FLOW,
     AccountAction,
-    AccountsBackend,
+    AccountsServices,
     AccountStep,
     StepsFlow,
     business_params,
@@ -31,6 +31,7 @@ from conversations.screens import Button, Delivery, Msg, Plain, ReplyKeyboard, S
 from conversations.turn import Turn
 from domain.errors import InvalidInput
 from domain.usecases.accounts import (
+    AcceptInvitationRequest,
     InvitationOutcome,
     InvitationStatus,
     JoinRequested,
@@ -107,8 +108,8 @@ class SignUp:
 class StartFlow(StepsFlow):
     """``/start`` (see the module doc)."""
 
-    def __init__(self, backend: AccountsBackend) -> None:
-        self._backend = backend
+    def __init__(self, services: AccountsServices) -> None:
+        self._services = services
         self.steps = {
             SignUpStep.PHONE: AccountStep(self._draw_phone, text=self._phone_typed),
             SignUpStep.TAX: AccountStep(
@@ -140,7 +141,7 @@ class StartFlow(StepsFlow):
         if arg.startswith(INVITE_PREFIX):
             await self._invitation(t, arg[len(INVITE_PREFIX) :])
             return
-        greeting = await self._backend.greet(person(t))
+        greeting = await self._services.greet(person(t))
         if greeting.known:
             t.done = True
             return
@@ -151,7 +152,7 @@ class StartFlow(StepsFlow):
         go(t, SignUpStep.PHONE)
 
     async def _invitation(self, t: Turn, token: str) -> None:
-        outcome = await self._backend.accept_invitation(person(t), token)
+        outcome = await self._services.accept_invitation(AcceptInvitationRequest(person(t), token))
         finish(t, _invitation_notice(outcome))  # the inviter is told through the outbox
 
     # phone: the user's own, through the contact button
@@ -193,7 +194,7 @@ class StartFlow(StepsFlow):
     async def _tax_typed(self, t: Turn, text: str) -> None:
         data = SignUp.load(t.draft)
         data.tax_code = validate_tax_code(text)
-        existing = await self._backend.find_by_tax_code(data.tax_code)
+        existing = await self._services.find_by_tax_code(data.tax_code)
         if existing is not None:
             data.join_id, data.join_name = existing.id, existing.name[:NAME_SHOWN]
             data.store(t.draft)
@@ -216,7 +217,7 @@ class StartFlow(StepsFlow):
     async def _ask_to_join(self, t: Turn, arg: str) -> None:
         data = SignUp.load(t.draft)
         assert data.join_id is not None
-        result = await self._backend.request_join(
+        result = await self._services.request_join(
             RequestToJoinRequest(person=person(t), phone=data.phone, enterprise_id=data.join_id)
         )
         params = business_params(result.business)
@@ -277,7 +278,7 @@ class StartFlow(StepsFlow):
 
     async def _create(self, t: Turn, arg: str) -> None:
         data = SignUp.load(t.draft)
-        result = await self._backend.sign_up(
+        result = await self._services.sign_up(
             SignUpRequest(
                 person=person(t),
                 phone=data.phone,

@@ -68,9 +68,12 @@ class Find(Protocol):
 
 
 class RenderInvoice(Protocol):
-    """The invoice as a PDF: (file name, content)."""
+    """The invoice as a PDF: (file name, content); the chat it is for may be shown that a
+    file is on its way."""
 
-    async def __call__(self, view: InvoiceView, lang: str, /) -> tuple[str, bytes]: ...
+    async def __call__(
+        self, view: InvoiceView, lang: str, chat_id: int, /
+    ) -> tuple[str, bytes]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +99,8 @@ class ManageBackend:
     advance_progress: Ask[AdvanceProgressRequest, ProgressChanged]
     #: **Thanh toán** on an open invoice (None: the button is not offered)
     pay_invoice: Ask[PayInvoiceRequest, InvoicePayment] | None = None
+    #: Đổi gói and Thanh toán of a trial (``conversations.manage.change.ChangeBackend``)
+    changes: object = None
 
 
 @dataclass

@@ -96,6 +96,10 @@ async def draw_detail(c: Ctx) -> Screen:
     title: Param = Msg(f"manage.tab_title.{tab.value}") if tab is not Tab.OVERVIEW else ""
     text = Join((c.header(sub), Plain("──────────"), title, content.text))
     rows = [*_tab_rows(sub), *content.rows]
+    if tab is Tab.OVERVIEW:
+        # Telegram's copy_text button: the code goes to the clipboard, nothing to the bot
+        copy = Msg("manage.btn.copy_code", {"number": Plain(sub.code)})
+        rows.append((Button(copy, copy_text=sub.code),))
     rows.append((Button(Msg("manage.btn.to_list"), action=Action.TO_LIST),))
     return Screen(text, tuple(rows), document=content.document)
 

@@ -32,6 +32,9 @@ class Step(enum.StrEnum):
     FILTER = "mfilter"
     DETAIL = "mdet"
     FORM = "mform"  # a text prompt; ``ManageDraft.prompt`` names the field
+    CHANGE = "mchg"  # Đổi gói: choosing the plan, cycle, quantity and add-ons
+    CHANGE_PREVIEW = "mchgp"  # Đổi gói: the cost, then Xác nhận
+    CHANGE_DONE = "mchgd"  # Đổi gói / Thanh toán (trial): the outcome (a payment link)
 
 
 class Tab(enum.StrEnum):
@@ -79,6 +82,15 @@ class Action(enum.StrEnum):
     INVOICE_PAY = "inv_pay"
     PROGRESS = "prog"
     SKIP = "skip"
+    CHANGE = "chg"  # Đổi gói (arg: the subscription id, a hint)
+    CHANGE_PLAN = "chg_plan"  # arg: a plan code
+    CHANGE_CYCLE = "chg_cycle"  # arg: a cycle code
+    CHANGE_QTY = "chg_qty"  # arg: "+1" or "-1"
+    CHANGE_ADDON = "chg_addon"  # arg: an add-on code (toggled)
+    CHANGE_PREVIEW = "chg_prev"
+    CHANGE_CONFIRM = "chg_ok"
+    CHANGE_BACK = "chg_back"  # back to the subscription
+    TRIAL_PAY = "trial_pay"  # Thanh toán on a trial
 
 
 @dataclass
@@ -106,6 +118,57 @@ class FormValues:
 
 
 @dataclass
+class ChangeDraft:
+    """The change being prepared (``chg``): the target, the key of its Xác nhận, the preview the
+    user saw (amount and settlement, checked again at Xác nhận) and the outcome shown."""
+
+    plan: str = ""
+    cycle: str = ""
+    quantity: int = 1
+    addons: tuple[str, ...] = ()
+    key: str = ""
+    amount: int | None = None
+    settlement: str = ""
+    outcome: str = ""
+    url: str = ""
+    order: str = ""
+
+    @classmethod
+    def load(cls, raw: object) -> ChangeDraft | None:
+        if not isinstance(raw, dict):
+            return None
+        addons = raw.get("a")
+        amount = raw.get("m")
+        return cls(
+            plan=str(raw.get("p", "")),
+            cycle=str(raw.get("c", "")),
+            quantity=int(raw.get("q", 1) or 1),
+            addons=tuple(str(a) for a in addons) if isinstance(addons, list) else (),
+            key=str(raw.get("k", "")),
+            amount=int(amount) if isinstance(amount, int) else None,
+            settlement=str(raw.get("st", "")),
+            outcome=str(raw.get("o", "")),
+            url=str(raw.get("u", "")),
+            order=str(raw.get("od", "")),
+        )
+
+    def dump(self) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "p": self.plan,
+            "c": self.cycle,
+            "q": self.quantity,
+            "a": list(self.addons),
+            "k": self.key,
+            "m": self.amount,
+            "st": self.settlement,
+            "o": self.outcome,
+            "u": self.url,
+            "od": self.order,
+        }
+        return {k: v for k, v in values.items() if v not in (None, "", [])}
+
+
+@dataclass
 class ManageDraft:
     """Ids, offsets and the step only: every id is a hint the use cases re-check."""
 
@@ -127,6 +190,8 @@ class ManageDraft:
     memo_kind: MemoKind | None = None
     #: wrong typed answers in a row
     failures: int = 0
+    #: Đổi gói being prepared
+    change: ChangeDraft | None = None
 
     @classmethod
     def load(cls, raw: dict[str, Any]) -> ManageDraft:
@@ -145,6 +210,7 @@ class ManageDraft:
             values=FormValues.load(raw.get("fv")),
             memo_kind=MemoKind(mk) if mk else None,
             failures=int(raw.get("fx", 0) or 0),
+            change=ChangeDraft.load(raw.get("chg")),
         )
 
     def dump(self) -> dict[str, Any]:
@@ -162,6 +228,7 @@ class ManageDraft:
             "fv": self.values.dump() if self.values is not None else None,
             "mk": self.memo_kind.value if self.memo_kind else None,
             "fx": self.failures or None,
+            "chg": self.change.dump() if self.change is not None else None,
         }
         return {k: v for k, v in values.items() if v is not None}
 

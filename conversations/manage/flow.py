@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Final
 
 from conversations.kit import unexpected
-from conversations.manage import detail, forms, listing
+from conversations.manage import change, detail, forms, listing
 from conversations.manage.context import Ctx, ManageBackend, StepSpec
 from conversations.manage.draft import Action, Field, ManageDraft, Step
 from conversations.screens import Delivery, Msg, Screen
@@ -18,6 +18,7 @@ STEPS: Final[dict[Step, StepSpec]] = {
     **listing.STEPS,
     **detail.STEPS,
     **forms.STEPS,
+    **change.STEPS,  # Đổi gói: its steps, and its actions on the subscription's own step
 }
 
 _ACTIONS: Final = frozenset(a.value for a in Action)

@@ -7,8 +7,9 @@ again; a forged or foreign id is refused like any other (``PermissionDenied``).
 
 The outcome comes as a new message below the tab, which is redrawn in place:
 
-- ON: **Thanh toán qua VNPT Pay** (a URL button) and the QR code of the link. Pressed again
-  while that link is open, the same link comes again (one open attempt per order).
+- ON: **Thanh toán qua VNPT Pay** (a URL button), a button copying the payment reference (the
+  merchant order id the message shows), and the QR code of the link. Pressed again while that
+  link is open, the same link comes again (one open attempt per order).
 - OS: the cash note (pay the VNPT staff member on site; they confirm it, and the owners are
   told and get the invoice).
 - Paid already, or the order expired: said in an alert (expired: also a message with
@@ -30,6 +31,11 @@ __all__ = ["pay_button", "pay_invoice"]
 
 def pay_button(invoice: Invoice, label: str = "manage.btn.inv_pay") -> Button:
     return Button(Msg(label), action=Action.INVOICE_PAY, arg=str(int(invoice.id)))
+
+
+def _copy_reference(reference: str) -> Button:
+    """Telegram's copy_text button: the reference goes to the clipboard, nothing to the bot."""
+    return Button(Msg("btn.copy_reference", {"reference": Plain(reference)}), copy_text=reference)
 
 
 def _ref(result: InvoicePayment) -> Param:
@@ -56,7 +62,10 @@ async def pay_invoice(c: Ctx, arg: str) -> None:
         c.t.extra.append(
             Screen(
                 Msg(key, {**params, "reference": Plain(result.merchant_order_id)}),
-                ((Button(Msg("btn.pay_vnptpay"), url=result.redirect_url),),),
+                (
+                    (Button(Msg("btn.pay_vnptpay"), url=result.redirect_url),),
+                    (_copy_reference(result.merchant_order_id),),
+                ),
                 delivery=Delivery.NEW,
                 qr=result.redirect_url,
             )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Final
 
 from conversations.kit import breakdown
+from conversations.manage.change_rows import CHANGE_EVENTS, change_event_text
 from conversations.manage.context import (
     Ctx,
     TabContent,
@@ -128,7 +129,7 @@ async def _invoice_detail(c: Ctx) -> TabContent:
         parts.append(Msg("manage.inv.pay.hint"))
     if c.d.send_pdf:
         c.d.send_pdf = False
-        name, content = await c.backend.invoice_pdf(view, c.t.lang)
+        name, content = await c.backend.invoice_pdf(view, c.t.lang, c.t.chat_id)
         parts.append(Msg("manage.inv.pdf_sent"))
         return TabContent(view.subscription, Join(tuple(parts)), tuple(rows), (name, content))
     parts.append(Msg("manage.inv.pdf_hint"))
@@ -160,6 +161,8 @@ async def history(c: Ctx) -> TabContent:
 def event_text(event: HistoryEvent) -> Msg:
     """A history event in words; an action this flow does not know is shown by its name."""
     action, d = event.action, event.details
+    if action in CHANGE_EVENTS:  # Đổi gói and Dùng thử
+        return change_event_text(action, d)
     if action not in KNOWN_EVENTS:
         return Msg("manage.event.other", {"action": Plain(action)})
     params: dict[str, Param] = {}

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from conversations.kit import breakdown
+from conversations.manage.change_rows import change_rows
 from conversations.manage.context import (
     Ctx,
     TabContent,
@@ -42,7 +43,8 @@ async def overview(c: Ctx) -> TabContent:
         parts.append(Msg("manage.detail.choose_tab_os"))
     if view.rights.read_only:
         parts.append(Msg("manage.read_only"))
-    return TabContent(view.subscription, Join(tuple(parts)))
+    rows = change_rows(view.subscription, view.rights)  # Đổi gói / Thanh toán (trial)
+    return TabContent(view.subscription, Join(tuple(parts)), rows)
 
 
 async def employees(c: Ctx) -> TabContent:

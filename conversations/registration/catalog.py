@@ -6,6 +6,13 @@ from __future__ import annotations
 from conversations.kit import nav, unexpected
 from conversations.registration.context import Ctx, StepSpec
 from conversations.registration.draft import Action, Pick, Step
+from conversations.registration.trial import (
+    forget_trial,
+    start_trial,
+    trial_for,
+    trial_rows,
+    wants_trial,
+)
 from conversations.screens import Button, Cycle, Join, Money, Msg, Param, Plain, Screen
 from domain.constants import MAX_QUANTITY
 from domain.errors import InvalidInput, NotFound
@@ -182,10 +189,12 @@ async def draw_register(c: Ctx) -> Screen:
             "amount": Money(q.subtotal),
         },
     )
-    return Screen(text, ((Button(Msg("btn.register"), action=Action.REGISTER),), nav()))
+    rows = ((Button(Msg("btn.register"), action=Action.REGISTER),), *trial_rows(c), nav())
+    return Screen(text, rows)
 
 
 async def register(c: Ctx, arg: str) -> None:
+    forget_trial(c)  # Đăng ký after a Dùng thử that was not finished
     access = await c.t.services.registrants.access(c.t.user_id)
     owned = access.owned
     picker = c.deps.business
@@ -225,6 +234,9 @@ async def choose_enterprise(c: Ctx, arg: str) -> None:
     access = await c.t.services.registrants.access(c.t.user_id)
     if not arg.isdigit() or not access.can_register_for(int(arg)):
         raise NotFound("enterprise", code=arg)
+    if wants_trial(c):  # Dùng thử: the business chosen, the trial starts
+        await trial_for(c, int(arg))
+        return
     c.d.business = int(arg)
     enter_step1(c)
 
@@ -289,7 +301,11 @@ STEPS: dict[Step, StepSpec] = {
     Step.QUANTITY: StepSpec(
         draw_quantity, {Action.QUANTITY: accept_quantity}, text=accept_quantity, back=Step.CYCLES
     ),
-    Step.REGISTER: StepSpec(draw_register, {Action.REGISTER: register}, back=back_from_register),
+    Step.REGISTER: StepSpec(
+        draw_register,
+        {Action.REGISTER: register, Action.TRIAL: start_trial},
+        back=back_from_register,
+    ),
     Step.ENTERPRISE: StepSpec(
         draw_enterprise, {Action.ENTERPRISE: choose_enterprise}, back=Step.REGISTER
     ),

@@ -70,6 +70,7 @@ class Action(enum.StrEnum):
     AGREE = "agree"
     PAY = "pay"
     CONFIRM = "confirm"
+    TRIAL = "trial"  # Dùng thử at Đăng ký (plans with trial_days)
 
 
 class Section(enum.StrEnum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 
-from conversations.kit import breakdown, nav, unexpected
+from conversations.kit import breakdown, copy_order_button, nav, unexpected
 from conversations.payment import REPAY_ACTION
 from conversations.registration.context import Ctx, Handler, StepSpec, phone_text
 from conversations.registration.details import ask_field
@@ -258,7 +258,10 @@ def result_screen(outcome: OrderOutcome) -> Screen:
     if outcome.kind_of_service == ServiceKind.ON:
         return Screen(
             Msg("reg.pay_link", {"order": order, "total": total}),
-            ((Button(Msg("btn.pay_vnptpay"), url=outcome.payment_url),),),
+            (
+                (Button(Msg("btn.pay_vnptpay"), url=outcome.payment_url),),
+                (copy_order_button(outcome.order_code),),
+            ),
             delivery=Delivery.EDIT,
             qr=outcome.payment_url,
             final=True,

@@ -129,6 +129,18 @@ async def _contact(request: web.Request) -> web.StreamResponse:
     return _ok(action.to_json())
 
 
+async def _users_shared(request: web.Request) -> web.StreamResponse:
+    body = await _body(request)
+    action = _state(request).share_users(
+        _user_id(request),
+        int(body["request_id"]),
+        [int(u) for u in body["user_ids"]],
+        bot=_bot(request, body),
+        forged=bool(body.get("forged", False)),
+    )
+    return _ok(action.to_json())
+
+
 async def _block(request: web.Request) -> web.StreamResponse:
     body = await _body(request)
     _state(request).block_bot(_user_id(request), bot=_bot(request, body))
@@ -272,6 +284,7 @@ def add_sim_routes(app: web.Application) -> None:
         ("POST", "/_sim/users/{user_id}/press", _press),
         ("POST", "/_sim/users/{user_id}/keyboard", _keyboard),
         ("POST", "/_sim/users/{user_id}/contact", _contact),
+        ("POST", "/_sim/users/{user_id}/users_shared", _users_shared),
         ("POST", "/_sim/users/{user_id}/block", _block),
         ("GET", "/_sim/users/{user_id}/history", _history),
         ("GET", "/_sim/users/{user_id}/callback_answers", _answers),

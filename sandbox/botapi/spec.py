@@ -360,6 +360,19 @@ def _inline_button(button: dict[str, Any], path: str) -> None:
         raise ApiError("Bad Request: BUTTON_URL_INVALID")
 
 
+def _copy_text(button: dict[str, Any], path: str) -> None:
+    if not _limit(button["text"], 1, 256):
+        raise ApiError("Bad Request: COPY_TEXT_INVALID (the text to copy must be 1-256 characters)")
+
+
+def _request_users(request: dict[str, Any], path: str) -> None:
+    if not -(2**31) <= request["request_id"] < 2**31:
+        raise ApiError("Bad Request: request_id must be a signed 32-bit integer")
+    quantity = request.get("max_quantity")
+    if quantity is not None and not 1 <= quantity <= 10:
+        raise ApiError("Bad Request: max_quantity must be 1-10")
+
+
 def _keyboard_button(button: dict[str, Any], path: str) -> None:
     if not button.get("text", "").strip():
         raise ApiError("Bad Request: BUTTON_TEXT_INVALID (keyboard button text must be non-empty)")
@@ -394,6 +407,8 @@ def _bot_command(command: dict[str, Any], path: str) -> None:
 _TYPE_HOOKS: dict[str, Callable[[dict[str, Any], str], None]] = {
     "InlineKeyboardButton": _inline_button,
     "KeyboardButton": _keyboard_button,
+    "CopyTextButton": _copy_text,
+    "KeyboardButtonRequestUsers": _request_users,
     "InlineKeyboardMarkup": _inline_keyboard,
     "ReplyKeyboardMarkup": _reply_keyboard,
     "BotCommand": _bot_command,

@@ -249,6 +249,7 @@ class StoredMessage:
     photo: list[dict[str, Any]] | None = None
     document: dict[str, Any] | None = None
     contact: dict[str, Any] | None = None
+    users_shared: dict[str, Any] | None = None
     reply_markup: dict[str, Any] | None = None
     keyboard: dict[str, Any] | None = None
     reply_to_message_id: int | None = None
@@ -278,6 +279,8 @@ class StoredMessage:
             message["document"] = dict(self.document)
         if self.contact is not None:
             message["contact"] = dict(self.contact)
+        if self.users_shared is not None:
+            message["users_shared"] = copy.deepcopy(self.users_shared)
         if self.caption:
             message["caption"] = self.caption
             if self.caption_entities:
@@ -319,16 +322,26 @@ class Button:
     kind: str
     callback_data: str | None = None
     url: str | None = None
+    #: what a copy_text button copies to the clipboard
+    copy_text: str | None = None
+    #: a request_users button's request_id
+    request_id: int | None = None
 
     @classmethod
     def from_api(cls, button: dict[str, Any]) -> Button:
         kinds = [k for k in button if k not in ("text", "icon_custom_emoji_id", "style")]
         kinds = [k for k in kinds if button[k] not in (None, False)]
+        copy_text = button.get("copy_text")
+        request_users = button.get("request_users")
         return cls(
             text=button["text"],
             kind=kinds[0] if kinds else "text",
             callback_data=button.get("callback_data"),
             url=button.get("url"),
+            copy_text=copy_text.get("text") if isinstance(copy_text, dict) else None,
+            request_id=(
+                request_users.get("request_id") if isinstance(request_users, dict) else None
+            ),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -337,6 +350,8 @@ class Button:
             "kind": self.kind,
             "callback_data": self.callback_data,
             "url": self.url,
+            "copy_text": self.copy_text,
+            "request_id": self.request_id,
         }
 
 
@@ -417,6 +432,8 @@ class UserAction:
     message_id: int | None = None
     callback_query_id: str | None = None
     url: str | None = None
+    #: what a copy_text button put on the clipboard (nothing reaches the bot)
+    copied: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -426,6 +443,7 @@ class UserAction:
             "message_id": self.message_id,
             "callback_query_id": self.callback_query_id,
             "url": self.url,
+            "copied": self.copied,
         }
 
 
@@ -666,6 +684,60 @@ class BotApiState:
         message.contact = contact
         return self._deliver_user_message(account, chat, message)
 
+    def share_users(
+        self,
+        user_id: int,
+        request_id: int,
+        user_ids: list[int],
+        *,
+        bot: str | int | None = None,
+        forged: bool = False,
+    ) -> UserAction:
+        """The user picks ``user_ids`` with a ``request_users`` button: a message with
+        ``users_shared`` (ids, and the names and usernames the button asked for).
+
+        The button must be on the reply keyboard shown now (its limits apply: how many users,
+        no bots unless allowed); with ``forged`` the message is sent as a modified client
+        would, for any ``request_id`` and users."""
+        account = self.resolve_bot(bot)
+        chat = self.chat(account.id, user_id)
+        request: dict[str, Any] = {}
+        if not forged:
+            keyboard = chat.keyboard if chat else None
+            found = [
+                b["request_users"]
+                for row in (keyboard or {}).get("keyboard", [])
+                for b in row
+                if isinstance(b.get("request_users"), dict)
+                and b["request_users"].get("request_id") == request_id
+            ]
+            if not found:
+                raise SimError(f"no request_users button with request_id {request_id} shown")
+            request = found[0]
+            if not 1 <= len(user_ids) <= int(request.get("max_quantity", 1)):
+                raise SimError(f"the button lets the user pick 1-{request.get('max_quantity', 1)}")
+        users: list[dict[str, Any]] = []
+        for shared_id in user_ids:
+            if shared_id == user_id and not forged:
+                raise SimError("Telegram does not let users share themselves")
+            shared = self.users.get(shared_id)
+            entry: dict[str, Any] = {"user_id": shared_id}
+            if shared is not None and (forged or request.get("request_name")):
+                entry["first_name"] = shared.first_name
+                if shared.last_name:
+                    entry["last_name"] = shared.last_name
+            if (
+                shared is not None
+                and shared.username
+                and (forged or request.get("request_username"))
+            ):
+                entry["username"] = shared.username
+            users.append(entry)
+        chat = self._open_chat(account, user_id)
+        message = self._user_message(account, chat)
+        message.users_shared = {"request_id": request_id, "users": users}
+        return self._deliver_user_message(account, chat, message)
+
     def press_reply_button(
         self, user_id: int, text: str, *, bot: str | int | None = None
     ) -> UserAction:
@@ -703,7 +775,8 @@ class BotApiState:
 
         Without ``message_id`` the newest bot message showing such a button is used. A callback
         button produces a callback_query update with a fresh id; a URL button produces none and
-        the result carries the URL the app would open.
+        the result carries the URL the app would open; a copy_text button neither, and the
+        result carries the text the app copied.
         """
         if (label is None) == (callback_data is None):
             raise SimError("give exactly one of label and callback_data")
@@ -743,6 +816,9 @@ class BotApiState:
     ) -> UserAction:
         if "url" in button:
             return UserAction(bot.id, chat.user.id, None, message.message_id, url=button["url"])
+        if isinstance(button.get("copy_text"), dict):
+            copied = button["copy_text"]["text"]
+            return UserAction(bot.id, chat.user.id, None, message.message_id, copied=copied)
         if "callback_data" not in button:
             raise SimError(f"the sandbox cannot simulate pressing {button}")
         query_id = str(secrets.randbits(63))

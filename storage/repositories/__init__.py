@@ -6,6 +6,7 @@ from storage.repositories.accounts import (
     SqlUserRepository,
 )
 from storage.repositories.catalog import SqlCatalogRepository
+from storage.repositories.changes import SqlChangeRepository
 from storage.repositories.joining import SqlInvitationRepository, SqlJoinRequestRepository
 from storage.repositories.orders import (
     SqlCounterRepository,
@@ -25,6 +26,7 @@ from storage.repositories.subscriptions import (
 __all__ = [
     "OUTBOX_WRITTEN",
     "SqlCatalogRepository",
+    "SqlChangeRepository",
     "SqlCounterRepository",
     "SqlEmployeeRepository",
     "SqlEnterpriseRepository",

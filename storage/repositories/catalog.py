@@ -19,6 +19,7 @@ from domain.catalog import (
     AddonType,
     BillingCycle,
     Catalog,
+    DowngradePolicy,
     PeriodUnit,
     Plan,
     PriceTier,
@@ -53,6 +54,8 @@ def _plan_values(plan: Plan, position: int) -> dict[str, Any]:
         "addons": list(plan.addons),
         "setup_fee": plan.setup_fee,
         "description": plan.description,
+        "trial_days": plan.trial_days,
+        "downgrade": plan.downgrade.value,
         "active": plan.active,
         "position": position,
     }
@@ -134,6 +137,8 @@ def _to_plan(row: Any, cycles: Iterable[Any]) -> Plan:
         setup_fee=row.setup_fee,
         description=row.description,
         active=bool(row.active),
+        trial_days=row.trial_days or 0,
+        downgrade=DowngradePolicy(row.downgrade or DowngradePolicy.IMMEDIATELY.value),
     )
 
 

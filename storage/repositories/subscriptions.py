@@ -196,7 +196,11 @@ class SqlSubscriptionRepository(SqlRepository):
         await self._session.execute(
             update(SubscriptionRow)
             .where(SubscriptionRow.id == subscription.id)
-            .values(_subscription_changes(subscription))
+            .values(
+                plan_code=subscription.plan_code,
+                cycle_code=subscription.cycle_code,
+                **_subscription_changes(subscription),
+            )
             .execution_options(**_NO_SYNC)
         )
 

@@ -143,8 +143,8 @@ class ChatUser:
         action = self.state.press_inline_button(
             self.id, button.text, message_id=message.message_id, bot=self.bot.id
         )
-        if action.url is not None:
-            return []
+        if action.url is not None or action.copied is not None:
+            return []  # the app opens the link or copies the text; the bot hears nothing
         return await self._after(action, wait)
 
     async def press_data(
@@ -171,6 +171,24 @@ class ChatUser:
         if not buttons:
             raise SimError(f"no share-contact button on the reply keyboard {self.keyboard()}")
         return await self.tap(buttons[0].text, wait=wait)
+
+    async def share_users(
+        self, *users: ChatUser | int, request_id: int | None = None, forged: bool = False
+    ) -> list[MessageView]:
+        """Pick ``users`` with the reply keyboard's request_users button (its request_id
+        unless given); ``forged`` sends it as a modified client would, without a button."""
+        if request_id is None:
+            keyboard = self.state.current_keyboard(self.id, bot=self.bot.id) or ()
+            ids = [b.request_id for row in keyboard for b in row if b.kind == "request_users"]
+            if not ids or ids[0] is None:
+                raise SimError(f"no request_users button on the reply keyboard {self.keyboard()}")
+            request_id = ids[0]
+        user_ids = [u if isinstance(u, int) else u.id for u in users]
+        self._begin()
+        action = self.state.share_users(
+            self.id, request_id, user_ids, bot=self.bot.id, forged=forged
+        )
+        return await self._after(action, True)
 
     async def send_contact(
         self,

@@ -311,6 +311,7 @@ async def test_an_invitation_used_reused_and_expired(bot_factory: BotFactory) ->
     owner = bot.user("Lan", phone_number="+84912345678")
     await sign_up(owner, TAX_A, "Công ty TNHH An Bình")
     await owner.send("/invite")
+    await owner.tap("🔗 Tạo liên kết mời")
     shown = owner.last_text()
     match = LINK.search(shown)
     assert match is not None, shown
@@ -351,11 +352,72 @@ async def test_an_invitation_used_reused_and_expired(bot_factory: BotFactory) ->
     assert len(await history(bot, "invitation.used")) == 1
 
 
+async def test_an_owner_picks_the_employee_to_invite_in_telegram(bot_factory: BotFactory) -> None:
+    bot = await bot_factory("polling")
+    owner = bot.user("Lan", phone_number="+84912345678")
+    await sign_up(owner, TAX_A, "Công ty TNHH An Bình")
+    employee = bot.user("Bình", username="binh_ketoan")
+    await employee.send("/start")  # uses the bot: the invitation can be sent to them
+    await employee.send("/cancel")
+    await owner.send("/invite")
+    assert "Mời nhân viên vào Công ty TNHH An Bình" in owner.last_text()
+    keyboard = bot.state.current_keyboard(owner.id, bot=bot.bot_id) or ()
+    [[pick], *_] = keyboard
+    assert pick.kind == "request_users" and pick.text == "👤 Chọn nhân viên trong Telegram"
+    assert ["🔗 Tạo liên kết mời"] in (owner.keyboard() or [])
+
+    # a stale or forged pick (another request id) changes nothing
+    await owner.share_users(employee, request_id=999_999, forged=True)
+    assert "màn hình cũ" in owner.last_text()
+    assert await rows(bot, "SELECT 1 FROM invitations") == []
+
+    await owner.share_users(employee)
+    shown = owner.last_text()
+    assert "Đã gửi lời mời tới Bình" in shown
+    assert LINK.search(shown) is not None, shown  # the link too, to send another way
+    urls = [b.url for b in owner.last_message().flat_buttons if b.url]
+    assert "https://t.me/binh_ketoan" in urls
+    assert not owner.keyboard()  # the reply keyboard was taken away
+
+    invited = await employee.wait_for_text("mời bạn tham gia doanh nghiệp")
+    assert "Công ty TNHH An Bình" in (invited.text or "") and "Nhân viên" in (invited.text or "")
+    await employee.press("✅ Tham gia doanh nghiệp")
+    assert "Bạn đã tham gia doanh nghiệp" in employee.last_text()
+    assert await rows(bot, "SELECT role FROM memberships WHERE user_id = :u", u=employee.id) == [
+        ("member",)
+    ]
+    await owner.wait_for_text("đã dùng liên kết mời")
+    # the same button again (stale), and a forged token: refused, nothing changes
+    await employee.press("✅ Tham gia doanh nghiệp", message_id=invited.message_id)
+    assert "đã được sử dụng" in employee.last_text()
+    forge(bot, employee, "f:0:ivj:inv_forged-token")
+    await employee.wait_for_text("không hợp lệ")
+    assert await rows(
+        bot, "SELECT count(*) FROM memberships WHERE user_id = :u", u=employee.id
+    ) == [(1,)]
+
+    # someone who never wrote to the bot: the owner gets the link to send them
+    newcomer = bot.user("Chi")
+    await owner.send("/invite")
+    await owner.share_users(newcomer)
+    assert "Liên kết mời dành cho Chi" in owner.last_text()
+    assert LINK.search(owner.last_text()) is not None
+    # the pick again, once the flow has ended: nothing is created
+    await owner.share_users(newcomer, request_id=pick.request_id or 0, forged=True)
+    assert await rows(bot, "SELECT count(*) FROM invitations") == [(2,)]
+    created = await history(bot, "invitation.created")
+    assert [(e.details.get("invitee_id"), e.details.get("delivered")) for e in created] == [
+        (employee.id, True),
+        (newcomer.id, False),
+    ]
+
+
 async def test_a_member_cannot_register_or_invite(bot_factory: BotFactory) -> None:
     bot = await bot_factory("polling")
     owner = bot.user("Lan", phone_number="+84912345678")
     await sign_up(owner, TAX_A, "Công ty TNHH An Bình")
     await owner.send("/invite")
+    await owner.tap("🔗 Tạo liên kết mời")
     match = LINK.search(owner.last_text())
     assert match is not None
     member = bot.user("Bình")

@@ -123,6 +123,8 @@ async def test_an_open_on_invoice_is_paid_through_a_fresh_link(shop: Shop) -> No
     assert second != first and second.endswith("-2")  # a fresh merchant order id
     link = owner.bot_messages()[-2]
     assert f"Mã tham chiếu: {second}" in (link.text or "") and code in (link.text or "")
+    copies = [b.copy_text for b in link.flat_buttons if b.kind == "copy_text"]
+    assert copies == [second]  # the payment reference, copied with Telegram's copy_text
     assert owner.last_message().photo is not None  # the QR code of the link
     assert shop.sim.state.transactions[second].amount == PERSONAL_TOTAL
     assert await attempts(shop, order_id) == [

@@ -656,9 +656,15 @@ async def test_an_invoice_opens_with_its_lines_and_comes_as_a_pdf(bot_factory: B
     q = Quote.from_dict(invoice.lines)
     assert q.total == invoice.total and len(q.vat_groups) == 2  # 10% and 8%
 
+    # the overview's copy_text button carries the code (the server checked it per the spec)
+    copies = [b for b in message.flat_buttons if b.kind == "copy_text"]
+    assert [b.copy_text for b in copies] == [order.subscription_code]
+    assert order.subscription_code in copies[0].text
+
     await owner.press("Hóa đơn")
     await owner.press(f"📄 {invoice.number}")
     assert owner.calls_since_action() == [
+        "sendChatAction",  # "sending a file…" while the PDF is laid out
         "answerCallbackQuery",
         "editMessageText",
         "sendDocument",

@@ -167,6 +167,10 @@ async def test_a_declined_card_then_pay_again(shop: Shop) -> None:
     order, [attempt], subs, _ = await shop.records(first)
     assert attempt.status is PaymentAttemptStatus.FAILED and subs == []
     assert order.status is OrderStatus.PENDING_PAYMENT
+    # the payment link carries a copy_text button with the order code (the payment reference)
+    [copy] = [b for m in user.bot_messages() for b in m.flat_buttons if b.kind == "copy_text"]
+    assert copy.copy_text == order.code and order.code in copy.text
+    assert await user.press(copy.text) == []  # copied on the phone: the bot hears nothing
 
     await user.press("Thanh toán lại")
     again = shop.pay_url(user)
@@ -174,6 +178,8 @@ async def test_a_declined_card_then_pay_again(shop: Shop) -> None:
     assert again != url and second != first
     assert shop.sim.state.transactions[second].amount == PERSONAL_TOTAL
     assert "Thanh toán đơn hàng" in user.texts()[-2] and user.last_message().photo is not None
+    copies = [b.copy_text for b in user.bot_messages()[-2].flat_buttons if b.kind == "copy_text"]
+    assert copies == [order.code]
 
     paid = await shop.pay(again)
 

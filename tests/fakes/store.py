@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import IntegrityError
 
 from domain.catalog import Addon, BillingCycle, Plan, Promotion, Service
+from domain.changes import ScheduledChange, Trial
 from domain.model import (
     Employee,
     Enterprise,
@@ -157,6 +158,8 @@ class Tables:
     join_requests: dict[int, JoinRequest] = field(default_factory=dict)
     outbox: dict[int, OutboxMessage] = field(default_factory=dict)
     catalog: CatalogRows = field(default_factory=CatalogRows)
+    scheduled_changes: dict[int, ScheduledChange] = field(default_factory=dict)
+    trials: dict[int, Trial] = field(default_factory=dict)
 
     def copy(self) -> Tables:
         values = {f.name: getattr(self, f.name).copy() for f in dataclasses.fields(self)}
@@ -191,8 +194,8 @@ class Transaction:
         self.task = asyncio.current_task()
         self._tables: Tables | None = None
         self._aborted = False
-        #: this block wrote outbox rows (read by the unit of work's commit); like the SQL
-        #: session's flag it is not cleared by a rollback inside the block
+        #: this transaction wrote outbox rows (read by the unit of work's commit); cleared by
+        #: a rollback, like the SQL session's flag
         self.outbox_written = False
 
     async def tables(self) -> Tables:
@@ -227,6 +230,7 @@ class Transaction:
 
     async def rollback(self) -> None:
         self._aborted = False
+        self.outbox_written = False
         if self._tables is not None:
             self._end()
 

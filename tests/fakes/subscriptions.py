@@ -114,6 +114,8 @@ class FakeSubscriptionRepository(FakeRepository):
         s = as_stored(subscription, ("addon_codes",))
         t.subscriptions[s.id] = replace(
             old,
+            plan_code=s.plan_code,
+            cycle_code=s.cycle_code,
             quantity=s.quantity,
             addon_codes=s.addon_codes,
             status=s.status,

@@ -25,6 +25,7 @@ from tests.fakes.accounts import (
     FakeUserRepository,
 )
 from tests.fakes.catalog import FakeCatalogRepository
+from tests.fakes.changes import FakeChangeRepository
 from tests.fakes.orders import (
     FakeCounterRepository,
     FakeOrderRepository,
@@ -50,6 +51,7 @@ class _Active:
 
     __slots__ = (
         "catalog",
+        "changes",
         "counters",
         "employees",
         "enterprises",
@@ -86,6 +88,7 @@ class _Active:
         self.join_requests = FakeJoinRequestRepository(tx)
         self.counters = FakeCounterRepository(tx)
         self.outbox = FakeOutboxRepository(tx)
+        self.changes = FakeChangeRepository(tx)
 
 
 class FakeUnitOfWork:
@@ -207,6 +210,10 @@ class FakeUnitOfWork:
     @property
     def counters(self) -> FakeCounterRepository:
         return self._current().counters
+
+    @property
+    def changes(self) -> FakeChangeRepository:
+        return self._current().changes
 
     @property
     def outbox(self) -> FakeOutboxRepository:

@@ -27,9 +27,11 @@ from aiogram.types import (
     BotCommandScopeChat,
     BufferedInputFile,
     CallbackQuery,
+    CopyTextButton,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
+    KeyboardButtonRequestUsers,
     MenuButtonCommands,
     Message,
     ReplyKeyboardMarkup,
@@ -417,6 +419,14 @@ def _button(**fields: Any) -> str:
     return json.dumps({"inline_keyboard": [[{"text": "Nút", **fields}]]})
 
 
+def _pick(*, request_contact: bool = False, **request: Any) -> str:
+    """A reply keyboard with one request_users button."""
+    button: dict[str, Any] = {"text": "Chọn", "request_users": request}
+    if request_contact:
+        button["request_contact"] = True
+    return json.dumps({"keyboard": [[button]]})
+
+
 REJECTED: list[tuple[str, dict[str, Any], str]] = [
     ("sendMessage", {"text": "a" * 4097}, "Bad Request: message is too long"),
     (
@@ -444,6 +454,44 @@ REJECTED: list[tuple[str, dict[str, Any], str]] = [
         {"text": "x", "reply_markup": _button(callback_data="a", url="https://a.test")},
         "Bad Request: inline button reply_markup.inline_keyboard[0][0] must use exactly one of "
         "its optional fields, got callback_data, url",
+    ),
+    (
+        "sendMessage",
+        {"text": "x", "reply_markup": _button(copy_text={"text": ""})},
+        "Bad Request: COPY_TEXT_INVALID (the text to copy must be 1-256 characters)",
+    ),
+    (
+        "sendMessage",
+        {"text": "x", "reply_markup": _button(copy_text={"text": "đ" * 257})},
+        "Bad Request: COPY_TEXT_INVALID (the text to copy must be 1-256 characters)",
+    ),
+    (
+        "sendMessage",
+        {"text": "x", "reply_markup": _button(copy_text={"text": "SUB-1"}, callback_data="a")},
+        "Bad Request: inline button reply_markup.inline_keyboard[0][0] must use exactly one of "
+        "its optional fields, got callback_data, copy_text",
+    ),
+    (
+        "sendMessage",
+        {"text": "x", "reply_markup": _button(copy_text="SUB-1")},
+        'Bad Request: field "reply_markup.inline_keyboard[0][0].copy_text" must be of type '
+        "CopyTextButton",
+    ),
+    (
+        "sendMessage",
+        {"text": "x", "reply_markup": _pick(request_id=2**31)},
+        "Bad Request: request_id must be a signed 32-bit integer",
+    ),
+    (
+        "sendMessage",
+        {"text": "x", "reply_markup": _pick(request_id=1, max_quantity=11)},
+        "Bad Request: max_quantity must be 1-10",
+    ),
+    (
+        "sendMessage",
+        {"text": "x", "reply_markup": _pick(request_id=1, request_contact=True)},
+        "Bad Request: keyboard button reply_markup.keyboard[0][0] uses request_contact, "
+        "request_users",
     ),
     (
         "sendMessage",
@@ -781,6 +829,66 @@ async def test_user_sees_edits_deletions_buttons_and_callback_answers(
     }
     answer = state.callback_answers(user.id)[0]
     assert (answer.text, answer.show_alert, answer.message_id) == ("Chưa mở", True, menu.message_id)
+    assert state.violations == []
+
+
+async def test_copy_text_buttons_and_users_shared(
+    bot: Bot, state: BotApiState, user: SimUser, server: BotApiServer
+) -> None:
+    await bot.get_updates(timeout=0)
+    colleague = state.create_user("Bình", username="binh_kt")
+    stranger = state.create_user("Chi")
+    await bot.send_message(
+        user.id,
+        "Mã thuê bao SUB-1",
+        reply_markup=InlineKeyboardMarkup(
+            inline_keyboard=[
+                [InlineKeyboardButton(text="Sao chép", copy_text=CopyTextButton(text="SUB-1"))]
+            ]
+        ),
+    )
+    copied = state.press_inline_button(user.id, "Sao chép")
+    assert (copied.copied, copied.update_id) == ("SUB-1", None)
+
+    await bot.send_message(
+        user.id,
+        "Chọn nhân viên",
+        reply_markup=ReplyKeyboardMarkup(
+            keyboard=[
+                [
+                    KeyboardButton(
+                        text="Chọn",
+                        request_users=KeyboardButtonRequestUsers(
+                            request_id=7, user_is_bot=False, request_name=True
+                        ),
+                    )
+                ]
+            ],
+            one_time_keyboard=True,
+        ),
+    )
+    [button] = (state.current_keyboard(user.id) or ((),))[0]
+    assert (button.kind, button.request_id) == ("request_users", 7)
+    with pytest.raises(SimError, match="no request_users button with request_id 8"):
+        state.share_users(user.id, 8, [colleague.id])
+    with pytest.raises(SimError, match="pick 1-1"):
+        state.share_users(user.id, 7, [colleague.id, stranger.id])
+    shared = state.share_users(user.id, 7, [colleague.id])
+    update = (await bot.get_updates(timeout=0))[-1]
+    assert update.update_id == shared.update_id and update.message is not None
+    users_shared = update.message.users_shared
+    assert users_shared is not None and users_shared.request_id == 7
+    [picked] = users_shared.users
+    # the name was asked for, the username was not
+    assert (picked.user_id, picked.first_name, picked.username) == (colleague.id, "Bình", None)
+
+    async with aiohttp.ClientSession(base_url=server.url) as http:  # a modified client
+        body = {"request_id": 99, "user_ids": [stranger.id], "forged": True}
+        async with http.post(f"/_sim/users/{user.id}/users_shared", json=body) as response:
+            assert response.status == 200
+    forged = (await bot.get_updates(offset=update.update_id + 1, timeout=0))[-1]
+    assert forged.message is not None and forged.message.users_shared is not None
+    assert forged.message.users_shared.request_id == 99
     assert state.violations == []
 
 

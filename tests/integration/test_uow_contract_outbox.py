@@ -183,6 +183,29 @@ async def test_a_rolled_back_transaction_leaves_no_row(uow: UnitOfWork) -> None:
         assert (await uow.outbox.stats(NOW)).depth == 2
 
 
+async def test_a_commit_after_a_rollback_wakes_only_for_rows_it_adds(uow: UnitOfWork) -> None:
+    woken: list[str] = []
+    uow_any: Any = uow
+    uow_any.after_outbox_commit.append(lambda: woken.append("wake"))
+    async with uow:
+        await uow.outbox.add(notice(1), NOW)
+        await uow.rollback()
+        await uow.users.upsert(User(id=UserId(1), first_name="A", created_at=NOW))
+        await uow.commit()  # the row was rolled back: nothing to deliver
+    assert woken == []
+    async with uow:
+        await uow.outbox.add(notice(2), NOW)
+        await uow.rollback()
+        await uow.outbox.add(notice(3), NOW)
+        await uow.commit()
+        await uow.users.upsert(User(id=UserId(2), first_name="B", created_at=NOW))
+        await uow.commit()  # a second transaction in the block, without rows
+    assert woken == ["wake"]
+    async with uow:
+        [message] = await uow.outbox.claim("w", NOW, LEASE, 10)
+    assert message.notice.chat_id == 3
+
+
 # ---------------------------------------------------------------------------------------------
 # Users: who may be messaged
 

@@ -308,6 +308,8 @@ async def test_events_are_one_chats_with_the_reply_keyboard_shown_after_them(
                 "kind": "request_contact",
                 "callback_data": None,
                 "url": None,
+                "copy_text": None,
+                "request_id": None,
             }
         ]
     ]

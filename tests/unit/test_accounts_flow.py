@@ -5,6 +5,7 @@ flows ask the backend, and on the messages they send to other chats."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,13 +16,12 @@ from bot.i18n import I18n
 from conversations.accounts import (
     COMMANDS,
     ENTRIES,
+    AccountsServices,
     AgentOrderNotice,
-    InvitationLink,
     InviteStep,
     SignUpStep,
     StaffBusinessPicker,
     account_flows,
-    invite_link,
 )
 from conversations.engine import ConversationEngine, EngineSettings
 from conversations.notices import notice_screen
@@ -29,17 +29,20 @@ from conversations.payment import CASH_ACTION
 from conversations.registration import RegistrationFlow, Step
 from conversations.reply import Reply
 from conversations.screens import Button, Join, Msg, Param, Plain, Screen
-from conversations.session import Actor, ChatSession, Event, EventKind
+from conversations.session import Actor, ChatSession, Event, EventKind, SharedUser
 from conversations.turn import RegistrationServices
 from domain.catalog import Catalog
-from domain.errors import InvalidInput, NotFound, PermissionDenied
+from domain.errors import NotFound, PermissionDenied
 from domain.model import JoinRequestStatus, Role, User, UserId
 from domain.outbox import Notice, NoticeKind
 from domain.registration import Access, EnterpriseRef
 from domain.usecases.accounts import (
+    AcceptInvitationRequest,
     BusinessView,
     CreateBusinessRequest,
     CreatedBusiness,
+    CreateInvitationRequest,
+    DecideJoinRequestRequest,
     Greeting,
     InvitationCreated,
     InvitationOutcome,
@@ -79,7 +82,10 @@ class FakeAccounts:
         default_factory=lambda: InvitationOutcome(InvitationStatus.INVALID)
     )
     invite_error: Exception | None = None
+    #: the users the bot may message (an invitation to them is delivered)
+    reachable: frozenset[int] = frozenset({77})
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    invitees: list[int | None] = field(default_factory=list)
 
     async def greet(self, person: Person) -> Greeting:
         self.calls.append(("greet", person))
@@ -107,7 +113,8 @@ class FakeAccounts:
             requester_phone=request.phone,
         )
 
-    async def decide_join(self, actor_id: int, request_id: int, accept: bool) -> JoinDecision:
+    async def decide_join(self, req: DecideJoinRequestRequest) -> JoinDecision:
+        actor_id, request_id, accept = req.actor_id, req.request_id, req.accept
         self.calls.append(("decide_join", (actor_id, request_id, accept)))
         if isinstance(self.decision, Exception):
             raise self.decision
@@ -117,16 +124,21 @@ class FakeAccounts:
         decided = JoinRequestStatus.ACCEPTED if accept else JoinRequestStatus.REFUSED
         return JoinDecision(status, A, Recipient(300, "vi"), "Khách", decided)
 
-    async def invite(self, actor_id: int, enterprise_id: int, role: Role) -> InvitationLink:
-        self.calls.append(("invite", (actor_id, enterprise_id, role)))
+    async def invite(self, req: CreateInvitationRequest) -> InvitationCreated:
+        self.calls.append(("invite", (req.actor_id, req.enterprise_id, req.role)))
+        self.invitees.append(req.invitee_id)
         if self.invite_error is not None:
             raise self.invite_error
-        business = next(b for b in (A, B) if b.id == enterprise_id)
-        made = InvitationCreated("tok-123_ABC", business, role, NOW + timedelta(days=7))
-        return InvitationLink(made, invite_link("onesme_bot", made.token))
+        business = next(b for b in (A, B) if b.id == req.enterprise_id)
+        delivered = req.invitee_id in self.reachable
+        expires = NOW + timedelta(days=7)
+        return InvitationCreated("tok-123_ABC", business, req.role, expires, delivered=delivered)
 
-    async def accept_invitation(self, person: Person, token: str) -> InvitationOutcome:
-        self.calls.append(("accept", (person.user_id, token)))
+    async def bot_username(self) -> str:
+        return "onesme_bot"
+
+    async def accept_invitation(self, req: AcceptInvitationRequest) -> InvitationOutcome:
+        self.calls.append(("accept", (req.person.user_id, req.token)))
         return self.invitation
 
     async def search(self, actor_id: int, query: str) -> list[BusinessView]:
@@ -144,22 +156,41 @@ class FakeAccounts:
         self.calls.append(("create", request))
         return CreatedBusiness(BusinessView(10, request.name, request.tax_code), created=True)
 
-    async def owners(self, enterprise_id: int, exclude: tuple[int, ...] = ()) -> Recipients:
+    async def owners(self, enterprise_id: int, exclude: Iterable[int] = ()) -> Recipients:
+        exclude = tuple(exclude)
         self.calls.append(("owners", (enterprise_id, exclude)))
         business = next(b for b in (A, B) if b.id == enterprise_id)
         return Recipients(business, tuple(o for o in self.owners_of if o.chat_id not in exclude))
 
-    async def grant(self, actor_id: int, arg: str) -> GrantRoleResult:
-        self.calls.append(("grant", (actor_id, arg)))
+    async def grant(
+        self, actor_id: int, user_id: int, role: str, tax_code: str | None = None
+    ) -> GrantRoleResult:
+        self.calls.append(("grant", (actor_id, user_id, role, tax_code)))
         if not self.staff:
             raise PermissionDenied("admins only")
-        if arg == "bad":
-            raise InvalidInput("usage")
-        user = User(id=UserId(42), first_name="", created_at=NOW)
+        user = User(id=UserId(user_id), first_name="", created_at=NOW)
         return GrantRoleResult(user=user, role=Role.AGENT, enterprise=None, changed=True)
 
     def called(self, method: str) -> list[Any]:
         return [args for name, args in self.calls if name == method]
+
+    def services(self) -> AccountsServices:
+        """These answers in the roles the flows call."""
+        return AccountsServices(
+            greet=self.greet,
+            find_by_tax_code=self.find_by_tax_code,
+            sign_up=self.sign_up,
+            request_join=self.request_join,
+            decide_join=self.decide_join,
+            invite=self.invite,
+            accept_invitation=self.accept_invitation,
+            search=self.search,
+            open_business=self.open_business,
+            create_business=self.create_business,
+            owners=self.owners,
+            grant=self.grant,
+            bot_username=self.bot_username,
+        )
 
 
 @dataclass
@@ -176,16 +207,17 @@ class Chat:
     def __init__(self, accounts: FakeAccounts | None = None, reg: Registration | None = None):
         self.accounts = accounts or FakeAccounts()
         self.reg = reg or Registration()
+        services = self.accounts.services()
         cat = catalog()
         self.engine = ConversationEngine(
             catalog=lambda: cat,
             registration=RegistrationServices.of(self.reg),
             settings=EngineSettings(),
             flow=RegistrationFlow(
-                business=StaffBusinessPicker(self.accounts),
-                order_placed=AgentOrderNotice(self.accounts),
+                business=StaffBusinessPicker(services),
+                order_placed=AgentOrderNotice(services),
             ),
-            flows=account_flows(self.accounts),
+            flows=account_flows(services),
             commands=COMMANDS,
             entries=ENTRIES,
         )
@@ -462,6 +494,30 @@ async def test_an_invitation_link_joins_and_tells_the_inviter() -> None:
     assert {"acc.invitation_used_by", "acc.role.member"} <= screen_keys(told)
 
 
+async def test_an_invitation_sent_to_the_invitee_joins_with_its_button() -> None:
+    params = {
+        "token": "tok-123_ABC",
+        "role": "member",
+        "name": "Lan",
+        "expires": (NOW + timedelta(days=7)).isoformat(),
+        "business": A.name,
+        "tax_code": A.tax_code,
+    }
+    shown = notice_screen(Notice(NoticeKind.INVITATION_RECEIVED, 1, "vi", params), Catalog())
+    assert {"acc.invitation_received", "acc.role.member"} <= screen_keys(shown)
+    [join] = [b for row in shown.buttons for b in row]
+    assert (join.action, join.arg) == ("ivj", "inv_tok-123_ABC")
+    joined = InvitationOutcome(InvitationStatus.JOINED, A, Role.MEMBER)
+    chat = Chat(FakeAccounts(invitation=joined))
+    await chat.entry(join.action or "", join.arg)  # an entry button: whatever the chat is doing
+    assert chat.accounts.called("accept") == [(1, "tok-123_ABC")]
+    assert "acc.invitation_joined" in chat.msgs()
+    with pytest.raises(ValueError, match="token"):
+        notice_screen(
+            Notice(NoticeKind.INVITATION_RECEIVED, 1, "vi", {**params, "token": ""}), Catalog()
+        )
+
+
 @pytest.mark.parametrize(
     "status", [InvitationStatus.USED, InvitationStatus.EXPIRED, InvitationStatus.INVALID]
 )
@@ -472,9 +528,14 @@ async def test_a_refused_invitation_says_why_and_nothing_else(status: Invitation
     assert reply.outgoing == () and A.name not in texts(reply.screens[0].text)
 
 
-async def test_an_owner_of_one_business_gets_the_link_at_once() -> None:
+async def test_an_owner_asks_for_a_link_to_send_themselves() -> None:
     chat = Chat()
     reply = await chat.command("invite")
+    assert chat.step == "iv_who" and chat.accounts.called("invite") == []
+    [who] = reply.screens
+    assert who.reply_keyboard is not None and who.reply_keyboard.pick_users is not None
+    assert who.reply_keyboard.pick_users.request_id == A.id
+    reply = await chat.press("acc.btn.invite_link")
     assert chat.accounts.called("invite") == [(1, A.id, Role.MEMBER)]
     [shown] = reply.screens
     assert "https://t.me/onesme_bot?start=inv_tok-123_ABC" in texts(shown.text)
@@ -485,22 +546,48 @@ async def test_an_owner_of_one_business_gets_the_link_at_once() -> None:
     assert chat.session.flow is None
 
 
-async def test_an_owner_of_several_businesses_picks_one() -> None:
-    owned = (
-        EnterpriseRef(A.id, A.name, A.tax_code, "owner"),
-        EnterpriseRef(B.id, B.name, B.tax_code, "owner"),
-        EnterpriseRef(12, "Chỉ là nhân viên", "0100112437", "member"),
-    )
-    chat = Chat(reg=Registration(owned=owned))
+async def users(chat: Chat, request_id: int, *picked: SharedUser) -> Reply:
+    return await chat.send(Event(EventKind.USERS, request_id=request_id, users=picked))
+
+
+@pytest.mark.parametrize(("picked", "key"), [(77, "acc.invite_sent_to"), (78, "acc.invite_for")])
+async def test_an_owner_picks_the_employee_in_telegram(picked: int, key: str) -> None:
+    chat = Chat()
     await chat.command("invite")
-    assert chat.step == "iv_pick"
-    assert [label_of(b) for b in chat.buttons()][:2] == [
-        f"{A.name} ({A.tax_code})",
-        f"{B.name} ({B.tax_code})",
-    ]
-    assert "Chỉ là nhân viên (0100112437)" not in [label_of(b) for b in chat.buttons()]
-    await chat.press(f"{B.name} ({B.tax_code})")
-    assert chat.accounts.called("invite") == [(1, B.id, Role.MEMBER)]
+    reply = await users(chat, A.id, SharedUser(picked, "Bình", "binh_ketoan"))
+    assert chat.accounts.called("invite") == [(1, A.id, Role.MEMBER)]
+    assert chat.accounts.invitees == [picked]  # sent to them when they use the bot (77)
+    [shown] = reply.screens
+    assert {key, "acc.invite_link"} <= chat.msgs()
+    assert "Bình" in texts(shown.text)
+    urls = [b.url for row in shown.buttons for b in row]
+    assert "https://t.me/binh_ketoan" in urls and chat.session.flow is None
+
+
+@pytest.mark.parametrize(
+    ("request_id", "picked", "key"),
+    [
+        (B.id, (SharedUser(77, "Bình"),), "acc.invite_pick_stale"),  # another business's
+        (A.id, (SharedUser(77, "Bình"), SharedUser(78, "Chi")), "acc.invite_pick_one"),
+        (A.id, (SharedUser(1, "An"),), "acc.invite_pick_self"),
+    ],
+)
+async def test_a_stale_forged_or_odd_pick_changes_nothing(
+    request_id: int, picked: tuple[SharedUser, ...], key: str
+) -> None:
+    chat = Chat()
+    await chat.command("invite")
+    await users(chat, request_id, *picked)
+    assert key in chat.msgs() and chat.step == "iv_who"
+    assert chat.accounts.called("invite") == []
+
+
+async def test_users_shared_outside_the_invite_flow_asks_for_the_buttons() -> None:
+    chat = Chat()
+    await chat.command("start")  # signing up: the phone step
+    await users(chat, A.id, SharedUser(77, "Bình"))
+    assert "reg.use_buttons" in chat.msgs() and chat.step == "su_phone"
+    assert chat.accounts.called("invite") == []
 
 
 async def test_members_and_strangers_cannot_invite() -> None:
@@ -647,7 +734,10 @@ async def test_an_agents_on_order_goes_to_the_owners_too() -> None:
     out = notice_screen(Notice(NoticeKind.AGENT_REGISTERED, 500, "en", params), Catalog())
     assert out.qr == "http://pay/1"
     assert out.notice is not None and "acc.agent_registered" in screen_keys(out)
-    assert [b.url for row in out.buttons for b in row] == ["http://pay/1"]
+    assert [(b.url, b.copy_text) for row in out.buttons for b in row] == [
+        ("http://pay/1", None),
+        (None, params["order"]),  # the payment reference, copied to the clipboard
+    ]
     first, told = reply.screens
     assert first.qr == "http://pay/1"
     assert "acc.agent_told" in screen_keys(told) and told.buttons == ()

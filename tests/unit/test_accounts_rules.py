@@ -379,6 +379,51 @@ async def test_an_invitation_is_used_once_and_expires(
     assert (used["actor"], used["enterprise"]) == (201, world["a"])
 
 
+async def test_an_invitation_for_a_picked_employee_is_sent_to_them_when_they_use_the_bot(
+    uow: FakeUnitOfWork, clock: Clock, world: dict[str, int]
+) -> None:
+    factory = lambda: uow  # noqa: E731
+    invite = CreateInvitation(factory, clock)
+    # STRANGER wrote to the bot: the invitation goes to their chat too
+    sent = await invite(CreateInvitationRequest(OWNER, world["a"], Role.MEMBER, STRANGER))
+    assert sent.delivered
+    assert told(uow, NoticeKind.INVITATION_RECEIVED) == [
+        Notice(
+            NoticeKind.INVITATION_RECEIVED,
+            STRANGER,
+            "vi",
+            {
+                "token": sent.token,
+                "role": "member",
+                "name": "Lan",
+                "expires": sent.expires_at.isoformat(),
+                "business": "Công ty A",
+                "tax_code": TAX_A,
+            },
+        )
+    ]
+    # someone who never wrote to the bot, and the inviter themself: a link only
+    unknown = await invite(CreateInvitationRequest(OWNER, world["a"], Role.MEMBER, 999_001))
+    itself = await invite(CreateInvitationRequest(OWNER, world["a"], Role.MEMBER, OWNER))
+    assert not unknown.delivered and not itself.delivered
+    assert len(told(uow, NoticeKind.INVITATION_RECEIVED)) == 1
+    created = [e["details"] for e in await events(uow, "invitation.created")]
+    assert [(d.get("invitee_id"), d.get("delivered")) for d in created[-3:]] == [
+        (STRANGER, True),
+        (999_001, False),
+        (OWNER, False),
+    ]
+    # a refused invitation tells nobody
+    with pytest.raises(PermissionDenied):
+        await invite(CreateInvitationRequest(MEMBER, world["a"], Role.MEMBER, STRANGER))
+    assert len(told(uow, NoticeKind.INVITATION_RECEIVED)) == 1
+    # the employee joins with the token they were sent
+    joined = await AcceptInvitation(factory, clock)(
+        AcceptInvitationRequest(person(STRANGER, "Khách"), sent.token)
+    )
+    assert joined.status is InvitationStatus.JOINED
+
+
 async def test_an_owner_is_not_demoted_by_a_member_link_and_a_member_is_promoted(
     uow: FakeUnitOfWork, clock: Clock, world: dict[str, int]
 ) -> None:

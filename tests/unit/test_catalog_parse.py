@@ -14,6 +14,7 @@ import pytest
 from bot.catalog_file import load_catalog_file, load_catalog_text, read_catalog_data
 from domain.catalog import (
     AddonType,
+    DowngradePolicy,
     PeriodUnit,
     PriceTier,
     PricingStrategy,
@@ -726,3 +727,23 @@ def test_an_impossible_unquoted_yaml_date_is_a_file_problem_not_a_crash() -> Non
         load_catalog_text(text)
     [(path, message)] = info.value.problems
     assert path == "<file>" and "day is out of range" in message
+
+
+def test_trial_days_and_downgrade_are_optional_and_validated() -> None:
+    data = contract_sample()
+    plan = data["services"][0]["plans"][0]
+    parsed = parse_catalog(data).services[0].plans[0]
+    assert (parsed.trial_days, parsed.downgrade) == (0, DowngradePolicy.IMMEDIATELY)
+    plan["trial_days"] = 14
+    plan["downgrade"] = "at_period_end"
+    parsed = parse_catalog(data).services[0].plans[0]
+    assert (parsed.trial_days, parsed.downgrade) == (14, DowngradePolicy.AT_PERIOD_END)
+    plan["trial_days"] = 366
+    plan["downgrade"] = "later"
+    assert paths_of(data) == [
+        "services[0].plans[0].trial_days",
+        "services[0].plans[0].downgrade",
+    ]
+    plan["trial_days"] = -1
+    plan["downgrade"] = "immediately"
+    assert paths_of(data) == ["services[0].plans[0].trial_days"]

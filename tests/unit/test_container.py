@@ -48,7 +48,11 @@ async def test_without_a_gateway_there_are_no_payment_routes_and_no_start() -> N
         assert container.gateway is None
         assert container.payment_routes == []
         assert container.payments.start is None
-        assert container.background == [container.reconciler, container.outbox]
+        assert container.background == [
+            container.reconciler,
+            container.outbox,
+            container.change_rounds,
+        ]
         assert container.bot_id == 7000000001
     finally:
         await container.aclose()

@@ -276,7 +276,7 @@ class FakeBackend:
             raise PermissionDenied("not this subscription's invoice")
         return InvoiceView(sub, self.rights, invoice, order)
 
-    async def invoice_pdf(self, view: InvoiceView, lang: str) -> tuple[str, bytes]:
+    async def invoice_pdf(self, view: InvoiceView, lang: str, chat_id: int) -> tuple[str, bytes]:
         self.pdfs += 1
         return f"{view.invoice.number}.pdf", b"%PDF-fake"
 

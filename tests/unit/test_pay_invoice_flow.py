@@ -122,7 +122,10 @@ async def test_a_link_comes_as_a_new_message_with_its_qr_code() -> None:
     tab, link = reply.screens
     assert tab.delivery.value == "edit" and link.delivery.value == "new"
     assert link.qr == "https://pay.example/x"
-    assert [b.url for row in link.buttons for b in row] == ["https://pay.example/x"]
+    buttons = [b for row in link.buttons for b in row]
+    assert [b.url for b in buttons] == ["https://pay.example/x", None]
+    # the payment reference (the merchant order id of the attempt), copied to the clipboard
+    assert buttons[1].copy_text is not None and buttons[1].copy_text.endswith("-2")
     pay.reused = True
     await chat.press(PAY)
     assert "vẫn còn hiệu lực" in chat.answer()

@@ -182,7 +182,11 @@ async def test_pay_again_shows_the_new_link_with_a_qr_code_and_ends() -> None:
 
     [screen] = reply.screens
     assert keys(screen.text) == ["pay.link"]
-    assert buttons(screen) == [("btn.pay_vnptpay", None, "", "http://sim/pay/tok")]
+    assert buttons(screen) == [
+        ("btn.pay_vnptpay", None, "", "http://sim/pay/tok"),
+        ("btn.copy_order", None, "", None),
+    ]
+    assert [b.copy_text for row in screen.buttons for b in row] == [None, "DH-2026-000001"]
     assert screen.qr == "http://sim/pay/tok"
     assert "275.000" in texts(screen)["vi"] and "DH-2026-000001" in texts(screen)["en"]
     assert payments.calls == [("pay_again", USER, "DH-2026-000001")]

@@ -112,3 +112,12 @@ def test_names_are_vietnamese(catalog: Catalog) -> None:
     names = [s.name for s in catalog.services] + [p.name for s in catalog.services for p in s.plans]
     assert any("Gói" in name for name in names)
     assert all(s.description for s in catalog.services)
+
+
+def test_sample_shows_a_trial_and_a_downgrade_at_period_end() -> None:
+    from domain.catalog import DowngradePolicy
+
+    catalog = load_catalog_file(SAMPLE)
+    plans = [p for s in catalog.services for p in s.plans]
+    assert any(p.trial_days > 0 for p in plans)
+    assert any(p.downgrade is DowngradePolicy.AT_PERIOD_END for p in plans)

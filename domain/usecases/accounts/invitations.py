@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 
 from domain.errors import NotFound, PermissionDenied
 from domain.model import EnterpriseId, Invitation, Membership, Principal, Role, UserId
-from domain.outbox import NoticeKind
+from domain.outbox import JsonValue, NoticeKind
 from domain.policy import Permission
-from domain.ports import Clock, UowFactory
+from domain.ports import Clock, UnitOfWork, UowFactory
 from domain.usecases.accounts.common import (
     BusinessView,
     Person,
@@ -63,6 +63,9 @@ class CreateInvitationRequest:
     actor_id: int
     enterprise_id: int
     role: Role
+    #: the person it is meant for, when the inviter picked them in Telegram: sent to them
+    #: too when they use the bot (a hint: anyone with the link may still use it)
+    invitee_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,8 @@ class InvitationCreated:
     business: BusinessView
     role: Role
     expires_at: datetime
+    #: the invitation went to the invitee's chat (through the outbox)
+    delivered: bool = False
 
 
 class CreateInvitation:
@@ -130,6 +135,8 @@ class CreateInvitation:
                     created_at=now,
                 )
             )
+            business = BusinessView.of(enterprise)
+            delivered = await _deliver(uow, now, req, stored, business)
             await uow.history.add(
                 _event(
                     "invitation.created",
@@ -139,12 +146,43 @@ class CreateInvitation:
                     invitation_id=int(stored.id),
                     role=req.role.value,
                     expires_at=stored.expires_at.isoformat(),
+                    **(
+                        {"invitee_id": req.invitee_id, "delivered": delivered}
+                        if req.invitee_id is not None
+                        else {}
+                    ),
                 )
             )
             await uow.commit()
         return InvitationCreated(
-            stored.token, BusinessView.of(enterprise), stored.role, stored.expires_at
+            stored.token, business, stored.role, stored.expires_at, delivered=delivered
         )
+
+
+async def _deliver(
+    uow: UnitOfWork,
+    now: datetime,
+    req: CreateInvitationRequest,
+    invitation: Invitation,
+    business: BusinessView,
+) -> bool:
+    """Send the invitation to the invitee's chat when they use the bot; True if it was."""
+    if req.invitee_id is None or req.invitee_id == req.actor_id:
+        return False
+    invitee = await uow.users.get(UserId(req.invitee_id))
+    if not uses_bot(invitee):
+        return False
+    assert invitee is not None
+    inviter = await uow.users.get(UserId(req.actor_id))
+    params: dict[str, JsonValue] = {
+        "token": invitation.token,
+        "role": invitation.role.value,
+        "name": (inviter.first_name if inviter is not None else "") or str(req.actor_id),
+        "expires": invitation.expires_at.isoformat(),
+        **_business_params(business),
+    }
+    await uow.outbox.add(_notice(NoticeKind.INVITATION_RECEIVED, _recipient(invitee), params), now)
+    return True
 
 
 @dataclass(frozen=True, slots=True)

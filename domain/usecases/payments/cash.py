@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from domain.errors import NotFound, PermissionDenied
 from domain.model import (
+    InvoiceStatus,
     PaymentMethod,
     UserId,
 )
@@ -47,6 +48,11 @@ class ConfirmCash:
                 raise PermissionDenied("only staff confirm cash payments")
             sub = await uow.subscriptions.get_by_code(req.subscription_code.strip().upper())
             order = await uow.orders.get(sub.order_id) if sub is not None else None
+            if sub is not None:  # a change (Đổi gói) waiting for cash is the one to confirm
+                for invoice in await uow.invoices.for_subscription(sub.id):
+                    if invoice.status is InvoiceStatus.WAITING and invoice.order_id != sub.order_id:
+                        order = await uow.orders.get(invoice.order_id)
+                        break
         if sub is None or order is None:
             raise NotFound("subscription not found", field="subscription")
         return await self._confirm(

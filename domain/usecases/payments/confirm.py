@@ -12,6 +12,7 @@ from domain.model import (
     InvoiceStatus,
     Order,
     OrderId,
+    OrderPurpose,
     OrderStatus,
     PaymentAttempt,
     PaymentAttemptStatus,
@@ -172,6 +173,12 @@ class ConfirmPayment:
         for other in await uow.payments.for_order(order.id):
             if other.id != attempt.id and other.status.is_open:
                 await uow.payments.mark_expired(other.id, at=now)
+        if order.purpose is OrderPurpose.CHANGE:  # Đổi gói (and a trial paid): its own module
+            from domain.usecases.changes.apply import confirm_change_payment
+
+            return await confirm_change_payment(
+                uow, self._catalog(), order, attempt, req, paid_at, now, late
+            )
 
         cycle = await self._cycle(uow, order)
         if cycle is None:

@@ -208,6 +208,12 @@
       node.addEventListener("click", function () {
         press(message.message_id, button, node);
       });
+    } else if (button.kind === "copy_text" && button.copy_text) {
+      // like Telegram's apps: copied on the device, nothing reaches the bot
+      node.title = button.copy_text;
+      node.addEventListener("click", function () {
+        copyText(button.copy_text);
+      });
     } else {
       node.disabled = true;
       node.title = "Sandbox không hỗ trợ loại nút này";
@@ -352,11 +358,40 @@
           button.text,
         );
         node.addEventListener("click", function () {
-          pressReply(button.text);
+          if (button.kind === "request_users") {
+            shareUsers(button.request_id);
+          } else {
+            pressReply(button.text);
+          }
         });
         line.appendChild(node);
       }
       ui.keyboard.appendChild(line);
+    }
+  }
+
+  async function copyText(text) {
+    try {
+      await navigator.clipboard.writeText(text);
+      showToast("Đã sao chép: " + text, false);
+    } catch (error) {
+      showToast("Không sao chép được: " + text, true);
+    }
+  }
+
+  async function shareUsers(requestId) {
+    // the sandbox has no contact list: the user ids to share are typed
+    const answer = window.prompt("Telegram user id của người được chọn:");
+    if (!answer) return;
+    const ids = answer.split(/[\s,]+/).filter(Boolean).map(Number);
+    if (ids.some(function (id) { return !Number.isInteger(id); })) {
+      showToast("User id không hợp lệ", true);
+      return;
+    }
+    try {
+      await api("POST", userPath("/users_shared"), { request_id: requestId, user_ids: ids });
+    } catch (error) {
+      showToast(error.message, true);
     }
   }
 
