@@ -17,8 +17,9 @@ starts (so a restart keeps the data, and the statement counter stays attached); 
 its Bot session, Redis client and background tasks and closes them on stop.
 
 Costs are attributed to updates, not to time windows. The bot keeps working in the background
-(the outbox worker polls every second, the reconciler and the catalog refresher every 30 s),
-and on a loaded machine a press can last long enough for any of them to run meanwhile. So the
+(the outbox worker polls every second; the reconciler, the change rounds and the catalog
+refresher run at start and then every 30 to 60 s), and on a loaded machine a press can last
+long enough for any of them to run meanwhile. So the
 harness wraps each app's ``process_update``: the update's id is held in a context variable
 while it is handled (:func:`handling_update`; asyncio copies it into everything the handling
 awaits, SQLAlchemy's greenlets included), the Bot API requests made meanwhile are logged per
@@ -102,7 +103,7 @@ _MEASURING: ContextVar[tuple[UpdateWindow, ...]] = ContextVar("e2e_measuring", d
 
 def handling_update() -> tuple[int, int] | None:
     """``(bot id, update id)`` of the update the running code handles for a harness-run bot,
-    None in background work (outbox worker, reconciler, catalog refresher)."""
+    None in background work (outbox worker, reconciler, change rounds, catalog refresher)."""
     return _HANDLING.get()
 
 
@@ -124,8 +125,8 @@ class UpdateWindow:
 class QueryWindow(UpdateWindow):
     """Statements run, while a :meth:`QueryCounter.measure` block was open, for the updates the
     bot started handling in it and for what the test awaited directly in it; never for
-    background work (outbox worker, reconciler, catalog refresher) nor for an update sent
-    before the block."""
+    background work (outbox worker, reconciler, change rounds, catalog refresher) nor for an
+    update sent before the block."""
 
     statements: list[str] = field(default_factory=list)
 

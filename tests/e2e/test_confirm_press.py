@@ -74,7 +74,7 @@ def measured(bot: BotHarness) -> Iterator[PressCost]:
         if not frame.f_code.co_flags & inspect.CO_COROUTINE:
             return  # only the awaited calls: plain helpers and constructors are not hops
         if not press.owns_current():
-            return  # background work (outbox, reconciler, catalog refresh), not the press
+            return  # background work (outbox, reconciler, change rounds, ...), not the press
         seen_ids.add(id(frame))
         seen.append(frame)
         caller = frame.f_back
