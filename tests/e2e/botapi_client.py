@@ -13,7 +13,11 @@ message, an edit, a deletion, or a callback answer with text), no request of the
 flight, and no new one arrived for ``quiet`` seconds. The first two are exact when the bot
 handles an update before taking the next one: aiogram polling with ``handle_as_tasks=False``,
 or a webhook handler with ``handle_in_background=False``; the quiet period then only covers
-follow-up calls. With background handling it is a heuristic (``quiet`` after the last call).
+follow-up calls. With background handling it is a heuristic (``quiet`` after the last call),
+unless the bot runs in this process and reports what it handled (``updates``, a
+:class:`HandledUpdates`, the e2e harness's UpdateLog): then the action also waits until the bot
+handled its update to the end, and ``calls_since_action`` lists the requests made for that
+update only, not those of the bot's background work or of other chats meanwhile.
 Every action also fails the test at once when it caused a Bot API violation (``strict``).
 """
 
@@ -25,6 +29,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from sandbox.botapi import (
     BotApiState,
@@ -37,13 +42,23 @@ from sandbox.botapi import (
     UserAction,
 )
 
-__all__ = ["ChatUser", "NoReply"]
+__all__ = ["ChatUser", "HandledUpdates", "NoReply"]
 
 _VISIBLE = frozenset({"message", "edit", "delete"})
 
 
 class NoReply(AssertionError):
     """The bot did not visibly react in time."""
+
+
+class HandledUpdates(Protocol):
+    """What a bot running in this process did per update (tests/e2e/harness.py)."""
+
+    def is_handled(self, bot_id: int, update_id: int) -> bool:
+        """The bot handled the update to the end."""
+
+    def calls(self, bot_id: int, update_id: int) -> list[str]:
+        """The Bot API methods the bot requested while handling the update, in order."""
 
 
 class ChatUser:
@@ -58,8 +73,10 @@ class ChatUser:
         timeout: float = 5.0,
         quiet: float = 0.08,
         strict: bool = True,
+        updates: HandledUpdates | None = None,
     ) -> None:
         self.state = state
+        self.updates = updates
         self.user = user
         self.bot = state.resolve_bot(bot)
         self.timeout = timeout
@@ -86,6 +103,7 @@ class ChatUser:
         timeout: float = 5.0,
         quiet: float = 0.08,
         strict: bool = True,
+        updates: HandledUpdates | None = None,
     ) -> ChatUser:
         user = state.create_user(
             first_name,
@@ -95,7 +113,9 @@ class ChatUser:
             language_code=language_code,
             phone_number=phone_number,
         )
-        return cls(state, user, bot=bot, timeout=timeout, quiet=quiet, strict=strict)
+        return cls(
+            state, user, bot=bot, timeout=timeout, quiet=quiet, strict=strict, updates=updates
+        )
 
     @property
     def id(self) -> int:
@@ -271,7 +291,11 @@ class ChatUser:
         return self.state.documents(self.id, bot=self.bot.id)
 
     def calls_since_action(self) -> list[str]:
-        """Bot API methods the bot called since the last action (long polls excluded)."""
+        """Bot API methods the bot called since the last action (long polls excluded): with
+        ``updates``, those it called handling the action's update."""
+        update_id = self._action.update_id if self._action else None
+        if self.updates is not None and update_id is not None:
+            return self.updates.calls(self.bot.id, update_id)
         return [
             c.method
             for c in self.state.calls[self._call_mark :]
@@ -326,7 +350,10 @@ class ChatUser:
         while True:
             waiter = state.change_waiter()
             now = time.monotonic()
-            consumed = update_id is None or state.update_consumed(bot_id, update_id)
+            consumed = update_id is None or (
+                state.update_consumed(bot_id, update_id)
+                and (self.updates is None or self.updates.is_handled(bot_id, update_id))
+            )
             ready = consumed and not state.busy(bot_id)
             if ready and need_visible:
                 ready = self._visible_reaction()
@@ -339,7 +366,7 @@ class ChatUser:
                 wait = deadline - now
             if now >= deadline:
                 self._check_violations()
-                what = "took the update" if not consumed else "reacted visibly"
+                what = "took (and handled) the update" if not consumed else "reacted visibly"
                 raise NoReply(
                     f"the bot never {what} within {limit}s; calls since the action: "
                     f"{self.calls_since_action()}; chat: {self._transcript()}"

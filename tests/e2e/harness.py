@@ -4,7 +4,7 @@
     await harness.start()                  # build_app + prepare (migrate, catalog) + start
     user = harness.user("An")              # a ChatUser (tests/e2e/botapi_client.py)
     await user.send("/start")
-    with harness.queries.measure() as q:   # SQL statements run while the block is open
+    with harness.queries.measure() as q:   # SQL statements of the updates sent in the block
         await user.press("Dịch vụ")
     assert q.count <= 2
     assert user.calls_since_action() == ["answerCallbackQuery", "editMessageText"]
@@ -15,17 +15,41 @@
 The harness owns one :class:`storage.db.Database` for its whole life, shared by every app it
 starts (so a restart keeps the data, and the statement counter stays attached); each app owns
 its Bot session, Redis client and background tasks and closes them on stop.
+
+Costs are attributed to updates, not to time windows. The bot keeps working in the background
+(the outbox worker polls every second; the reconciler, the change rounds and the catalog
+refresher run at start and then every 30 to 60 s), and on a loaded machine a press can last
+long enough for any of them to run meanwhile. So the
+harness wraps each app's ``process_update``: the update's id is held in a context variable
+while it is handled (:func:`handling_update`; asyncio copies it into everything the handling
+awaits, SQLAlchemy's greenlets included), the Bot API requests made meanwhile are logged per
+update (:class:`UpdateLog`), and the update is marked handled when ``process_update`` returns.
+A :class:`ChatUser` made by :meth:`BotHarness.user` waits for that mark (not only for the bot
+to go quiet) and reports the requests of its action's update in ``calls_since_action``;
+``queries.measure()`` counts the statements of the updates the bot started handling while the
+block was open (and of what the test itself awaits in it), never background work.
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import weakref
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aiogram import Bot
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
+from aiogram.methods import Response, TelegramMethod
+from aiogram.methods.base import TelegramType
+from aiogram.types import Update
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -51,7 +75,10 @@ __all__ = [
     "WEBHOOK_SECRET",
     "BotHarness",
     "QueryCounter",
+    "UpdateLog",
+    "UpdateWindow",
     "free_port",
+    "handling_update",
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,9 +95,38 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@dataclass
-class QueryWindow:
-    """Statements run while a :meth:`QueryCounter.measure` block was open."""
+#: the update (bot id, update id) whose handling runs the current code; None in background work
+_HANDLING: ContextVar[tuple[int, int] | None] = ContextVar("e2e_handling_update", default=None)
+#: the measuring windows opened by the code running now (what a test awaits directly)
+_MEASURING: ContextVar[tuple[UpdateWindow, ...]] = ContextVar("e2e_measuring", default=())
+
+
+def handling_update() -> tuple[int, int] | None:
+    """``(bot id, update id)`` of the update the running code handles for a harness-run bot,
+    None in background work (outbox worker, reconciler, change rounds, catalog refresher)."""
+    return _HANDLING.get()
+
+
+@dataclass(eq=False)
+class UpdateWindow:
+    """The updates the bot started handling while the window was open (:meth:`UpdateLog.window`):
+    what the test's actions in the window caused, wherever and whenever it runs."""
+
+    updates: set[tuple[int, int]] = field(default_factory=set)
+
+    def owns_current(self) -> bool:
+        """Whether the code running now works for this window: it handles one of the window's
+        updates, or the test awaits it directly inside the window."""
+        update = _HANDLING.get()
+        return (update is not None and update in self.updates) or self in _MEASURING.get()
+
+
+@dataclass(eq=False)
+class QueryWindow(UpdateWindow):
+    """Statements run, while a :meth:`QueryCounter.measure` block was open, for the updates the
+    bot started handling in it and for what the test awaited directly in it; never for
+    background work (outbox worker, reconciler, change rounds, catalog refresher) nor for an
+    update sent before the block."""
 
     statements: list[str] = field(default_factory=list)
 
@@ -79,14 +135,107 @@ class QueryWindow:
         return len(self.statements)
 
 
+class UpdateLog:
+    """What the harness-run bots of one local Bot API server did per update, recorded in the
+    bot process: whether the update was handled to the end, and the Bot API requests made while
+    handling it. One per :class:`BotApiState` (:meth:`of`), shared by every harness on it, so a
+    replica handling another replica's user is seen too."""
+
+    def __init__(self, state: BotApiState) -> None:
+        self.state = state
+        self.handled: set[tuple[int, int]] = set()
+        self._calls: defaultdict[tuple[int, int], list[str]] = defaultdict(list)
+        self._windows: list[UpdateWindow] = []
+
+    @classmethod
+    def of(cls, state: BotApiState) -> UpdateLog:
+        log = _UPDATE_LOGS.get(state)
+        if log is None:
+            log = _UPDATE_LOGS[state] = cls(state)
+        return log
+
+    def is_handled(self, bot_id: int, update_id: int) -> bool:
+        return (bot_id, update_id) in self.handled
+
+    def calls(self, bot_id: int, update_id: int) -> list[str]:
+        """The Bot API methods requested while handling the update, in order (a callback
+        answer carried by the webhook's answer last, as Telegram receives it)."""
+        return list(self._calls.get((bot_id, update_id), ()))
+
+    @contextlib.contextmanager
+    def window(self, window: UpdateWindow | None = None) -> Iterator[UpdateWindow]:
+        """Collect the updates the bots start handling while the block is open."""
+        window = UpdateWindow() if window is None else window
+        self._windows.append(window)
+        token = _MEASURING.set((*_MEASURING.get(), window))
+        try:
+            yield window
+        finally:
+            _MEASURING.reset(token)
+            self._windows.remove(window)
+
+    def attach(self, app: BotApp) -> None:
+        """Wrap the app's ``process_update`` and ``feed_webhook`` and add a request
+        middleware to its Bot session (innermost: it sees every attempt sent)."""
+        bot_id = app.bot.id
+        process_update = app.process_update
+        feed_webhook = app.feed_webhook
+
+        async def tracked_process_update(update: Update) -> None:
+            key = (bot_id, update.update_id)
+            for window in self._windows:
+                window.updates.add(key)
+            token = _HANDLING.set(key)
+            try:
+                await process_update(update)
+                # not when refused for a redelivery (RetryLater) or cancelled
+                self.handled.add(key)
+            finally:
+                _HANDLING.reset(token)
+                self.state.notify()
+
+        async def tracked_feed_webhook(data: dict[str, Any]) -> dict[str, Any] | None:
+            reply = await feed_webhook(data)
+            if reply is not None and isinstance(data.get("update_id"), int):
+                self._calls[(bot_id, data["update_id"])].append(str(reply["method"]))
+            return reply
+
+        app.process_update = tracked_process_update  # type: ignore[method-assign]
+        app.feed_webhook = tracked_feed_webhook  # type: ignore[method-assign]
+        app.bot.session.middleware(_CallRecorder(self._calls))
+
+
+_UPDATE_LOGS: weakref.WeakKeyDictionary[BotApiState, UpdateLog] = weakref.WeakKeyDictionary()
+
+
+class _CallRecorder(BaseRequestMiddleware):
+    def __init__(self, calls: defaultdict[tuple[int, int], list[str]]) -> None:
+        self._calls = calls
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        update = _HANDLING.get()
+        if update is not None:
+            self._calls[update].append(method.__api_method__)
+        return await make_request(bot, method)
+
+
 class QueryCounter:
     """Counts the SQL statements the engine sends (one per database round trip), through a
     SQLAlchemy ``before_cursor_execute`` listener. Transaction control (BEGIN/COMMIT) that the
     driver issues itself is not a statement; SQLite's explicit ``BEGIN IMMEDIATE`` is counted
-    separately in :attr:`begins`."""
+    separately in :attr:`begins`.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    :attr:`statements` and :attr:`count` are everything the engine ran, background work
+    included; :meth:`measure` counts per update (see :class:`QueryWindow`)."""
+
+    def __init__(self, engine: AsyncEngine, updates: UpdateLog) -> None:
         self._engine = engine.sync_engine
+        self._updates = updates
         self.statements: list[str] = []
         self.begins = 0
         self._windows: list[QueryWindow] = []
@@ -98,7 +247,8 @@ class QueryCounter:
             return
         self.statements.append(statement)
         for window in self._windows:
-            window.statements.append(statement)
+            if window.owns_current():
+                window.statements.append(statement)
 
     @property
     def count(self) -> int:
@@ -106,10 +256,14 @@ class QueryCounter:
 
     @contextlib.contextmanager
     def measure(self) -> Iterator[QueryWindow]:
+        """Statements of the updates the bot starts handling while the block is open, and of
+        what the test awaits in it. Wait for those updates to end inside the block: a
+        :class:`ChatUser` action of :meth:`BotHarness.user` does."""
         window = QueryWindow()
         self._windows.append(window)
         try:
-            yield window
+            with self._updates.window(window):
+                yield window
         finally:
             self._windows.remove(window)
 
@@ -172,7 +326,8 @@ class BotHarness:
         values.update(settings or {})
         self.settings: Settings = load_settings(**values)
         self.database = Database(db_url)
-        self.queries = QueryCounter(self.database.engine)
+        self.updates = UpdateLog.of(self.state)
+        self.queries = QueryCounter(self.database.engine, self.updates)
         self.app: BotApp | None = None
         self.apps_started = 0
 
@@ -205,6 +360,7 @@ class BotHarness:
             database=self.database,
             redis_prefix=self.redis_prefix,
         )
+        self.updates.attach(app)
         try:
             await app.prepare(migrate=migrate)
             await app.start()
@@ -251,7 +407,10 @@ class BotHarness:
         return self.database.uow
 
     def user(self, first_name: str = "An", **kwargs: Any) -> ChatUser:
-        """A new simulated user chatting with this bot (``ChatUser.create`` arguments)."""
+        """A new simulated user chatting with this bot (``ChatUser.create`` arguments): its
+        actions wait until the bot handled their update to the end, and ``calls_since_action``
+        lists the requests made for that update (see the module doc)."""
+        kwargs.setdefault("updates", self.updates)
         return ChatUser.create(self.state, first_name, bot=self.bot_id, **kwargs)
 
     def api_calls(

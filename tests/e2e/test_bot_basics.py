@@ -15,6 +15,7 @@ import io
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any
 
 import aiohttp
 import pytest
@@ -136,6 +137,35 @@ async def test_a_button_press_edits_in_place_within_budget(make_bot: BotFactory)
         assert user.last_text().startswith(f"Count: {expected}")
         assert user.last_message().message_id == menu
     assert len(user.bot_messages()) == 1
+
+
+async def test_the_budget_leaves_out_background_rounds_run_during_the_press(
+    make_bot: BotFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reconciler's round runs SQL on the same engine while the press is measured (as it
+    may on a loaded machine, every 30 s): ``measure()`` counts the press's statements only."""
+    harness = await make_bot()
+    user = harness.user("Khoa")
+    await user.send("/start")
+    reconciler = harness.context().reconciler
+    ran = asyncio.Event()
+    run_once = reconciler.run_once
+
+    async def observed() -> Any:
+        result = await run_once()
+        ran.set()
+        return result
+
+    monkeypatch.setattr(reconciler, "run_once", observed)
+    rounds, everything = reconciler.rounds, harness.queries.count
+    with harness.queries.measure() as queries:
+        reconciler.wake()  # the background loop runs a round now
+        await user.press("+1")
+        await asyncio.wait_for(ran.wait(), 10)
+    assert reconciler.rounds > rounds, "the woken round never ran"
+    assert harness.queries.count - everything > 1  # the round's statements ran meanwhile …
+    assert queries.count == 1, queries.statements  # … and only the press's save is counted
+    assert user.calls_since_action() == ["answerCallbackQuery", "editMessageText"]
 
 
 async def test_forged_and_old_callbacks_are_answered(
