@@ -51,7 +51,7 @@ from bot.settings import Settings, mask_url_password
 from domain.ports import Clock, LockTimeout
 from domain.usecases.admin import GrantRoleRequest, LoadCatalogRequest
 from storage.db import Database
-from storage.migrate import upgrade_to_head
+from storage.schema import ensure_schema
 
 __all__ = [
     "ALLOWED_UPDATES",
@@ -185,7 +185,7 @@ class BotApp:
         """Migrate the schema, apply ``CATALOG_FILE`` and ``ADMIN_IDS``, load the catalog into
         memory and publish the command menu (Vietnamese by default, English by language)."""
         if migrate:
-            await upgrade_to_head(self.settings.database_url)
+            await ensure_schema(self.settings.database_url)
         await self._apply_start_settings()
         await self.catalog.refresh()
         if set_commands:

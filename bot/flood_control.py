@@ -14,6 +14,13 @@ more window (``chat_interval`` for a chat, ``global_window`` for the bot). So:
 A slot whose holder died (process killed mid-request) is freed ``lease`` seconds after it was
 taken; the lease must exceed the Bot API request timeout.
 
+Waiters are served in arrival order (no one starves near a limit): a waiter gets a ticket when
+it first asks (the clock of the limiter: Redis' ``TIME`` for Redis) and queues for its chat;
+only the chat's oldest waiter may take the chat, and once its chat is free it queues for the
+bot, where the ``k``-th oldest ready waiter may take a slot only when ``k`` are free. A waiter
+that gives up (cancelled, failed) leaves both queues; one whose process died is dropped from
+them ``poll`` + ``_STALE_GRACE`` seconds after its last look.
+
 Which calls count (:func:`limited_chat`): a call that leaves a new message in a chat, i.e. the
 ``send*`` methods (``sendMessage``, ``sendPhoto``, ``sendDocument``, ``sendMediaGroup``, …) but
 not ``sendChatAction``, and ``copyMessage(s)`` / ``forwardMessage(s)``. Edits, deletions,
@@ -30,6 +37,9 @@ Redis' own clock, keys ``<prefix>flood:<bot id>:chat:<chat id>`` and
 from __future__ import annotations
 
 import asyncio
+import bisect
+import contextlib
+import itertools
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -127,6 +137,17 @@ class SlotWindow:
         ordered = sorted(self._expiry.values())
         return ordered[len(ordered) - self.slots] - now
 
+    def wait_for(self, now: float, count: int, *, unknown: float) -> float:
+        """Seconds until ``count`` slots are free (0.0 if they are now); ``unknown`` when
+        that needs more holders to leave than hold a slot now (waiters ahead must go first)."""
+        self._prune(now)
+        index = len(self._expiry) + count - 1 - self.slots
+        if index < 0:
+            return 0.0
+        if index >= len(self._expiry):
+            return unknown
+        return sorted(self._expiry.values())[index] - now
+
     def take(self, now: float, token: str, lease: float) -> None:
         self._expiry[token] = now + lease
 
@@ -161,14 +182,20 @@ class FloodLimiter:
         self._sleep = sleep
 
     async def acquire(self, chat: str, weight: int = 1) -> Permit:
-        """Wait until ``chat`` and the bot both have a free slot, and take them."""
+        """Wait, in arrival order, until ``chat`` and the bot both have a free slot; take them."""
         token = secrets.token_hex(8)
         started = self._clock()
-        while True:
-            wait = await self._try(chat, token)
-            if wait <= 0:
-                return Permit(chat, token, weight, self._clock() - started)
-            await self._sleep(min(wait, self.limits.poll))
+        ticket = 0
+        try:
+            while True:
+                wait, ticket = await self._try(chat, token, ticket)
+                if wait <= 0:
+                    return Permit(chat, token, weight, self._clock() - started)
+                await self._sleep(min(wait, self.limits.poll))
+        except BaseException:
+            with contextlib.suppress(Exception):  # the queues drop a silent waiter anyway
+                await self._leave(chat, token)
+            raise
 
     async def release(self, permit: Permit, *, hold: float = 0.0) -> None:
         """The message was answered (or failed): its chat stays taken for ``chat_interval``
@@ -177,11 +204,40 @@ class FloodLimiter:
         chat_hold = max(self.limits.chat_interval * permit.weight, hold)
         await self._release(permit.chat, permit.token, chat_hold)
 
-    async def _try(self, chat: str, token: str) -> float:
+    async def _try(self, chat: str, token: str, ticket: int) -> tuple[float, int]:
+        """Take both slots (``(0.0, ticket)``) or say how long to wait before looking again.
+
+        ``ticket`` is 0 on the first look; the answer's ticket is passed on the next ones."""
+        raise NotImplementedError
+
+    async def _leave(self, chat: str, token: str) -> None:
         raise NotImplementedError
 
     async def _release(self, chat: str, token: str, chat_hold: float) -> None:
         raise NotImplementedError
+
+
+class WaitQueue:
+    """Waiters in ticket order (the in-process twin of the Redis queue sorted sets)."""
+
+    def __init__(self) -> None:
+        self._order: list[tuple[int, str]] = []
+        self._tickets: dict[str, int] = {}
+
+    def join(self, token: str, ticket: int) -> int:
+        """Queue ``token`` (once) and return how many waiters are ahead of it."""
+        if token not in self._tickets:
+            self._tickets[token] = ticket
+            bisect.insort(self._order, (ticket, token))
+        return bisect.bisect_left(self._order, (self._tickets[token], token))
+
+    def leave(self, token: str) -> None:
+        ticket = self._tickets.pop(token, None)
+        if ticket is not None:
+            self._order.remove((ticket, token))
+
+    def __len__(self) -> int:
+        return len(self._order)
 
 
 class LocalFloodLimiter(FloodLimiter):
@@ -197,18 +253,43 @@ class LocalFloodLimiter(FloodLimiter):
         super().__init__(limits, clock=clock, sleep=sleep)
         self._all = SlotWindow(limits.global_rate)
         self._chats: dict[str, SlotWindow] = {}
+        self._all_queue = WaitQueue()
+        self._chat_queues: dict[str, WaitQueue] = {}
+        self._tickets = itertools.count(1)
 
-    async def _try(self, chat: str, token: str) -> float:
+    async def _try(self, chat: str, token: str, ticket: int) -> tuple[float, int]:
         now = self._clock()
+        ticket = ticket or next(self._tickets)
         window = self._chats.get(chat)
         if window is None:
             window = self._chats[chat] = SlotWindow(1)
-        wait = max(window.wait(now), self._all.wait(now))
+        queue = self._chat_queues.get(chat)
+        if queue is None:
+            queue = self._chat_queues[chat] = WaitQueue()
+        if queue.join(token, ticket) > 0:
+            return self.limits.poll, ticket  # an older waiter of this chat goes first
+        wait = window.wait(now)
         if wait > 0:
-            return wait
+            return wait, ticket
+        ahead = self._all_queue.join(token, ticket)
+        wait = self._all.wait_for(now, ahead + 1, unknown=self.limits.poll)
+        if wait > 0:
+            return wait, ticket
         window.take(now, token, self.limits.lease)
         self._all.take(now, token, self.limits.lease)
-        return 0.0
+        self._dequeue(chat, token)
+        return 0.0, ticket
+
+    async def _leave(self, chat: str, token: str) -> None:
+        self._dequeue(chat, token)
+
+    def _dequeue(self, chat: str, token: str) -> None:
+        self._all_queue.leave(token)
+        queue = self._chat_queues.get(chat)
+        if queue is not None:
+            queue.leave(token)
+            if not queue:
+                del self._chat_queues[chat]
 
     async def _release(self, chat: str, token: str, chat_hold: float) -> None:
         now = self._clock()
@@ -224,32 +305,67 @@ class LocalFloodLimiter(FloodLimiter):
                 del self._chats[key]
 
 
-# KEYS: chat sorted set, global sorted set (member = permit token, score = expiry in µs)
-# ARGV: token, global slots, lease µs → {1} taken, or {0, µs to wait}
+# KEYS: chat slots, global slots (member = permit token, score = expiry in µs), chat queue,
+# global queue (score = ticket), chat seen, global seen (score = when a silent waiter is dropped)
+# ARGV: token, ticket (0: first look), global slots, lease µs, poll µs, stale µs
+# → {1, 0, ticket} taken, or {0, µs to wait, ticket}
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-local wait = 0
-local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if #first > 0 then wait = tonumber(first[2]) - now end
-local slots = tonumber(ARGV[2])
-local taken = redis.call('ZCARD', KEYS[2])
-if taken >= slots then
-  local nth = redis.call('ZRANGE', KEYS[2], taken - slots, taken - slots, 'WITHSCORES')
-  local global_wait = tonumber(nth[2]) - now
-  if global_wait > wait then wait = global_wait end
+for q = 3, 4 do
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[q + 2], '-inf', now)
+  for _, member in ipairs(gone) do
+    redis.call('ZREM', KEYS[q], member)
+    redis.call('ZREM', KEYS[q + 2], member)
+  end
 end
-if wait > 0 then return {0, wait} end
-local expires = now + tonumber(ARGV[3])
-redis.call('ZADD', KEYS[1], expires, ARGV[1])
-redis.call('ZADD', KEYS[2], expires, ARGV[1])
-local ttl = math.floor(tonumber(ARGV[3]) / 1000) + 1000
+local token = ARGV[1]
+-- the ticket as digits: a Lua number would be written with 14 significant digits only
+local ticket = ARGV[2]
+if ticket == '0' then ticket = t[1] .. string.format('%06d', tonumber(t[2])) end
+local poll = tonumber(ARGV[5])
+local stale = tonumber(ARGV[6])
+local function join(q)
+  redis.call('ZADD', KEYS[q], ticket, token)
+  redis.call('ZADD', KEYS[q + 2], now + stale, token)
+  local ttl = math.floor(stale / 1000) + 1000
+  redis.call('PEXPIRE', KEYS[q], ttl)
+  redis.call('PEXPIRE', KEYS[q + 2], ttl)
+  return redis.call('ZRANK', KEYS[q], token)
+end
+if join(3) > 0 then return {0, poll, ticket} end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if #first > 0 then return {0, tonumber(first[2]) - now, ticket} end
+local ahead = join(4)
+local slots = tonumber(ARGV[3])
+local taken = redis.call('ZCARD', KEYS[2])
+local index = taken + ahead - slots
+if index >= 0 then
+  if index >= taken then return {0, poll, ticket} end
+  local nth = redis.call('ZRANGE', KEYS[2], index, index, 'WITHSCORES')
+  return {0, tonumber(nth[2]) - now, ticket}
+end
+local expires = now + tonumber(ARGV[4])
+redis.call('ZADD', KEYS[1], expires, token)
+redis.call('ZADD', KEYS[2], expires, token)
+local ttl = math.floor(tonumber(ARGV[4]) / 1000) + 1000
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('PEXPIRE', KEYS[2], ttl)
-return {1, 0}
+for q = 3, 6 do redis.call('ZREM', KEYS[q], token) end
+return {1, 0, ticket}
 """
+
+# KEYS: as _ACQUIRE; ARGV: token
+_LEAVE = """
+for q = 3, 6 do redis.call('ZREM', KEYS[q], ARGV[1]) end
+return 1
+"""
+
+#: a queued waiter that has not looked for ``poll`` + this many seconds is dropped (its
+#: process died): it held the queue up to then
+_STALE_GRACE = 5.0
 
 # KEYS: chat, global; ARGV: token, chat hold µs, global window µs, lease µs
 _RELEASE = """
@@ -290,16 +406,38 @@ class RedisFloodLimiter(FloodLimiter):
         self._base = f"{prefix}flood:{bot_id}:"
         self._acquire = redis.register_script(_ACQUIRE)
         self._release_script = redis.register_script(_RELEASE)
+        self._leave_script = redis.register_script(_LEAVE)
 
     def _keys(self, chat: str) -> list[str]:
-        return [f"{self._base}chat:{chat}", f"{self._base}all"]
+        base = self._base
+        return [
+            f"{base}chat:{chat}",
+            f"{base}all",
+            f"{base}queue:chat:{chat}",
+            f"{base}queue:all",
+            f"{base}seen:chat:{chat}",
+            f"{base}seen:all",
+        ]
 
-    async def _try(self, chat: str, token: str) -> float:
+    async def _try(self, chat: str, token: str, ticket: int) -> tuple[float, int]:
         limits = self.limits
-        taken, wait = await self._acquire(
-            keys=self._keys(chat), args=[token, limits.global_rate, _micros(limits.lease)]
+        taken, wait, ticket = await self._acquire(
+            keys=self._keys(chat),
+            args=[
+                token,
+                ticket,
+                limits.global_rate,
+                _micros(limits.lease),
+                _micros(limits.poll),
+                _micros(limits.poll + _STALE_GRACE),
+            ],
         )
-        return 0.0 if int(taken) == 1 else max(int(wait), 1) / 1_000_000
+        if int(taken) == 1:
+            return 0.0, int(ticket)
+        return max(int(wait), 1) / 1_000_000, int(ticket)
+
+    async def _leave(self, chat: str, token: str) -> None:
+        await self._leave_script(keys=self._keys(chat), args=[token])
 
     async def _release(self, chat: str, token: str, chat_hold: float) -> None:
         limits = self.limits

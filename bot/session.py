@@ -11,10 +11,16 @@
    mostly escapes), about 8% of the bot's CPU per update. A call without a file is posted as
    one JSON object instead (``application/json``, which the Bot API accepts for every
    method); a call that uploads a file stays multipart, as aiogram sends it.
+3. An edit's answer is the edited ``Message``, which the bot never reads (it knows what it
+   wrote); reading it into aiogram's models costs a full ``Message`` validation per button
+   press. A successful ``editMessageText`` / ``editMessageReplyMarkup`` returns ``True``
+   instead, which their declared result type (``Message | bool``: ``True`` for an inline
+   message) allows. A failed one is read as aiogram reads it (its error).
 """
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any, ClassVar, cast
 
 from aiogram import Bot
@@ -28,6 +34,9 @@ __all__ = ["BotSession"]
 
 _JSON = {"Content-Type": "application/json"}
 
+#: calls whose successful answer is not read (see 3. above): ``True`` stands for it
+_RESULT_UNREAD = frozenset({"editMessageText", "editMessageReplyMarkup"})
+
 
 class BotSession(AiohttpSession):
     _response_types: ClassVar[dict[Any, Any]] = {}
@@ -40,10 +49,25 @@ class BotSession(AiohttpSession):
         content: str,
     ) -> Response[TelegramType]:
         returning = method.__returning__
-        if returning not in self._response_types:
+        response_type = self._response_types.get(returning)
+        if response_type is None:
             # built (and cached by pydantic) once; this reference keeps it alive
-            self._response_types[returning] = Response[returning]  # type: ignore[valid-type]
+            response_type = Response[returning]  # type: ignore[valid-type]
+            self._response_types[returning] = response_type
+        if (
+            method.__api_method__ in _RESULT_UNREAD
+            and HTTPStatus.OK <= status_code <= HTTPStatus.IM_USED
+            and self._answered_ok(content)
+        ):
+            return cast(Response[TelegramType], response_type.model_construct(ok=True, result=True))
         return super().check_response(bot, method, status_code, content)
+
+    def _answered_ok(self, content: str) -> bool:
+        try:
+            answer = self.json_loads(content)
+        except Exception:
+            return False
+        return isinstance(answer, dict) and answer.get("ok") is True
 
     def json_body(self, bot: Bot, method: TelegramMethod[Any]) -> str | None:
         """The call as a JSON object, or None when it uploads a file (multipart then).

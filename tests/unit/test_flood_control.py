@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import heapq
 import itertools
 from types import SimpleNamespace
 
@@ -175,3 +177,115 @@ def test_which_calls_count_as_messages(
     method: str, params: dict[str, object], expected: tuple[str, int] | None
 ) -> None:
     assert limited_chat(method, SimpleNamespace(**params)) == expected
+
+
+# -- fairness: waiters are served in arrival order ------------------------------------------------
+
+
+class VirtualTime:
+    """A clock for many concurrent tasks: time moves only when every task sleeps, straight to
+    the earliest wake-up."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        assert seconds > 0, "a limiter never sleeps for nothing"
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now + seconds, next(self._seq), future))
+        await future
+
+    async def run(self, tasks: list[asyncio.Task[None]]) -> None:
+        while not all(task.done() for task in tasks):
+            for _ in range(50):  # let every runnable task reach its next sleep
+                await asyncio.sleep(0)
+            if self._sleepers:
+                wake, _, future = heapq.heappop(self._sleepers)
+                self.now = max(self.now, wake)
+                if not future.done():  # a cancelled sleeper
+                    future.set_result(None)
+        for task in tasks:
+            task.result()
+
+
+async def test_waiters_on_one_chat_are_served_in_arrival_order_within_n_intervals() -> None:
+    clock = VirtualTime()
+    flood = LocalFloodLimiter(
+        FloodLimits(chat_interval=1.0, global_rate=30, poll=0.2),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    arrived: dict[int, float] = {}
+    served: list[tuple[int, float]] = []
+
+    async def message(n: int) -> None:
+        arrived[n] = clock.now
+        permit = await flood.acquire("42")
+        served.append((n, clock.now))
+        await flood.release(permit)  # answered at once
+
+    tasks = []
+    for n in range(12):
+        tasks.append(asyncio.create_task(message(n)))
+        await asyncio.sleep(0)  # n asks before n + 1
+    await clock.run(tasks)
+
+    assert [n for n, _ in served] == list(range(12))
+    # the n-th waiter is served after n intervals, late by at most one poll
+    for n, at in served:
+        assert at - arrived[n] <= n * 1.0 + 0.2 + 1e-9, (n, at - arrived[n])
+    assert flood._chat_queues == {} and len(flood._all_queue) == 0
+
+
+async def test_a_waiter_near_the_global_limit_is_not_overtaken_by_newcomers() -> None:
+    clock = VirtualTime()
+    flood = LocalFloodLimiter(
+        FloodLimits(chat_interval=0.0, global_rate=1, global_window=1.0, poll=0.2),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    served: list[str] = []
+
+    async def message(name: str, chat: str, after: float) -> None:
+        if after:
+            await clock.sleep(after)
+        permit = await flood.acquire(chat)
+        served.append(name)
+        await flood.release(permit)
+
+    # "first" holds the bot's one slot; "old" comes just after; a newcomer arrives exactly
+    # when the slot frees, every second, when "old" is between two looks
+    tasks = [asyncio.create_task(message("first", "0", 0.0))]
+    await asyncio.sleep(0)
+    tasks.append(asyncio.create_task(message("old", "1", 0.05)))
+    tasks += [asyncio.create_task(message(f"new{k}", f"n{k}", 1.0 * k)) for k in range(1, 6)]
+    await clock.run(tasks)
+
+    assert served == ["first", "old", "new1", "new2", "new3", "new4", "new5"]
+    assert len(flood._all_queue) == 0
+
+
+async def test_a_cancelled_waiter_leaves_the_queue_and_the_next_one_goes() -> None:
+    clock = VirtualTime()
+    flood = LocalFloodLimiter(FloodLimits(chat_interval=1.0), clock=clock, sleep=clock.sleep)
+    first = await flood.acquire("5")
+    served: list[str] = []
+
+    async def message(name: str) -> None:
+        await flood.release(await flood.acquire("5"))
+        served.append(name)
+
+    gone = asyncio.create_task(message("gone"))
+    await asyncio.sleep(0)
+    kept = asyncio.create_task(message("kept"))
+    await asyncio.sleep(0)
+    gone.cancel()
+    await flood.release(first)
+    await clock.run([kept])
+    assert served == ["kept"] and gone.cancelled()
+    assert flood._chat_queues == {}

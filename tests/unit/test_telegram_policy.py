@@ -172,7 +172,7 @@ def test_transient_errors() -> None:
 
 async def test_flood_control_failing_lets_the_message_through() -> None:
     class Down(FloodLimiter):
-        async def _try(self, chat: str, token: str) -> float:
+        async def _try(self, chat: str, token: str, ticket: int) -> tuple[float, int]:
             raise ConnectionError("Redis is down")
 
     run = Run()
