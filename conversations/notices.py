@@ -111,6 +111,28 @@ def _payment_failed(params: Params, _: Catalog) -> Screen:
     )
 
 
+def _refund_due(params: Params, _: Catalog) -> Screen:
+    """A renewal or change paid for a subscription that could not take it (to the owners:
+    the money will be refunded; to the staff member who ended it: refund the customer)."""
+    code = _str(params, "subscription")
+    what = "change" if _str(params, "purpose") == "CHANGE" else "renewal"
+    status = _str(params, "status")
+    method = _str(params, "method")
+    shown: dict[str, Param] = {
+        "code": Plain(code),
+        "order": Plain(_str(params, "order")),
+        "total": Money(_int(params, "total")),
+        "status": Msg(f"manage.status.{status}") if status else Plain("—"),
+        "what": Msg(f"renew_notice.what_{what}"),
+        "method": Msg(f"manage.method.{'BY_CASH' if method == 'BY_CASH' else 'VNPTPAY'}"),
+    }
+    audience = "staff" if _str(params, "audience") == "staff" else "owner"
+    return _notice(
+        Msg(f"renew_notice.refund_due_{audience}", shown),
+        (Button(Msg("btn.manage_subscriptions"), action=_MANAGE_ENTRY, arg=code),),
+    )
+
+
 def _order_expired(params: Params, _: Catalog) -> Screen:
     code = _str(params, "subscription")
     if code:  # a CHANGE order: the subscription keeps its plan; Đổi gói again from it
@@ -305,6 +327,7 @@ _SCREENS: dict[NoticeKind, Callable[[Params, Catalog], Screen]] = {
     NoticeKind.TRIAL_ENDING: _trial("chg.trial.ending"),
     NoticeKind.TRIAL_ENDED: _trial("chg.trial.ended"),
     NoticeKind.CHANGE_PAID: _change_paid,
+    NoticeKind.PAYMENT_REFUND_DUE: _refund_due,
 }
 
 

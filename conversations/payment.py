@@ -245,6 +245,21 @@ class CashFlow(_OneTurnFlow):
 
 def _cash_screen(result: PaymentConfirmed, code: str) -> Screen:
     subscription = Plain(result.subscription_code or code)
+    if result.status is ConfirmStatus.APPLIED and result.refund_due:
+        status = result.subscription_status
+        what = "change" if result.purpose == "CHANGE" else "renewal"
+        return _notice(
+            Msg(
+                "payment_notice.cash_refund_due",
+                {
+                    "subscription": subscription,
+                    "order": Plain(result.order_code),
+                    "total": Money(result.total),
+                    "status": Msg(f"manage.status.{status}") if status else Plain("—"),
+                    "what": Msg(f"renew_notice.what_{what}"),
+                },
+            )
+        )
     if result.status is ConfirmStatus.APPLIED:
         parts: list[Param] = [
             Msg(

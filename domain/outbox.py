@@ -66,6 +66,10 @@ class NoticeKind(enum.StrEnum):
     #: to the order's chat and the owners: a CHANGE order (Đổi gói, a trial's payment) was
     #: paid; old → new plan, cycle, quantity, from when, the amount
     CHANGE_PAID = "change_paid"
+    #: to the order's chat, the owners and the staff member who ended the subscription: a
+    #: renewal or change was paid for a subscription that could no longer take it (cancelled,
+    #: or a change of an ended one); nothing renewed or changed, the amount is due for refund
+    PAYMENT_REFUND_DUE = "payment_refund_due"
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,6 +64,7 @@ KNOWN_EVENTS: Final = frozenset(
         "subscription.renewed",
         "renewal.ordered",
         "renewal.not_applied",
+        "payment.refund_due",
     }
 )
 
@@ -189,6 +190,13 @@ def event_text(event: HistoryEvent) -> Msg:
         params["transaction"] = Plain(text_of(d.get("transaction_id")) or "—")
     if action in ("payment.retried", "invoice.pay_started"):
         params["reference"] = Plain(text_of(d.get("merchant_order_id")))
+    if action == "payment.refund_due":
+        params["amount"] = Money(amount_of(d.get("amount")))
+        params["order"] = Plain(text_of(d.get("order")))
+        status = text_of(d.get("status"))
+        params["status"] = Msg(f"manage.status.{status}") if status else Plain("—")
+        what = "change" if text_of(d.get("purpose")) == "CHANGE" else "renewal"
+        params["what"] = Msg(f"renew_notice.what_{what}")
     if action == "subscription.created":
         params["code"] = Plain(text_of(d.get("subscription")))
     if action == "subscription.activated":

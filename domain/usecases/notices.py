@@ -61,6 +61,8 @@ def payment_succeeded(result: PaymentConfirmed) -> list[Notice]:
     chats = result.chat_ids
     if result.method is PaymentMethod.BY_CASH and result.actor_id is not None:
         chats = tuple(chat for chat in chats if chat != result.actor_id)
+    if result.refund_due:
+        return _refund_due(result, chats)
     params: dict[str, JsonValue] = {
         "order": result.order_code,
         "subscription": result.subscription_code,
@@ -77,6 +79,33 @@ def payment_succeeded(result: PaymentConfirmed) -> list[Notice]:
         kind = NoticeKind.CHANGE_PAID
         params.update(result.change)
     return [Notice(kind, chat, result.locale, params) for chat in chats]
+
+
+def _refund_due(result: PaymentConfirmed, chats: tuple[int, ...]) -> list[Notice]:
+    """Money came in for a subscription that could not take it: the order's chat and the
+    owners (``audience=owner``), then the staff member who ended the subscription
+    (``audience=staff``; not the one who confirmed the cash: they see it in their reply), are
+    told that nothing was renewed or changed and that the amount is due for refund."""
+    params: dict[str, JsonValue] = {
+        "order": result.order_code,
+        "subscription": result.subscription_code,
+        "total": result.total,
+        "purpose": result.purpose,
+        "status": result.subscription_status,
+        "method": result.method.value if result.method is not None else "",
+    }
+    told = [
+        Notice(NoticeKind.PAYMENT_REFUND_DUE, chat, result.locale, {**params, "audience": "owner"})
+        for chat in chats
+    ]
+    for staff, locale in result.staff_chat_ids:
+        if staff not in chats and staff != result.actor_id:
+            told.append(
+                Notice(
+                    NoticeKind.PAYMENT_REFUND_DUE, staff, locale, {**params, "audience": "staff"}
+                )
+            )
+    return told
 
 
 def payment_failed(result: PaymentFailed) -> list[Notice]:

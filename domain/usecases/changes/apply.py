@@ -42,8 +42,17 @@ from domain.usecases.payments.common import (
     _owner_chats,
     subscription_period,
 )
+from domain.usecases.refunds import REFUND_DUE, refund_due_details, staff_who_ended
 
 log = logging.getLogger(__name__)
+
+#: the statuses a paid CHANGE order still applies in: alive (NON_RENEWING too: a change paid
+#: after **Hủy gia hạn** changes the rest of the period; the subscription stays NON_RENEWING)
+#: or a trial being paid. CANCELLED and EXPIRED ones are not changed: the money is due for
+#: refund (``domain.usecases.refunds``)
+CHANGEABLE_WHEN_PAID = frozenset(
+    {SubscriptionStatus.ACTIVE, SubscriptionStatus.NON_RENEWING, SubscriptionStatus.IN_TRIAL}
+)
 
 
 def _cycle_days(catalog: Catalog, service: str, plan: str, cycle: str) -> int | None:
@@ -142,7 +151,7 @@ async def apply_paid_change(
     catalog = await catalog_for(uow, catalog, sub.service_code, sub.plan_code, order.plan_code)
     target = ChangeTarget(order.plan_code, order.cycle_code, order.quantity, order.addon_codes)
     changed = sub
-    if sub.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.IN_TRIAL):
+    if sub.status in CHANGEABLE_WHEN_PAID:
         changed = await change_subscription(
             uow,
             catalog,
@@ -154,14 +163,14 @@ async def apply_paid_change(
             order_id=int(order.id),
         )
     else:  # cancelled or expired meanwhile: the money is real, support refunds it
-        log.error("change order %s paid for a %s subscription", order.code, sub.status)
+        log.error("change order %s paid for a %s subscription: refund", order.code, sub.status)
         await uow.history.add(
             event(
-                "payment.duplicate",
+                REFUND_DUE,
                 sub,
                 actor,
                 now,
-                {"order": order.code, "amount": order.total, "action": "refund"},
+                dict(refund_due_details(order, sub.status.value)),
                 order_id=int(order.id),
             )
         )
@@ -265,10 +274,7 @@ async def confirm_change_payment(
         if order.subscription_id is not None
         else None
     )
-    applied = before is not None and before.status in (
-        SubscriptionStatus.ACTIVE,
-        SubscriptionStatus.IN_TRIAL,
-    )
+    applied = before is not None and before.status in CHANGEABLE_WHEN_PAID
     sub, number = await apply_paid_change(uow, catalog, order, attempt, paid_at, now, actor)
     if sub is not None:
         await uow.history.add(
@@ -311,6 +317,10 @@ async def confirm_change_payment(
         actor_id=req.actor_id,
         late=late,
         change=_what_changed(before, sub, paid_at) if applied and sub is not None else None,
+        purpose=order.purpose.value,
+        refund_due=sub is not None and not applied,
+        subscription_status=sub.status.value if sub is not None else "",
+        staff_chat_ids=await staff_who_ended(uow, order) if sub is not None and not applied else (),
     )
 
 

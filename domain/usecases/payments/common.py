@@ -92,6 +92,15 @@ class PaymentConfirmed:
     #: a CHANGE order (Đổi gói, or a trial's payment) newly applied: what changed, as notice
     #: params (``from_plan``/``to_plan``, cycles, quantities, ``trial``, ``service``)
     change: dict[str, str | int | bool] | None = None
+    #: the money was taken but the order could not act on its subscription (cancelled, or a
+    #: change of an ended one): nothing was renewed or changed, the amount is due for refund
+    #: (history ``payment.refund_due``); the owners are told so, not "paid"
+    refund_due: bool = False
+    #: the subscription's status when the refund became due (``SubscriptionStatus`` value)
+    subscription_status: str = ""
+    #: staff to tell besides the one who confirmed the cash (who cancelled the subscription),
+    #: as (chat id, language)
+    staff_chat_ids: tuple[tuple[int, str], ...] = ()
 
     @property
     def newly_applied(self) -> bool:

@@ -40,6 +40,7 @@ from domain.usecases.payments.common import (
     log,
     subscription_period,
 )
+from domain.usecases.refunds import staff_who_ended
 from domain.usecases.renewal.apply import apply_paid_renewal
 
 
@@ -183,6 +184,7 @@ class ConfirmPayment:
 
         cycle = await self._cycle(uow, order)
         applied: HistoryEvent | None = None
+        refund_due = False
         if order.purpose is OrderPurpose.RENEWAL:
             renewal = await apply_paid_renewal(uow, order, cycle, paid_at, now, actor)
             sub, start, end, applied = (
@@ -191,6 +193,7 @@ class ConfirmPayment:
                 renewal.end,
                 renewal.event,
             )
+            refund_due = not renewal.applied
         else:
             if cycle is None:
                 log.error("order %s: cycle %s not in the catalog", order.code, order.cycle_code)
@@ -258,6 +261,9 @@ class ConfirmPayment:
             actor_id=req.actor_id,
             late=late,
             purpose=order.purpose.value,
+            refund_due=refund_due,
+            subscription_status=sub.status.value,
+            staff_chat_ids=await staff_who_ended(uow, order) if refund_due else (),
         )
 
     async def _activate(

@@ -13,6 +13,7 @@ from domain.lifecycle import LifecycleAction, next_status
 from domain.model import HistoryEvent, Order, Subscription, UserId
 from domain.outbox import JsonValue
 from domain.ports import UnitOfWork
+from domain.usecases.refunds import REFUND_DUE, refund_due_details
 from domain.usecases.renewal.common import RENEWABLE, event, period_for
 
 log = logging.getLogger(__name__)
@@ -52,13 +53,23 @@ async def apply_paid_renewal(
         return event(action, sub, now, who, order.id, order=order.code, **details)
 
     if sub.status not in RENEWABLE or cycle is None:
+        # cancelled at once by staff (or at its period end, or never started): a dead
+        # subscription is never revived by money; the payment is recorded, the money is due
+        # for refund (an EXPIRED one may still be renewed: a fresh period, below)
         log.error("renewal %s paid for %s in status %s: refund", order.code, sub.code, sub.status)
         return RenewalApplied(
             sub,
             paid_at,
             sub.current_period_end,
             False,
-            history("renewal.not_applied", status=sub.status.value, refund=True),
+            event(
+                REFUND_DUE,
+                sub,
+                now,
+                int(actor) if actor is not None else None,
+                order.id,
+                **refund_due_details(order, sub.status.value),
+            ),
         )
     period, fresh = period_for(sub, cycle, paid_at)
     renewed = replace(
