@@ -543,7 +543,7 @@ class Container:
             invoices=ListInvoices(uow),
             invoice=GetInvoice(uow),
             invoice_pdf=InvoicePdfFile(catalog, InvoicePdf(self.i18n), self.bot),
-            history=ListHistory(uow),
+            history=ListHistory(uow, clock),
             add_employee=AddEmployee(uow, catalog, clock),
             set_employee_active=SetEmployeeActive(uow, catalog, clock),
             add_note=AddNote(uow, clock),

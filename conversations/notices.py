@@ -16,7 +16,12 @@ from conversations.accounts.invite import invitation_received_screen
 from conversations.accounts.signup import join_request_screen
 from conversations.payment import expired_screen, failure_screen, success_screen
 from conversations.registration import result_screen
-from conversations.renewal import ended_notice, reminder_notice, staff_cancelled_notice
+from conversations.renewal import (
+    RENEW_ACTION,
+    ended_notice,
+    reminder_notice,
+    staff_cancelled_notice,
+)
 from conversations.screens import (
     Button,
     Cycle,
@@ -135,6 +140,19 @@ def _refund_due(params: Params, _: Catalog) -> Screen:
 
 def _order_expired(params: Params, _: Catalog) -> Screen:
     code = _str(params, "subscription")
+    if code and _str(params, "purpose") == "RENEWAL":  # not renewed: Gia hạn again
+        return _notice(
+            Msg(
+                "renew_notice.order_expired",
+                {
+                    "order": Plain(_str(params, "order")),
+                    "total": Money(_int(params, "total")),
+                    "code": Plain(code),
+                },
+            ),
+            (Button(Msg("renew.btn.renew"), action=RENEW_ACTION, arg=code),),
+            (Button(Msg("btn.manage_subscriptions"), action=_MANAGE_ENTRY, arg=code),),
+        )
     if code:  # a CHANGE order: the subscription keeps its plan; Đổi gói again from it
         return _notice(
             Msg(

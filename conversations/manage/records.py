@@ -20,6 +20,7 @@ from conversations.manage.context import (
 from conversations.manage.draft import HISTORY_PAGE, INVOICE_PAGE, Action
 from conversations.manage.lifecycle import lifecycle_params
 from conversations.manage.paying import pay_button
+from conversations.payment import REPAY_ACTION
 from conversations.screens import Button, Day, Join, Money, Msg, Param, Plain
 from domain.model import (
     HistoryEvent,
@@ -29,6 +30,7 @@ from domain.model import (
     MemoStatus,
     OrderProgress,
     Page,
+    SubscriptionStatus,
 )
 from domain.pricing import Quote
 from domain.usecases.manage import InvoiceRequest
@@ -166,8 +168,15 @@ async def history(c: Ctx) -> TabContent:
             )
         )
     parts.append(page_line(view.page))
+    rows: list[tuple[Button, ...]] = []
+    order = view.open_order
+    if order is not None and may_pay(view.rights):  # a renewal or change not paid yet
+        parts.append(Msg("manage.hist.open_order", {"order": Plain(order.code)}))
+        rows.append((Button(Msg("btn.pay_again"), action=REPAY_ACTION, arg=order.code),))
     pager = paging(view.page, Action.TAB_PAGE)
-    return TabContent(view.subscription, Join(tuple(parts)), (pager,) if pager else ())
+    if pager:
+        rows.append(pager)
+    return TabContent(view.subscription, Join(tuple(parts)), tuple(rows))
 
 
 def event_text(event: HistoryEvent) -> Msg:
@@ -194,7 +203,8 @@ def event_text(event: HistoryEvent) -> Msg:
         params["amount"] = Money(amount_of(d.get("amount")))
         params["order"] = Plain(text_of(d.get("order")))
         status = text_of(d.get("status"))
-        params["status"] = Msg(f"manage.status.{status}") if status else Plain("—")
+        known = status in {s.value for s in SubscriptionStatus}
+        params["status"] = Msg(f"manage.status.{status}") if known else Plain(status or "—")
         what = "change" if text_of(d.get("purpose")) == "CHANGE" else "renewal"
         params["what"] = Msg(f"renew_notice.what_{what}")
     if action == "subscription.created":

@@ -126,8 +126,9 @@ def order_expired(result: OrderExpired) -> list[Notice]:
     if result.chat_id is None:
         return []
     params: dict[str, JsonValue] = {"order": result.order_code, "total": result.total}
-    if result.subscription_code:  # a CHANGE order: its subscription stays as it was
+    if result.subscription_code:  # a CHANGE or RENEWAL order: its subscription is unchanged
         params["subscription"] = result.subscription_code
+        params["purpose"] = result.purpose
     return [Notice(NoticeKind.ORDER_EXPIRED, result.chat_id, result.locale, params)]
 
 

@@ -24,6 +24,7 @@ from domain.model import (
     User,
     UserId,
 )
+from domain.ports import Clock
 from domain.usecases.manage.common import (
     Rights,
     SubscriptionView,
@@ -203,13 +204,17 @@ class HistoryView:
     rights: Rights
     page: Page[HistoryEvent]
     actors: Mapping[UserId, User]
+    #: a renewal or change order of the subscription still payable online (its payment may
+    #: have failed): the tab offers **Thanh toán lại** for it
+    open_order: Order | None = None
 
 
 class ListHistory:
     """Every event of the subscription (and of its order before it existed), newest first."""
 
-    def __init__(self, uow: UowFactory) -> None:
+    def __init__(self, uow: UowFactory, clock: Clock | None = None) -> None:
         self._uow = uow
+        self._clock = clock
 
     async def __call__(self, req: TabRequest) -> HistoryView:
         async with self._uow() as uow:
@@ -220,4 +225,11 @@ class ListHistory:
             actors = await uow.users.get_many(
                 {e.actor_id for e in page.items if e.actor_id is not None}
             )
-        return HistoryView(subscription, rights, page, actors)
+            now = self._clock.now() if self._clock is not None else None
+            payable = [
+                o
+                for o in await uow.renewals.open_orders(subscription.id)
+                if o.payment_method is PaymentMethod.VNPTPAY
+                and (o.expires_at is None or now is None or o.expires_at > now)
+            ]
+        return HistoryView(subscription, rights, page, actors, payable[0] if payable else None)

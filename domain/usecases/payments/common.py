@@ -155,8 +155,10 @@ class OrderExpired:
     locale: str
     released_promotions: int
     invoices_out_of_date: int
-    #: a CHANGE order's subscription (it stays as it was): the notice says so
+    #: a CHANGE or RENEWAL order's subscription (it stays as it was): the notice says so
     subscription_code: str = ""
+    #: what the order bought (``OrderPurpose``)
+    purpose: str = "NEW"
 
 
 # ---------------------------------------------------------------------------------------------

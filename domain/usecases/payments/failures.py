@@ -88,6 +88,9 @@ class RecordPaymentFailure:
                         action="payment.cancelled" if cancelled else "payment.failed",
                         created_at=now,
                         enterprise_id=order.enterprise_id,
+                        # a renewal or change order acts on its subscription: its Lịch sử
+                        # shows the failure (a first order's events are found by order id)
+                        subscription_id=order.subscription_id,
                         order_id=order.id,
                         details={
                             "order": order.code,

@@ -272,9 +272,12 @@ class ExpireOrders:
                 if invoice.status in (InvoiceStatus.INIT, InvoiceStatus.WAITING):
                     await uow.invoices.set_status(invoice.id, InvoiceStatus.OUT_OF_DATE)
                     out_of_date += 1
+            # a renewal or change order: its subscription stays as it was; the event goes to
+            # its Lịch sử and the notice names it (Gia hạn / Đổi gói again from there)
             changed = (
                 await uow.subscriptions.get(order.subscription_id)
-                if order.purpose is OrderPurpose.CHANGE and order.subscription_id is not None
+                if order.purpose in (OrderPurpose.CHANGE, OrderPurpose.RENEWAL)
+                and order.subscription_id is not None
                 else None
             )
             for sub in await uow.subscriptions.for_order(order.id):
@@ -305,6 +308,7 @@ class ExpireOrders:
                 released_promotions=released,
                 invoices_out_of_date=out_of_date,
                 subscription_code=changed.code if changed is not None else "",
+                purpose=order.purpose.value,
             )
             await notices.add_notices(uow, notices.order_expired(result), now)
             await uow.commit()
