@@ -236,6 +236,7 @@ class RenewalFlow:
                         "total": Money(q.total),
                     },
                 ),
+                *_scheduled_note(offer),
                 breakdown(q),
                 Msg(
                     "renew.pay_cash" if sub.kind is ServiceKind.OS else "renew.pay_online",
@@ -367,6 +368,18 @@ class RenewalFlow:
     async def contact(self, t: Turn, phone: str, own: bool) -> None:
         t.delivery = Delivery.NEW
         t.notice = Msg("menu.use_buttons")
+
+
+def _scheduled_note(offer: RenewalOffer) -> tuple[Msg, ...]:
+    """A change waits for the period end: the renewal is for it (docs/proration.md)."""
+    if offer.scheduled is None:
+        return ()
+    return (
+        Msg(
+            "renew.scheduled_plan",
+            {"plan": Plain(offer.plan.name), "quantity": offer.scheduled.quantity},
+        ),
+    )
 
 
 def _toggle(name: str, on: bool, action: str, arg: str) -> Button:

@@ -35,6 +35,7 @@ from domain.usecases.changes.common import (
     event,
     find_cycle,
 )
+from domain.usecases.changes.scheduled import apply_scheduled_change
 from domain.usecases.payments.common import (
     ConfirmPaymentRequest,
     ConfirmStatus,
@@ -213,7 +214,8 @@ class ScheduledReport:
 
 class ApplyScheduledChanges:
     """The background round: each due scheduled change applied in its own transaction (under
-    the subscription's row lock; ``unschedule`` is the claim, so two replicas apply it once).
+    the subscription's row lock; ``unschedule`` is the claim, so two replicas apply it once),
+    the period kept (:func:`~domain.usecases.changes.scheduled.apply_scheduled_change`).
     A subscription no longer ACTIVE or NON_RENEWING drops its scheduled change."""
 
     def __init__(self, uow: UowFactory, catalog: Callable[[], Catalog], clock: Clock) -> None:
@@ -235,21 +237,9 @@ class ApplyScheduledChanges:
                     dropped += 1
                     await uow.commit()
                     continue
-                target = ChangeTarget(
-                    change.plan_code, change.cycle_code, change.quantity, change.addon_codes
-                )
-                catalog = await catalog_for(
-                    uow, self._catalog(), sub.service_code, sub.plan_code, change.plan_code
-                )
-                await change_subscription(
-                    uow,
-                    catalog,
-                    sub,
-                    target,
-                    change.effective_at,
-                    change.requested_by,
-                    {"scheduled": True},
-                )
+                # the configuration of the period that starts at the boundary: the period
+                # itself is not moved (a renewal pays for it; see changes.scheduled)
+                await apply_scheduled_change(uow, sub, change)
                 await uow.commit()
                 applied += 1
         return ScheduledReport(applied, dropped)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from domain.catalog import BillingCycle
+from domain.changes import ScheduledChange
 from domain.errors import DomainError
 from domain.lifecycle import LifecycleAction, next_status
 from domain.model import HistoryEvent, Order, Subscription, UserId
@@ -72,14 +73,43 @@ async def apply_paid_renewal(
             ),
         )
     period, fresh = period_for(sub, cycle, paid_at)
+    bought = (order.plan_code, order.cycle_code, order.quantity, tuple(order.addon_codes))
+    held = (sub.plan_code, sub.cycle_code, sub.quantity, tuple(sub.addon_codes))
     renewed = replace(
         sub,
         status=next_status(sub.status, LifecycleAction.RENEW),
-        cycle_code=order.cycle_code,
         started_at=paid_at if fresh else sub.started_at,
         current_period_start=period.start,
         current_period_end=period.end,
     )
+    # the order's configuration (plan, cycle, quantity, add-ons: a scheduled downgrade's, or
+    # another cycle) is the one of the period it bought: at once when that period has begun
+    # (paid after the old end, or a fresh start), else from the old end, as a scheduled change
+    # (which replaces one scheduled before: what was paid for wins); see docs/proration.md
+    if fresh or period.start <= paid_at:
+        renewed = replace(
+            renewed,
+            plan_code=order.plan_code,
+            cycle_code=order.cycle_code,
+            quantity=order.quantity,
+            addon_codes=tuple(order.addon_codes),
+        )
+        await uow.changes.unschedule(sub.id)
+    elif bought != held:
+        await uow.changes.schedule(
+            ScheduledChange(
+                subscription_id=sub.id,
+                plan_code=order.plan_code,
+                cycle_code=order.cycle_code,
+                quantity=order.quantity,
+                addon_codes=tuple(order.addon_codes),
+                effective_at=period.start,
+                requested_by=order.registered_by,
+                created_at=now,
+            )
+        )
+    else:
+        await uow.changes.unschedule(sub.id)
     await uow.subscriptions.update(renewed)
     return RenewalApplied(
         renewed,
@@ -93,5 +123,6 @@ async def apply_paid_renewal(
             previous_end=sub.current_period_end.isoformat() if sub.current_period_end else None,
             fresh=fresh,
             cycle=order.cycle_code,
+            plan=order.plan_code,
         ),
     )

@@ -22,6 +22,7 @@ from datetime import timedelta
 from typing import Protocol
 
 from domain.catalog import BillingCycle, Catalog, Plan, Purchase, Service, ServiceKind
+from domain.changes import ScheduledChange
 from domain.constants import VN_TZ
 from domain.errors import DomainError, NotFound, PermissionDenied, PromotionNotApplicable
 from domain.model import (
@@ -64,6 +65,9 @@ class RenewalOffer:
     open_order: Order | None = None
     #: the asker is staff: they may also end it at once (``Permission.CANCEL_NOW``)
     can_cancel_now: bool = False
+    #: a change scheduled for the period end (a downgrade): the renewal buys the period that
+    #: starts there, so it is for that configuration (``plan`` is the scheduled plan)
+    scheduled: ScheduledChange | None = None
 
     def selection(
         self,
@@ -71,19 +75,39 @@ class RenewalOffer:
         plan_promotion: str | None = None,
         invoice_promotions: tuple[str, ...] = (),
     ) -> Selection:
-        sub = self.subscription
-        return Selection(
-            service_code=sub.service_code,
-            plan_code=sub.plan_code,
-            cycle_code=cycle_code,
-            quantity=sub.quantity,
-            addon_codes=sub.addon_codes,
-            plan_promotion=plan_promotion,
-            invoice_promotions=invoice_promotions,
+        return renewal_selection(
+            self.subscription, self.scheduled, cycle_code, plan_promotion, invoice_promotions
         )
 
     def quote(self, selection: Selection) -> Quote:
         return self.offer.quote(selection)
+
+
+def renewal_selection(
+    sub: Subscription,
+    scheduled: ScheduledChange | None,
+    cycle_code: str,
+    plan_promotion: str | None = None,
+    invoice_promotions: tuple[str, ...] = (),
+) -> Selection:
+    """What a renewal of ``sub`` buys: its configuration, or the one of the change scheduled
+    for its period end (the period bought starts there); the cycle is the one chosen."""
+    plan, quantity, addons = sub.plan_code, sub.quantity, tuple(sub.addon_codes)
+    if scheduled is not None:
+        plan, quantity, addons = (
+            scheduled.plan_code,
+            scheduled.quantity,
+            tuple(scheduled.addon_codes),
+        )
+    return Selection(
+        service_code=sub.service_code,
+        plan_code=plan,
+        cycle_code=cycle_code,
+        quantity=quantity,
+        addon_codes=addons,
+        plan_promotion=plan_promotion,
+        invoice_promotions=invoice_promotions,
+    )
 
 
 class RenewalOffers:
@@ -114,8 +138,10 @@ class RenewalOffers:
             total, mine = (
                 await uow.promotions.usage(codes, sub.enterprise_id) if codes else ({}, {})
             )
+            scheduled = await uow.changes.scheduled(sub.id)
         service = catalog.service(sub.service_code)
-        plan = service.plan(sub.plan_code) if service is not None else None
+        plan_code = scheduled.plan_code if scheduled is not None else sub.plan_code
+        plan = service.plan(plan_code) if service is not None else None
         if service is None or plan is None:
             raise NotFound("plan not in the catalog", field="plan_code")
         today = self._clock.now().astimezone(VN_TZ).date()
@@ -128,6 +154,7 @@ class RenewalOffers:
             offer=CheckoutOffer(catalog, today, usage, purchase=Purchase.RENEWAL),
             open_order=opened[0] if opened else None,
             can_cancel_now=may_cancel_now,
+            scheduled=scheduled,
         )
 
 
@@ -229,14 +256,12 @@ class PlaceRenewal:
                         kind_of_service=sub.kind.value,
                     )
                 )
-            selection = Selection(
-                service_code=sub.service_code,
-                plan_code=sub.plan_code,
-                cycle_code=req.cycle_code,
-                quantity=sub.quantity,
-                addon_codes=sub.addon_codes,
-                plan_promotion=req.plan_promotion,
-                invoice_promotions=req.invoice_promotions,
+            selection = renewal_selection(
+                sub,
+                await uow.changes.scheduled(sub.id),
+                req.cycle_code,
+                req.plan_promotion,
+                req.invoice_promotions,
             )
             codes = selection.promotion_codes
             if codes:
@@ -279,15 +304,15 @@ class PlaceRenewal:
                     enterprise_id=sub.enterprise_id,
                     registered_by=UserId(req.actor_id),
                     service_code=sub.service_code,
-                    plan_code=sub.plan_code,
+                    plan_code=selection.plan_code,
                     cycle_code=req.cycle_code,
                     kind=sub.kind,
                     payment_method=PaymentMethod.VNPTPAY if online else PaymentMethod.BY_CASH,
                     total=q.total,
                     idempotency_key=req.idempotency_key,
                     created_at=now,
-                    quantity=sub.quantity,
-                    addon_codes=sub.addon_codes,
+                    quantity=selection.quantity,
+                    addon_codes=selection.addon_codes,
                     plan_promotion=req.plan_promotion,
                     invoice_promotions=req.invoice_promotions,
                     quote=q.to_dict(),

@@ -8,6 +8,8 @@ there, so workers on several replicas (or a round that overlaps a payment) never
   transaction as its outbox rows; a worker that finds the key taken writes nothing.
 - :class:`ExpireSubscriptions`: an ACTIVE subscription whose period (and grace) is over
   becomes EXPIRED; a NON_RENEWING one becomes CANCELLED at its period end (its owner asked).
+  A change scheduled for that period end is applied first, in the same transaction
+  (``docs/proration.md``, "At the period end").
   IN_TRIAL subscriptions are not touched here.
 """
 
@@ -29,6 +31,7 @@ from domain.lifecycle import (
 from domain.model import OrderStatus, Subscription, SubscriptionId, SubscriptionStatus
 from domain.outbox import JsonValue, Notice, NoticeKind
 from domain.ports import Clock, UnitOfWork
+from domain.usecases.changes.scheduled import apply_scheduled_change
 from domain.usecases.notices import add_notices, reachable_owners
 from domain.usecases.renewal.common import event, subscription_params, tell_owners
 
@@ -157,6 +160,16 @@ class ExpireSubscriptions:
                 return None  # renewed, cancelled or ended meanwhile
             if not self._over(sub, now):
                 return None
+            # a change scheduled for this period end applies first (the change round may not
+            # have got there yet): the subscription ends on the configuration it would have
+            # been renewed in, which a later Gia hạn of the expired subscription renews
+            scheduled = await uow.changes.scheduled(sub.id)
+            if (
+                scheduled is not None
+                and scheduled.effective_at <= now
+                and await uow.changes.unschedule(sub.id)
+            ):
+                sub = await apply_scheduled_change(uow, sub, scheduled)
             try:
                 status = next_status(sub.status, LifecycleAction.EXPIRE)
             except TransitionRefused:

@@ -1,0 +1,151 @@
+"""What happens at a period end when a downgrade is scheduled for it (``downgrade:
+at_period_end``), on the in-memory unit of work: the rule of docs/proration.md "At the period
+end" — the scheduled change applies first and keeps the period (it is the configuration of the
+next period, which a renewal pays for), then the expiry round decides; a renewal ordered while
+the downgrade waits is for the downgraded plan, and when paid early it takes effect at the old
+end (the current period keeps what was paid for)."""
+
+from __future__ import annotations
+
+from datetime import UTC, timedelta
+from typing import Any
+
+import pytest
+
+from domain.model import SubscriptionStatus
+from domain.usecases.changes.change import ChangeOutcomeKind
+from domain.usecases.changes.common import ChangeTarget
+from domain.usecases.renewal import ExpireSubscriptions, RenewalOffers
+from tests.fakes.uow import FakeDatabase
+from tests.integration.test_change_usecases import MY, THREE_MONTHS_LATER, ChangeWorld
+from tests.integration.test_late_payments import renewal_order
+from tests.integration.test_payment_usecases import OWNER, Clock, vn
+
+ONE_MICROSECOND = timedelta(microseconds=1)
+
+
+@pytest.fixture
+async def w() -> ChangeWorld:
+    clock = Clock(vn(2026, 3, 10, 9, 0).astimezone(UTC))
+    return await ChangeWorld(FakeDatabase(), clock).seed()  # type: ignore[arg-type]
+
+
+async def pro_with_a_downgrade(w: ChangeWorld, cycle: str = "M12") -> Any:
+    """CLOUD-PRO (upgraded and paid) for the period 10 Mar 2026 → 10 Mar 2027, with a
+    downgrade to CLOUD-STD ``cycle`` scheduled for its end."""
+    sub = await w.active()
+    w.clock.at = THREE_MONTHS_LATER
+    up = await w.confirm_change(sub.id, ChangeTarget("CLOUD-PRO", "M12"), "up")
+    await w.confirm(w.online(f"{up.order_code}-1", up.amount))
+    down = await w.confirm_change(sub.id, ChangeTarget("CLOUD-STD", cycle), "down")
+    assert down.kind is ChangeOutcomeKind.SCHEDULED
+    assert down.effective_at == sub.current_period_end == vn(2027, 3, 10, 9, 0)
+    return await w.sub(sub.id)
+
+
+async def scheduled(w: ChangeWorld, sub: Any) -> Any:
+    async with w.db.uow as uow:
+        return await uow.changes.scheduled(sub.id)
+
+
+async def test_without_grace_the_downgrade_applies_before_the_expiry_on_the_boundary(
+    w: ChangeWorld,
+) -> None:
+    sub = await pro_with_a_downgrade(w)
+    end = sub.current_period_end
+    expire = ExpireSubscriptions(w.uow, w.clock, grace_days=0)
+    w.clock.at = end - ONE_MICROSECOND  # the last moment of the period: nothing yet
+    assert (await expire()).ended == ()
+    assert (await w.scheduled()).applied == 0
+    # the expiry round reaches the boundary first (the change round runs on its own timer)
+    w.clock.at = end
+    assert (await expire()).ended == ((sub.code, SubscriptionStatus.EXPIRED),)
+    ended = await w.sub(sub.id)
+    assert (ended.status, ended.plan_code, ended.cycle_code) == (
+        SubscriptionStatus.EXPIRED,
+        "CLOUD-STD",
+        "M12",
+    )
+    assert (ended.current_period_start, ended.current_period_end) == (
+        sub.current_period_start,
+        end,
+    )
+    assert await scheduled(w, sub) is None
+    report = await w.scheduled()  # the change round then finds nothing to do or drop
+    assert (report.applied, report.dropped) == (0, 0)
+    events = await w.events(sub.id)  # newest first
+    assert events.index("subscription.expired") < events.index("subscription.changed")
+
+    # Gia hạn of the expired subscription renews the downgraded plan
+    offer = await RenewalOffers(w.uow, lambda: MY, w.clock)(OWNER, sub.code)
+    assert offer.plan.code == "CLOUD-STD"
+    placed = await renewal_order(w, sub, "M12", "after-exp")
+    assert (await w.order(placed.order_id)).plan_code == "CLOUD-STD"
+
+
+async def test_a_scheduled_change_of_cycle_length_does_not_give_a_free_period(
+    w: ChangeWorld,
+) -> None:
+    sub = await pro_with_a_downgrade(w, cycle="M1")
+    end = sub.current_period_end
+    w.clock.at = end
+    assert (await w.scheduled()).applied == 1
+    changed = await w.sub(sub.id)
+    assert (changed.plan_code, changed.cycle_code) == ("CLOUD-STD", "M1")
+    # the period is the one that was paid for: it ended; no month starts without a payment
+    assert changed.current_period_end == end
+    assert (await ExpireSubscriptions(w.uow, w.clock)()).ended == (
+        (sub.code, SubscriptionStatus.EXPIRED),
+    )
+
+
+async def test_a_renewal_while_a_downgrade_waits_is_for_the_downgrade_and_starts_at_the_end(
+    w: ChangeWorld,
+) -> None:
+    sub = await pro_with_a_downgrade(w)
+    end = sub.current_period_end
+    w.clock.at = end - timedelta(days=3)
+    offer = await RenewalOffers(w.uow, lambda: MY, w.clock)(OWNER, sub.code)
+    assert offer.plan.code == "CLOUD-STD" and offer.scheduled is not None
+    placed = await renewal_order(w, sub, "M12", "early")
+    order = await w.order(placed.order_id)
+    # priced as CLOUD-STD for 12 months (1.200.000 + 10 % VAT), not CLOUD-PRO (2.400.000)
+    assert (order.plan_code, order.total) == ("CLOUD-STD", 1_320_000)
+    await w.confirm(w.online(f"{placed.order_code}-1", placed.total))
+    renewed = await w.sub(sub.id)
+    # paid early: extended from the old end; the current period keeps CLOUD-PRO until then
+    assert renewed.current_period_start == end
+    assert renewed.current_period_end == vn(2028, 3, 10, 9, 0)
+    assert renewed.plan_code == "CLOUD-PRO"
+    waiting = await scheduled(w, sub)
+    assert waiting is not None and waiting.effective_at == end
+    assert waiting.plan_code == "CLOUD-STD"
+    # at the old end the downgrade applies, the renewed period untouched, nothing expires
+    w.clock.at = end
+    assert (await w.scheduled()).applied == 1
+    assert (await ExpireSubscriptions(w.uow, w.clock)()).ended == ()
+    after = await w.sub(sub.id)
+    assert (after.status, after.plan_code) == (SubscriptionStatus.ACTIVE, "CLOUD-STD")
+    assert (after.current_period_start, after.current_period_end) == (
+        end,
+        vn(2028, 3, 10, 9, 0),
+    )
+
+
+async def test_a_renewal_paid_in_the_grace_after_the_downgrade_takes_its_plan_at_once(
+    w: ChangeWorld,
+) -> None:
+    sub = await pro_with_a_downgrade(w)
+    end = sub.current_period_end
+    w.clock.at = end - timedelta(days=1)
+    placed = await renewal_order(w, sub, "M12", "grace")
+    w.clock.at = end + timedelta(days=1)  # the order was paid a day late, grace 3 days
+    assert (await ExpireSubscriptions(w.uow, w.clock, grace_days=3)()).ended == ()
+    await w.confirm(w.online(f"{placed.order_code}-1", placed.total))
+    renewed = await w.sub(sub.id)
+    assert (renewed.status, renewed.plan_code) == (SubscriptionStatus.ACTIVE, "CLOUD-STD")
+    assert (renewed.current_period_start, renewed.current_period_end) == (
+        end,
+        vn(2028, 3, 10, 9, 0),
+    )
+    assert await scheduled(w, sub) is None
