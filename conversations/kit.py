@@ -3,10 +3,11 @@ the notice after a rejected typed value, and the price breakdown of a quote."""
 
 from __future__ import annotations
 
-from conversations.screens import Button, Join, Money, Msg, Param, Plain
+from conversations.screens import Button, Day, Join, Money, Msg, Param, Plain
+from domain.catalog import Catalog, PromotionScope
 from domain.constants import MAX_FAILURES
-from domain.errors import InvalidInput
-from domain.pricing import Quote
+from domain.errors import InvalidInput, PromotionNotApplicable
+from domain.pricing import UNKNOWN_COUPON, PromotionRefusal, Quote
 from domain.proration import CHARGE_CODE, CREDIT_CODE
 
 #: the deductions of a change's settlement invoice (docs/proration.md), by their code
@@ -97,3 +98,32 @@ def copy_order_button(order_code: str) -> Button:
     """Copies the order code (the payment reference) to the clipboard: Telegram's
     ``copy_text`` button, nothing is sent to the bot."""
     return Button(Msg("btn.copy_order", {"order": Plain(order_code)}), copy_text=order_code)
+
+
+#: the reasons a typed coupon code is refused with their own text (``reg.coupon.<reason>``; an
+#: inactive promotion reads as an unknown code)
+COUPON_REFUSALS = frozenset({UNKNOWN_COUPON, *(r.value for r in PromotionRefusal)}) - {
+    PromotionRefusal.INACTIVE.value
+}
+
+
+def coupon_refusal(
+    catalog: Catalog, refused: PromotionNotApplicable, shown: Plain, scope: PromotionScope
+) -> Msg:
+    """Why a typed coupon code cannot be used here, in words (registration and renewal)."""
+    promo = catalog.promotion(refused.code)
+    reason = refused.reason
+    params: dict[str, Param] = {"code": shown}
+    if reason == PromotionRefusal.WRONG_SCOPE and promo is not None:
+        params["scope"] = Msg(f"reg.coupon.scope.{promo.scope.value}")
+    elif reason == PromotionRefusal.NOT_STARTED and promo is not None and promo.starts:
+        params["date"] = Day(promo.starts)
+    elif reason == PromotionRefusal.EXPIRED and promo is not None and promo.ends:
+        params["date"] = Day(promo.ends)
+    elif reason == PromotionRefusal.BELOW_MINIMUM and promo is not None:
+        params["amount"] = Money(promo.min_amount)
+    elif reason == PromotionRefusal.NOT_FOR_TARGET:
+        params["target"] = Msg(f"reg.coupon.target.{scope.value}")
+    if reason not in COUPON_REFUSALS:
+        reason = UNKNOWN_COUPON
+    return Msg(f"reg.coupon.{reason}", params)

@@ -15,14 +15,13 @@ same lock as every promotion's."""
 
 from __future__ import annotations
 
-from conversations.kit import breakdown, nav
+from conversations.kit import breakdown, coupon_refusal, nav
 from conversations.registration.context import Ctx, StepSpec, title
 from conversations.registration.draft import Action, Pick, Step
 from conversations.screens import (
     Button,
     ButtonStyle,
     Cycle,
-    Day,
     Join,
     Money,
     Msg,
@@ -32,7 +31,7 @@ from conversations.screens import (
 )
 from domain.catalog import Promotion, PromotionScope
 from domain.errors import NotFound, PromotionNotApplicable
-from domain.pricing import UNKNOWN_COUPON, LineKind, PromotionRefusal
+from domain.pricing import LineKind
 
 # the question, the same for the plan, each add-on and the invoice
 
@@ -151,28 +150,7 @@ async def _typed_coupon(
 
 
 def _refusal(c: Ctx, refused: PromotionNotApplicable, shown: Plain, scope: PromotionScope) -> Msg:
-    promo = c.t.catalog.promotion(refused.code)
-    reason = refused.reason
-    params: dict[str, Param] = {"code": shown}
-    if reason == PromotionRefusal.WRONG_SCOPE and promo is not None:
-        params["scope"] = Msg(f"reg.coupon.scope.{promo.scope.value}")
-    elif reason == PromotionRefusal.NOT_STARTED and promo is not None and promo.starts:
-        params["date"] = Day(promo.starts)
-    elif reason == PromotionRefusal.EXPIRED and promo is not None and promo.ends:
-        params["date"] = Day(promo.ends)
-    elif reason == PromotionRefusal.BELOW_MINIMUM and promo is not None:
-        params["amount"] = Money(promo.min_amount)
-    elif reason == PromotionRefusal.NOT_FOR_TARGET:
-        params["target"] = Msg(f"reg.coupon.target.{scope.value}")
-    if reason not in _REFUSALS:
-        reason = UNKNOWN_COUPON
-    return Msg(f"reg.coupon.{reason}", params)
-
-
-#: the reasons with their own text (an inactive promotion reads as an unknown code)
-_REFUSALS = frozenset({UNKNOWN_COUPON, *(r.value for r in PromotionRefusal)}) - {
-    PromotionRefusal.INACTIVE.value
-}
+    return coupon_refusal(c.t.catalog, refused, shown, scope)
 
 
 # the plan

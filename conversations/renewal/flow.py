@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final, Protocol
 
-from conversations.kit import breakdown, unexpected
+from conversations.kit import breakdown, coupon_refusal, unexpected
 from conversations.screens import (
     Button,
     ButtonStyle,
@@ -22,8 +22,14 @@ from conversations.screens import (
     Screen,
 )
 from conversations.turn import Turn
-from domain.catalog import Catalog, PromotionScope, ServiceKind
-from domain.errors import DomainError, InvalidInput, NotFound, PermissionDenied
+from domain.catalog import Catalog, Promotion, PromotionScope, Purchase, ServiceKind
+from domain.errors import (
+    DomainError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    PromotionNotApplicable,
+)
 from domain.model import Subscription, SubscriptionStatus
 from domain.outbox import JsonValue
 from domain.usecases.renewal import (
@@ -56,6 +62,7 @@ _REPAY_ENTRY: Final = "repay"
 _CYCLE, _SUMMARY, _END, _REASON = "rcycle", "rsum", "rend", "rreason"
 # the flow's own buttons
 _PICK, _PLAN_PROMO, _INVOICE_PROMO, _CONFIRM, _BACK, _END_OK = "cy", "pp", "ip", "ok", "back", "eok"
+_COUPON = "cp"  # **Nhập mã khuyến mại** (arg "off": close the prompt)
 
 
 class RenewalBackend(Protocol):
@@ -246,16 +253,27 @@ class RenewalFlow:
         )
         rows: list[tuple[Button, ...]] = []
         plan_line = q.lines[0]
-        for promo in offer.offer.promotions(
-            PromotionScope.PLAN, offer.plan.code, plan_line.base_amount
-        ):
+        catalog = offer.offer.catalog
+        listed = offer.offer.promotions(PromotionScope.PLAN, offer.plan.code, plan_line.base_amount)
+        for promo in _with_typed(catalog, listed, (plan_promo,) if plan_promo else ()):
             on = promo.code == plan_promo
             rows.append((_toggle(promo.name, on, _PLAN_PROMO, "" if on else promo.code),))
-        for promo in offer.offer.promotions(
+        listed = offer.offer.promotions(
             PromotionScope.INVOICE, offer.plan.code, q.discounted_subtotal
-        ):
+        )
+        for promo in _with_typed(catalog, listed, invoice_promos):
             rows.append(
                 (_toggle(promo.name, promo.code in invoice_promos, _INVOICE_PROMO, promo.code),)
+            )
+        if renewal_coupons(catalog, offer.plan.code):
+            prompt = bool(d.get("cpp"))
+            text = Join((*text.parts, Msg("reg.coupon.prompt"))) if prompt else text
+            rows.append(
+                (
+                    Button(Msg("btn.coupon_close"), action=_COUPON, arg="off")
+                    if prompt
+                    else Button(Msg("btn.coupon"), action=_COUPON, arg=""),
+                )
             )
         rows.append((Button(Msg("renew.btn.confirm"), action=_CONFIRM),))
         rows.append((Button(Msg("btn.back"), action=_BACK),))
@@ -279,6 +297,8 @@ class RenewalFlow:
         elif step == _SUMMARY and action == _INVOICE_PROMO:
             chosen = [str(p) for p in d.get("ip", ())]
             d["ip"] = [p for p in chosen if p != arg] if arg in chosen else [*chosen, arg]
+        elif step == _SUMMARY and action == _COUPON:
+            d["cpp"] = arg != "off"
         elif step == _SUMMARY and action == _CONFIRM:
             await self._confirm(t)
         elif step == _END and action == _END_OK:
@@ -350,6 +370,9 @@ class RenewalFlow:
 
     async def text(self, t: Turn, text: str) -> None:
         t.delivery = Delivery.NEW
+        if t.draft.get("s") == _SUMMARY:
+            await self._typed_coupon(t, text)
+            return
         if t.draft.get("s") != _REASON:
             t.notice = Msg("menu.use_buttons")
             return
@@ -365,9 +388,77 @@ class RenewalFlow:
         key = "renew.cancelled_now" if change.status is ChangeStatus.CHANGED else "renew.unchanged"
         self._said(t, Msg(key, _sub_params(sub)), sub.code)
 
+    async def _typed_coupon(self, t: Turn, typed: str) -> None:
+        """A coupon code typed at the summary: checked like in registration (the promotion's
+        scope, plan, ``purchases`` listing renewals, window, minimum, quota and uses per
+        business, case-insensitive: ``CheckoutOffer.coupon``); accepted, it is chosen like a
+        listed promotion (plan or invoice); refused, the reason is said and nothing changes."""
+        d = t.draft
+        offer = await self._backend.offer(t.user_id, str(d.get("code", "")))
+        catalog = offer.offer.catalog
+        if not d.get("cpp") and not renewal_coupons(catalog, offer.plan.code):
+            t.notice = Msg("menu.use_buttons")
+            return
+        d["cpp"] = True
+        cycle = offer.plan.cycle(str(d.get("c", "")))
+        if cycle is None:
+            raise unexpected()
+        shown = Plain(typed.strip()[:40])
+        found = catalog.coupon(typed)
+        scope = (
+            PromotionScope.INVOICE
+            if found is not None and found.scope is PromotionScope.INVOICE
+            else PromotionScope.PLAN
+        )
+        plan_promo = d.get("pp") or None
+        try:
+            if scope is PromotionScope.INVOICE:
+                amount = offer.quote(offer.selection(cycle.code, plan_promo)).discounted_subtotal
+                promo = offer.offer.coupon(typed, scope, offer.plan.code, amount)
+                chosen = [str(p) for p in d.get("ip", ())]
+                d["ip"] = chosen if promo.code in chosen else [*chosen, promo.code]
+            else:
+                amount = offer.quote(offer.selection(cycle.code)).lines[0].base_amount
+                promo = offer.offer.coupon(typed, scope, offer.plan.code, amount)
+                d["pp"] = promo.code
+        except PromotionNotApplicable as refused:
+            t.notice = Msg(
+                "renew.coupon_refused", {"why": coupon_refusal(catalog, refused, shown, scope)}
+            )
+            return
+        d.pop("k", None)  # another total: a new confirmation
+        t.notice = Msg("reg.coupon.applied", {"code": shown, "name": Plain(promo.name)})
+
     async def contact(self, t: Turn, phone: str, own: bool) -> None:
         t.delivery = Delivery.NEW
         t.notice = Msg("menu.use_buttons")
+
+
+def renewal_coupons(catalog: Catalog, plan_code: str) -> bool:
+    """Some active promotion used by typing its code may discount this renewal: it lists
+    renewals in ``purchases`` and is for the plan (any, or this one) or the whole invoice."""
+    return any(
+        p.coupon_code
+        and Purchase.RENEWAL in p.purchases
+        and (
+            p.scope is PromotionScope.INVOICE
+            or (
+                p.scope is PromotionScope.PLAN
+                and (p.applies_to is None or plan_code in p.applies_to)
+            )
+        )
+        for p in catalog.active_promotions()
+    )
+
+
+def _with_typed(
+    catalog: Catalog, listed: list[Promotion], chosen: tuple[str, ...]
+) -> list[Promotion]:
+    """The listed promotions and the chosen ones that came from a typed code (never listed),
+    so they show ticked and can be dropped."""
+    codes = {p.code for p in listed}
+    typed = [catalog.promotion(code) for code in chosen if code not in codes]
+    return [*listed, *(p for p in typed if p is not None and p.coupon_code)]
 
 
 def _scheduled_note(offer: RenewalOffer) -> tuple[Msg, ...]:
