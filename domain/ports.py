@@ -111,6 +111,10 @@ class UserRepository(Protocol):
         """The user with memberships and global roles, in one query; None if unknown."""
         ...
 
+    async def reachable_admins(self, limit: int = 20) -> list[User]:
+        """Admins the bot may write to (``User.reachable``), by id; at most ``limit``."""
+        ...
+
 
 class MembershipRepository(Protocol):
     async def for_user(self, user_id: UserId) -> list[Membership]: ...

@@ -83,8 +83,8 @@ def payment_succeeded(result: PaymentConfirmed) -> list[Notice]:
 
 def _refund_due(result: PaymentConfirmed, chats: tuple[int, ...]) -> list[Notice]:
     """Money came in for a subscription that could not take it: the order's chat and the
-    owners (``audience=owner``), then the staff member who ended the subscription
-    (``audience=staff``; not the one who confirmed the cash: they see it in their reply), are
+    owners (``audience=owner``), then the staff member who ended the subscription, else the
+    admins (``audience=staff``; not the one who confirmed the cash: they see it in their reply), are
     told that nothing was renewed or changed and that the amount is due for refund."""
     params: dict[str, JsonValue] = {
         "order": result.order_code,

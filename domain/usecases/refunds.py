@@ -25,17 +25,17 @@ def refund_due_details(order: Order, status: str) -> dict[str, JsonValue]:
     }
 
 
-async def staff_who_ended(uow: UnitOfWork, order: Order) -> tuple[tuple[int, str], ...]:
-    """The staff member who cancelled the order's subscription at once (the newest
-    ``subscription.cancelled`` event with an actor), as (chat id, language), to be told that
-    money came in for it; nobody when they cannot be reached."""
-    if order.subscription_id is None:
-        return ()
-    page = await uow.history.list(order.subscription_id, 0, 50)
-    for event in page.items:
-        if event.action == "subscription.cancelled" and event.actor_id is not None:
-            user = await uow.users.get(event.actor_id)
-            if user is None or not user.reachable:
-                return ()
-            return ((int(user.id), locale_of(user)),)
-    return ()
+async def staff_to_tell(uow: UnitOfWork, order: Order) -> tuple[tuple[int, str], ...]:
+    """The staff to tell that money came in for a subscription that could not take it, as
+    (chat id, language): the staff member who cancelled it at once (the newest
+    ``subscription.cancelled`` event with an actor) when they can be reached, else the
+    reachable admins (an expired subscription, or a canceller who cannot be reached)."""
+    if order.subscription_id is not None:
+        page = await uow.history.list(order.subscription_id, 0, 50)
+        for event in page.items:
+            if event.action == "subscription.cancelled" and event.actor_id is not None:
+                user = await uow.users.get(event.actor_id)
+                if user is not None and user.reachable:
+                    return ((int(user.id), locale_of(user)),)
+                break
+    return tuple((int(a.id), locale_of(a)) for a in await uow.users.reachable_admins())

@@ -168,6 +168,19 @@ class SqlUserRepository(SqlRepository):
         )
         return rowcount(result) > 0
 
+    async def reachable_admins(self, limit: int = 20) -> list[User]:
+        rows = await self._session.scalars(
+            select(UserRow)
+            .where(
+                UserRow.is_admin.is_(True),
+                UserRow.chat_seen_at.is_not(None),
+                UserRow.unreachable_at.is_(None),
+            )
+            .order_by(UserRow.id)
+            .limit(limit)
+        )
+        return [to_user(r) for r in rows]
+
     async def principal(self, user_id: UserId) -> Principal | None:
         rows = (
             await self._session.execute(

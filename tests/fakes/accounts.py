@@ -115,6 +115,10 @@ class FakeUserRepository(FakeRepository):
             t.users[user_id] = replace(old, is_agent=enabled)
         return True
 
+    async def reachable_admins(self, limit: int = 20) -> list[User]:
+        users = (await self._t()).users
+        return [users[i] for i in sorted(users) if users[i].is_admin and users[i].reachable][:limit]
+
     async def principal(self, user_id: UserId) -> Principal | None:
         t = await self._t()
         user = t.users.get(user_id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from domain.model import OrderStatus, SubscriptionStatus
+from domain.model import OrderStatus, Role, SubscriptionStatus, User, UserId
 from domain.outbox import NoticeKind
 from domain.usecases.changes.common import ChangeTarget
 from domain.usecases.payments import ConfirmCashRequest, ConfirmStatus
@@ -29,6 +29,8 @@ from tests.integration.test_change_usecases import MY, THREE_MONTHS_LATER, Chang
 from tests.integration.test_payment_usecases import AGENT, OWNER, OWNER_CHAT
 
 __all__ = ["w"]  # the fixture
+
+ADMIN = UserId(3001)
 
 
 async def reachable(world: ChangeWorld, *users: int) -> None:
@@ -126,7 +128,11 @@ async def test_a_change_paid_after_expiry_is_refunded_and_after_non_renewing_app
     w: ChangeWorld,
 ) -> None:
     sub = await w.active()
-    await reachable(w, OWNER)
+    async with w.db.uow as uow:  # an admin who wrote to the bot: told when no staff ended it
+        await uow.users.upsert(User(id=ADMIN, first_name="Admin", created_at=w.clock.now()))
+        await uow.users.set_global_role(ADMIN, Role.ADMIN)
+        await uow.commit()
+    await reachable(w, OWNER, ADMIN)
     w.clock.at = THREE_MONTHS_LATER
     # after Hủy gia hạn the subscription is alive until its period end: a change still applies
     up = await w.confirm_change(sub.id, ChangeTarget("CLOUD-PRO", "M12"), "up")
@@ -149,9 +155,11 @@ async def test_a_change_paid_after_expiry_is_refunded_and_after_non_renewing_app
     assert (ended.status, ended.addon_codes) == (SubscriptionStatus.EXPIRED, ())
     assert "payment.refund_due" in await w.events(sub.id)
     told = await w.notices(NoticeKind.PAYMENT_REFUND_DUE)
-    assert [(p["order"], p["purpose"], p["status"]) for _, p in told] == [
-        (more.order_code, "CHANGE", "EXPIRED")
+    assert sorted((chat, p["audience"], p["purpose"], p["status"]) for chat, p in told) == [
+        (int(OWNER_CHAT), "owner", "CHANGE", "EXPIRED"),
+        (int(ADMIN), "staff", "CHANGE", "EXPIRED"),
     ]
+    assert {p["order"] for _, p in told} == {more.order_code}
 
 
 async def test_a_renewal_paid_after_expiry_renews_with_a_fresh_period(w: ChangeWorld) -> None:

@@ -43,7 +43,7 @@ from domain.usecases.payments.common import (
     _owner_chats,
     subscription_period,
 )
-from domain.usecases.refunds import REFUND_DUE, refund_due_details, staff_who_ended
+from domain.usecases.refunds import REFUND_DUE, refund_due_details, staff_to_tell
 
 log = logging.getLogger(__name__)
 
@@ -310,7 +310,7 @@ async def confirm_change_payment(
         purpose=order.purpose.value,
         refund_due=sub is not None and not applied,
         subscription_status=sub.status.value if sub is not None else "",
-        staff_chat_ids=await staff_who_ended(uow, order) if sub is not None and not applied else (),
+        staff_chat_ids=await staff_to_tell(uow, order) if sub is not None and not applied else (),
     )
 
 

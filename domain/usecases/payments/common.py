@@ -98,8 +98,8 @@ class PaymentConfirmed:
     refund_due: bool = False
     #: the subscription's status when the refund became due (``SubscriptionStatus`` value)
     subscription_status: str = ""
-    #: staff to tell besides the one who confirmed the cash (who cancelled the subscription),
-    #: as (chat id, language)
+    #: staff to tell besides the one who confirmed the cash (who cancelled the subscription,
+    #: else the reachable admins), as (chat id, language)
     staff_chat_ids: tuple[tuple[int, str], ...] = ()
 
     @property

@@ -40,7 +40,7 @@ from domain.usecases.payments.common import (
     log,
     subscription_period,
 )
-from domain.usecases.refunds import staff_who_ended
+from domain.usecases.refunds import staff_to_tell
 from domain.usecases.renewal.apply import apply_paid_renewal
 
 
@@ -263,7 +263,7 @@ class ConfirmPayment:
             purpose=order.purpose.value,
             refund_due=refund_due,
             subscription_status=sub.status.value,
-            staff_chat_ids=await staff_who_ended(uow, order) if refund_due else (),
+            staff_chat_ids=await staff_to_tell(uow, order) if refund_due else (),
         )
 
     async def _activate(
