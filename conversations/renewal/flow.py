@@ -396,7 +396,7 @@ class RenewalFlow:
         d = t.draft
         offer = await self._backend.offer(t.user_id, str(d.get("code", "")))
         catalog = offer.offer.catalog
-        if not d.get("cpp") and not renewal_coupons(catalog, offer.plan.code):
+        if not d.get("cpp") and not catalog.has_coupons():  # a code for new ones: say so
             t.notice = Msg("menu.use_buttons")
             return
         d["cpp"] = True

@@ -6,7 +6,7 @@ promotion (plan or invoice) and shown ticked, so the order is placed with it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -102,12 +102,18 @@ def buttons(screen: Any) -> list[tuple[str, str]]:
 async def test_the_summary_offers_a_code_only_when_one_may_discount_renewals() -> None:
     flow, t = await at_summary(Backend())
     assert ("cp", "") in buttons(await flow.screen(t))
-    new_only = replace(CATALOG, promotions=(coupon("KM-MOI", "MOI", purchases=(Purchase.NEW,)),))
+    new_only = Catalog(
+        services=(SERVICE,), promotions=(coupon("KM-MOI", "MOI", purchases=(Purchase.NEW,)),)
+    )
     assert not renewal_coupons(new_only, PLAN.code)
     flow, t = await at_summary(Backend(new_only))
     assert ("cp", "") not in buttons(await flow.screen(t))
-    await flow.text(t, "MOI")  # no code applies to renewals: the text is not taken
-    assert t.notice == Msg("menu.use_buttons") and t.draft.get("pp") is None
+    # a code for new registrations typed anyway gets its reason, and changes nothing
+    await flow.text(t, "moi")
+    assert "không dùng cho lần mua này" in said(t) and t.draft.get("pp") is None
+    flow, t = await at_summary(Backend(Catalog(services=(SERVICE,))))
+    await flow.text(t, "MOI")  # no codes at all: the text is not taken
+    assert t.notice == Msg("menu.use_buttons")
 
 
 async def test_a_plan_code_typed_in_any_case_is_chosen_and_shown_ticked() -> None:
