@@ -1,6 +1,6 @@
 """The world behind the local Bot API server: bots, simulated users, chats and updates.
 
-Both sides act on one ``BotApiState``: the bot through Bot API methods (``methods.py``), the
+Both sides act on one ``BotApiState``: the bot through Bot API methods (``methods/``), the
 simulated users through the ``create_user``/``send_message``/``press_inline_button``/...
 methods here (also reachable over HTTP under ``/_sim/``). Everything runs on one event loop and
 is synchronous except the waits; each change wakes every waiter (``_notify``).
