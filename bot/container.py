@@ -20,7 +20,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from functools import cached_property
-from typing import Any, Protocol
+from typing import Any
 
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
@@ -49,7 +49,8 @@ from bot.payments_http import (
 )
 from bot.reconciler import PaymentReconciler, interval_for
 from bot.render import Renderer
-from bot.replay import ReplayGuard, UpdateJournal
+from bot.replay import ReplayGuard
+from bot.runtime import Background, CatalogCache, StateStores
 from bot.session import BotSession
 from bot.settings import Settings
 from bot.telegram_policy import send_policy_for
@@ -70,9 +71,8 @@ from conversations.payment import CASH_ACTION, CASH_FLOW, PAY_FLOW, REPAY_ACTION
 from conversations.registration import RegistrationFlow, RegistrationServices
 from conversations.renewal import FLOW as RENEWAL_FLOW
 from conversations.renewal import RENEW_ACTION, RenewalFlow
-from domain.catalog import Catalog
 from domain.payments import PaymentGateway
-from domain.ports import ChatLock, Clock, ConversationStore, SystemClock, UnitOfWork, UpdateDeduper
+from domain.ports import Clock, SystemClock, UnitOfWork
 from domain.usecases.accounts import (
     AcceptInvitation,
     BusinessRecipients,
@@ -144,61 +144,6 @@ from storage.redis_store import (
 __all__ = ["Background", "CatalogCache", "Container", "StateStores"]
 
 log = logging.getLogger(__name__)
-
-
-class Background(Protocol):
-    """A service started after updates flow and stopped once they are drained."""
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-
-class CatalogCache:
-    """The catalog the engine reads, kept in memory; ``refresh`` reloads it when the stored
-    revision moved (one cheap query when it did not)."""
-
-    def __init__(self, database: Database, metrics: Metrics) -> None:
-        self._database = database
-        self._metrics = metrics
-        self._catalog = Catalog()
-        self._revision: int | None = None
-
-    def get(self) -> Catalog:
-        return self._catalog
-
-    @property
-    def revision(self) -> int | None:
-        return self._revision
-
-    async def refresh(self) -> bool:
-        """Reload when the stored catalog changed; True if it did."""
-        async with self._database.uow as uow:
-            revision = await uow.catalog.revision()
-            if revision == self._revision:
-                return False
-            catalog = await uow.catalog.load()
-        self._catalog, self._revision = catalog, revision
-        self._metrics.catalog_reloads.inc()
-        log.info("catalog loaded (revision %s, %d services)", revision, len(catalog.services))
-        return True
-
-
-class StateStores:
-    """Conversation state, per-chat locks, update de-duplication and the journal of updates
-    being handled (None without Redis: no other replica handles an update again)."""
-
-    def __init__(
-        self,
-        store: ConversationStore,
-        chat_lock: ChatLock,
-        deduper: UpdateDeduper,
-        journal: UpdateJournal | None,
-    ) -> None:
-        self.store = store
-        self.chat_lock = chat_lock
-        self.deduper = deduper
-        self.journal = journal
 
 
 class Container:

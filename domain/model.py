@@ -442,10 +442,17 @@ class Invitation:
     created_at: datetime
     used_by: UserId | None = None
     used_at: datetime | None = None
+    #: the person it was made for, when the inviter picked them in Telegram; None for a link
+    #: anyone may use
+    invitee_id: UserId | None = None
     id: InvitationId = field(default=InvitationId(0), kw_only=True)
 
     def is_usable(self, now: datetime) -> bool:
         return self.used_by is None and now < self.expires_at
+
+    def is_for(self, user_id: UserId) -> bool:
+        """Whether ``user_id`` may use it: anyone for a link, only the invitee when picked."""
+        return self.invitee_id is None or self.invitee_id == user_id
 
 
 class JoinRequestStatus(enum.StrEnum):

@@ -48,12 +48,11 @@ from domain.pricing import (
     LineKind,
     Quote,
     QuoteLine,
-    _round_ratio,
-    _spread,
-    _vat_groups,
     addon_base_amount,
     line_base_amount,
 )
+from domain.pricing.model import _round_ratio
+from domain.pricing.quoting import _spread, _vat_groups
 
 #: the code of the invoice-level deduction that carries the credit for the unused part
 CREDIT_CODE = "CREDIT"

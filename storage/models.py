@@ -496,6 +496,9 @@ class InvitationRow(Base):
     expires_at: Mapped[datetime]
     used_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id"))
     used_at: Mapped[datetime | None]
+    #: the Telegram user it was made for (picked by the inviter); they may never have written
+    #: to the bot, hence no foreign key to ``users``
+    invitee_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class JoinRequestRow(Base):

@@ -7,6 +7,9 @@ from storage.repositories.accounts import (
 )
 from storage.repositories.catalog import SqlCatalogRepository
 from storage.repositories.changes import SqlChangeRepository
+from storage.repositories.employees import SqlEmployeeRepository
+from storage.repositories.history import SqlHistoryRepository
+from storage.repositories.invoices import SqlInvoiceRepository, SqlMemoRepository
 from storage.repositories.joining import SqlInvitationRepository, SqlJoinRequestRepository
 from storage.repositories.orders import (
     SqlCounterRepository,
@@ -16,13 +19,7 @@ from storage.repositories.orders import (
 )
 from storage.repositories.outbox import OUTBOX_WRITTEN, SqlOutboxRepository
 from storage.repositories.renewals import SqlRenewalRepository
-from storage.repositories.subscriptions import (
-    SqlEmployeeRepository,
-    SqlHistoryRepository,
-    SqlInvoiceRepository,
-    SqlMemoRepository,
-    SqlSubscriptionRepository,
-)
+from storage.repositories.subscriptions import SqlSubscriptionRepository
 
 __all__ = [
     "OUTBOX_WRITTEN",

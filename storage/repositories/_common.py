@@ -68,3 +68,33 @@ def utcnow() -> datetime:
 def check_page(offset: int, limit: int) -> None:
     if offset < 0 or limit < 1:
         raise ValueError("offset must be ≥ 0 and limit ≥ 1")
+
+
+async def counted_page(
+    session: AsyncSession,
+    statement: Select[Any],
+    offset: int,
+    limit: int,
+    mapper: Callable[[Any], T],
+    *extra: Any,
+) -> tuple[Page[T], tuple[Any, ...]]:
+    """One page of ``statement``'s rows with the total (``count(*) OVER ()``, computed before
+    LIMIT) in ONE query; ``extra`` window columns come back as the second element (None
+    each on an empty page). Only a page past the end costs a second query, for the total."""
+    check_page(offset, limit)
+    total_column = func.count().over().label("_total")
+    rows = (
+        await session.execute(
+            statement.add_columns(total_column, *extra).offset(offset).limit(limit)
+        )
+    ).all()
+    if rows:
+        total = int(rows[0][1])
+        extras = tuple(rows[0][2:])
+    else:
+        extras = tuple(None for _ in extra)
+        total = 0
+        if offset > 0:
+            counted = select(func.count()).select_from(statement.order_by(None).subquery())
+            total = int((await session.execute(counted)).scalar_one())
+    return Page.of((mapper(r[0]) for r in rows), total, offset, limit), extras

@@ -35,6 +35,7 @@ def to_invitation(row: Any) -> Invitation:
         expires_at=row.expires_at,
         used_by=UserId(row.used_by) if row.used_by is not None else None,
         used_at=row.used_at,
+        invitee_id=UserId(row.invitee_id) if row.invitee_id is not None else None,
     )
 
 
@@ -54,6 +55,7 @@ class SqlInvitationRepository(SqlRepository):
                     expires_at=invitation.expires_at,
                     used_by=invitation.used_by,
                     used_at=invitation.used_at,
+                    invitee_id=invitation.invitee_id,
                 )
                 .returning(InvitationRow.id)
             )

@@ -381,6 +381,17 @@ async def test_an_owner_picks_the_employee_to_invite_in_telegram(bot_factory: Bo
 
     invited = await employee.wait_for_text("mời bạn tham gia doanh nghiệp")
     assert "Công ty TNHH An Bình" in (invited.text or "") and "Nhân viên" in (invited.text or "")
+    # the link in other hands (forwarded, seen over a shoulder): refused, it says nothing of
+    # the business, and the invitation stays the employee's
+    [(_, start_arg)] = LINK.findall(shown)
+    other = bot.user("Dũng")
+    await other.send(f"/start {start_arg}")
+    assert "dành cho người khác" in other.last_text()
+    assert "An Bình" not in other.last_text() and "Nhân viên" not in other.last_text()
+    forge(bot, other, f"f:0:ivj:{start_arg}")  # the employee's button, pressed by another
+    await other.wait_for_text("dành cho người khác")
+    assert await rows(bot, "SELECT 1 FROM memberships WHERE user_id = :u", u=other.id) == []
+    assert await rows(bot, "SELECT used_by, invitee_id FROM invitations") == [(None, employee.id)]
     await employee.press("✅ Tham gia doanh nghiệp")
     assert "Bạn đã tham gia doanh nghiệp" in employee.last_text()
     assert await rows(bot, "SELECT role FROM memberships WHERE user_id = :u", u=employee.id) == [
@@ -402,6 +413,7 @@ async def test_an_owner_picks_the_employee_to_invite_in_telegram(bot_factory: Bo
     await owner.share_users(newcomer)
     assert "Liên kết mời dành cho Chi" in owner.last_text()
     assert LINK.search(owner.last_text()) is not None
+    [(_, for_newcomer)] = LINK.findall(owner.last_text())
     # the pick again, once the flow has ended: nothing is created
     await owner.share_users(newcomer, request_id=pick.request_id or 0, forged=True)
     assert await rows(bot, "SELECT count(*) FROM invitations") == [(2,)]
@@ -410,6 +422,13 @@ async def test_an_owner_picks_the_employee_to_invite_in_telegram(bot_factory: Bo
         (employee.id, True),
         (newcomer.id, False),
     ]
+    # the employee cannot use the newcomer's link either; the newcomer can
+    await employee.send(f"/start {for_newcomer}")
+    assert "dành cho người khác" in employee.last_text()
+    await newcomer.send(f"/start {for_newcomer}")
+    assert "Bạn đã tham gia doanh nghiệp" in newcomer.last_text()
+    reasons = [r.details["reason"] for r in await history(bot, "invitation.refused")]
+    assert reasons == ["not_invitee", "not_invitee", "used", "invalid", "not_invitee"]
 
 
 async def test_a_member_cannot_register_or_invite(bot_factory: BotFactory) -> None:

@@ -1,5 +1,5 @@
-"""Fake subscriptions, invoices, memos, employees and history
-(storage/repositories/subscriptions.py)."""
+"""Fake subscriptions, invoices, memos, employees and history (storage/repositories/
+subscriptions.py, invoices.py, employees.py, history.py)."""
 
 from __future__ import annotations
 

@@ -768,6 +768,7 @@ async def test_invitations_are_used_once(uow: SqlUnitOfWork) -> None:
         assert await uow.invitations.get_by_token("other") is None
     assert used == replace(invitation, used_by=UserId(1), used_at=NOW)
     assert not used.is_usable(NOW)
+    assert used.invitee_id is None and used.is_for(UserId(2))
 
 
 async def test_join_requests_are_decided_once(uow: SqlUnitOfWork) -> None:

@@ -840,6 +840,31 @@ async def test_invitations_and_join_requests_are_used_and_decided_once(uow: Unit
             await uow.invitations.add(replace(invitation, used_by=None, used_at=None))
 
 
+async def test_an_invitation_keeps_its_invitee(uow: UnitOfWork) -> None:
+    """The invitee picked in Telegram is stored as is: a Telegram id beyond 32 bits, of a person
+    who may never have written to the bot (no ``users`` row)."""
+    (ent,) = await seed(uow, "0100233488")
+    invitee = UserId(7_123_456_789)
+    async with uow:
+        bound = await uow.invitations.add(
+            Invitation(
+                token="b0und",
+                enterprise_id=ent,
+                role=Role.MEMBER,
+                created_by=AGENT,
+                created_at=NOW,
+                expires_at=NOW + timedelta(days=7),
+                invitee_id=invitee,
+            )
+        )
+        await uow.commit()
+    async with uow:
+        stored = await uow.invitations.get_by_token("b0und")
+        assert await uow.invitations.for_enterprise(ent) == [bound]
+    assert stored == bound and stored.invitee_id == invitee
+    assert stored.is_for(invitee) and not stored.is_for(UserId(1))
+
+
 # ---------------------------------------------------------------------------------------------
 # Catalog
 

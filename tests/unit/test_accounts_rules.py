@@ -32,6 +32,7 @@ from domain.usecases.accounts import (
     FindBusinessByTaxCode,
     GrantRoleByAdmin,
     Greet,
+    InvitationOutcome,
     InvitationStatus,
     JoinDecisionStatus,
     JoinStatus,
@@ -417,11 +418,31 @@ async def test_an_invitation_for_a_picked_employee_is_sent_to_them_when_they_use
     with pytest.raises(PermissionDenied):
         await invite(CreateInvitationRequest(MEMBER, world["a"], Role.MEMBER, STRANGER))
     assert len(told(uow, NoticeKind.INVITATION_RECEIVED)) == 1
+    # the invitation is theirs only: anyone else holding the token is refused, learns nothing
+    # of the business, and the invitation stays unused
+    accept = AcceptInvitation(factory, clock)
+    for someone in (202, MEMBER, OWNER):
+        other = await accept(AcceptInvitationRequest(person(someone, "Khác"), sent.token))
+        assert other == InvitationOutcome(InvitationStatus.NOT_INVITEE)
+    assert await role_of(uow, 202, world["a"]) is None
+    assert await role_of(uow, MEMBER, world["a"]) is Role.MEMBER
+    refused = await events(uow, "invitation.refused")
+    assert [(e["actor"], e["details"]["reason"]) for e in refused] == [
+        (202, "not_invitee"),
+        (MEMBER, "not_invitee"),
+        (OWNER, "not_invitee"),
+    ]
+    assert told(uow, NoticeKind.INVITATION_USED) == []
+    async with uow:
+        stored = await uow.invitations.get_by_token(sent.token)
+    assert stored is not None and stored.used_by is None and stored.invitee_id == STRANGER
     # the employee joins with the token they were sent
-    joined = await AcceptInvitation(factory, clock)(
-        AcceptInvitationRequest(person(STRANGER, "Khách"), sent.token)
-    )
+    joined = await accept(AcceptInvitationRequest(person(STRANGER, "Khách"), sent.token))
     assert joined.status is InvitationStatus.JOINED
+    assert await role_of(uow, STRANGER, world["a"]) is Role.MEMBER
+    # the one picked but never seen by the bot uses the link they were given
+    late = await accept(AcceptInvitationRequest(person(999_001, "Chi"), unknown.token))
+    assert late.status is InvitationStatus.JOINED
 
 
 async def test_an_owner_is_not_demoted_by_a_member_link_and_a_member_is_promoted(

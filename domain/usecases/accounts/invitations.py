@@ -64,7 +64,7 @@ class CreateInvitationRequest:
     enterprise_id: int
     role: Role
     #: the person it is meant for, when the inviter picked them in Telegram: sent to them
-    #: too when they use the bot (a hint: anyone with the link may still use it)
+    #: too when they use the bot, and nobody else may use it
     invitee_id: int | None = None
 
 
@@ -133,6 +133,7 @@ class CreateInvitation:
                     created_by=UserId(req.actor_id),
                     expires_at=now + self._ttl,
                     created_at=now,
+                    invitee_id=UserId(req.invitee_id) if req.invitee_id is not None else None,
                 )
             )
             business = BusinessView.of(enterprise)
@@ -197,10 +198,17 @@ class InvitationStatus(enum.StrEnum):
     USED = "used"
     EXPIRED = "expired"
     INVALID = "invalid"  # no such invitation
+    #: made for another person (picked in Telegram): refused, and the invitation stays unused
+    NOT_INVITEE = "not_invitee"
 
     @property
     def refused(self) -> bool:
-        return self in (InvitationStatus.USED, InvitationStatus.EXPIRED, InvitationStatus.INVALID)
+        return self in (
+            InvitationStatus.USED,
+            InvitationStatus.EXPIRED,
+            InvitationStatus.INVALID,
+            InvitationStatus.NOT_INVITEE,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,8 +228,10 @@ _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 
 class AcceptInvitation:
     """Use an invitation link: the user gets its role in its business, once. A used, expired
-    or unknown link is refused and recorded. Owners are never demoted by a member link (the
-    link then stays usable for the person it was meant for)."""
+    or unknown link is refused and recorded; so is an invitation made for another person
+    (picked by the inviter), which says nothing of the business and stays usable by its
+    invitee. Owners are never demoted by a member link (the link then stays usable for the
+    person it was meant for)."""
 
     def __init__(self, uow: UowFactory, clock: Clock) -> None:
         self._uow = uow
@@ -238,6 +248,8 @@ class AcceptInvitation:
                 invitation = await uow.invitations.get_by_token(token, for_update=True)
             if invitation is None:
                 status = InvitationStatus.INVALID
+            elif not invitation.is_for(user_id):
+                status = InvitationStatus.NOT_INVITEE
             elif invitation.used_by is not None:
                 status = InvitationStatus.USED
             elif not invitation.is_usable(now):

@@ -1,38 +1,22 @@
-"""Ports: what the use cases need from the outside world, as small Protocols.
-
-Repositories return domain objects (``domain.model``), never storage rows. They never commit:
-the unit of work does, once per use case (``async with uow: ... await uow.commit()``; leaving
-the block without a commit rolls everything back).
-
-Methods named ``add`` take an entity built with ``id=0`` and return the stored copy with its id.
+"""Repositories of what is sold and bought: catalog, promotion usage, orders, payments,
+subscriptions, renewals, invoices, memos and a subscription's employees (see
+:mod:`domain.ports`).
 """
 
 from __future__ import annotations
 
-import builtins
-from collections.abc import Callable, Collection
-from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime
-from types import TracebackType
-from typing import Protocol, Self
+from collections.abc import Collection
+from datetime import datetime
+from typing import Protocol
 
 from domain.catalog import Catalog
-from domain.changes import ChangeRepository
 from domain.model import (
-    ConversationRecord,
     Employee,
     EmployeeId,
-    Enterprise,
     EnterpriseId,
-    HistoryEvent,
-    Invitation,
     Invoice,
     InvoiceId,
     InvoiceStatus,
-    JoinRequest,
-    JoinRequestId,
-    JoinRequestStatus,
-    Membership,
     Memo,
     MemoId,
     MemoStatus,
@@ -43,7 +27,6 @@ from domain.model import (
     PaymentAttempt,
     PaymentAttemptId,
     PaymentAttemptStatus,
-    Principal,
     Role,
     Subscription,
     SubscriptionId,
@@ -51,108 +34,6 @@ from domain.model import (
     User,
     UserId,
 )
-from domain.outbox import OutboxRepository
-
-
-class Clock(Protocol):
-    def now(self) -> datetime:
-        """The current time, timezone-aware UTC."""
-        ...
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
-class LockTimeout(TimeoutError):
-    """A per-chat lock could not be taken in time (another update of that chat is running)."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Repositories
-
-
-class UserRepository(Protocol):
-    async def get(self, user_id: UserId) -> User | None: ...
-
-    async def get_many(self, user_ids: Collection[UserId]) -> dict[UserId, User]: ...
-
-    async def upsert(self, user: User) -> User:
-        """Insert the user, or refresh the Telegram profile (``first_name``, ``username``) of an
-        existing one; ``phone`` and ``locale`` are overwritten only when the given user has them;
-        a ``chat_seen_at`` given is stored and clears ``unreachable_at``; ``created_at`` and the
-        global roles of an existing user are kept. One statement."""
-        ...
-
-    async def ensure(self, user_id: UserId, now: datetime) -> User:
-        """The user, created with an empty profile if unknown (e.g. granted a role by id)."""
-        ...
-
-    async def record_contact(self, user: User, now: datetime) -> None:
-        """The user wrote to the bot: insert them or refresh ``first_name``, ``username`` and
-        ``language_code``; ``chat_seen_at`` becomes ``now`` and ``unreachable_at`` is cleared.
-        Roles, phone and chosen locale are kept. One statement."""
-        ...
-
-    async def mark_unreachable(self, user_id: UserId, now: datetime) -> None:
-        """Telegram refused a message to them (403)."""
-        ...
-
-    async def set_locale(self, user_id: UserId, locale: str | None) -> None: ...
-
-    async def set_phone(self, user_id: UserId, phone: str | None) -> None: ...
-
-    async def set_global_role(self, user_id: UserId, role: Role, enabled: bool = True) -> bool:
-        """Grant (or revoke) ``admin``/``agent``; True if it changed anything."""
-        ...
-
-    async def principal(self, user_id: UserId) -> Principal | None:
-        """The user with memberships and global roles, in one query; None if unknown."""
-        ...
-
-    async def reachable_admins(self, limit: int = 20) -> list[User]:
-        """Admins the bot may write to (``User.reachable``), by id; at most ``limit``."""
-        ...
-
-
-class MembershipRepository(Protocol):
-    async def for_user(self, user_id: UserId) -> list[Membership]: ...
-
-    async def for_enterprise(self, enterprise_id: EnterpriseId) -> list[Membership]: ...
-
-    async def get(self, user_id: UserId, enterprise_id: EnterpriseId) -> Membership | None: ...
-
-    async def add(self, membership: Membership) -> bool:
-        """Insert, or change the role of an existing membership; True if anything changed."""
-        ...
-
-    async def set_role(self, user_id: UserId, enterprise_id: EnterpriseId, role: Role) -> bool:
-        """Change the role of an existing membership; False if there is none."""
-        ...
-
-    async def remove(self, user_id: UserId, enterprise_id: EnterpriseId) -> bool: ...
-
-
-class EnterpriseRepository(Protocol):
-    async def get(self, enterprise_id: EnterpriseId) -> Enterprise | None: ...
-
-    async def get_many(
-        self, enterprise_ids: Collection[EnterpriseId]
-    ) -> dict[EnterpriseId, Enterprise]: ...
-
-    async def by_tax_code(self, tax_code: str) -> Enterprise | None: ...
-
-    async def search(self, query: str, limit: int = 10) -> list[Enterprise]:
-        """Enterprises whose tax code starts with, or whose name contains, ``query``."""
-        ...
-
-    async def add(self, enterprise: Enterprise) -> Enterprise:
-        """Insert; idempotent on the tax code: if it exists, the stored enterprise is returned
-        unchanged (compare ids to know whether it was created)."""
-        ...
-
-    async def update(self, enterprise: Enterprise) -> None: ...
 
 
 class CatalogRepository(Protocol):
@@ -475,194 +356,4 @@ class EmployeeRepository(Protocol):
 
     async def email_taken(self, subscription_id: SubscriptionId, email: str) -> bool:
         """Whether an employee of the subscription has this e-mail (case-insensitive)."""
-        ...
-
-
-class HistoryRepository(Protocol):
-    async def add(self, event: HistoryEvent) -> HistoryEvent: ...
-
-    async def list(
-        self, subscription_id: SubscriptionId, offset: int = 0, limit: int = 10
-    ) -> Page[HistoryEvent]:
-        """Newest first."""
-        ...
-
-    async def list_for_enterprise(
-        self, enterprise_id: EnterpriseId, offset: int = 0, limit: int = 10
-    ) -> Page[HistoryEvent]: ...
-
-    async def list_for_order(self, order_id: OrderId) -> builtins.list[HistoryEvent]:
-        """Oldest first."""
-        ...
-
-    async def page_for_subscription(
-        self,
-        subscription_id: SubscriptionId,
-        order_id: OrderId | None = None,
-        offset: int = 0,
-        limit: int = 10,
-    ) -> Page[HistoryEvent]:
-        """The events of the subscription and, with ``order_id``, those of its order from
-        before it existed; newest first, with the total count, in one query."""
-        ...
-
-
-class InvitationRepository(Protocol):
-    async def add(self, invitation: Invitation) -> Invitation: ...
-
-    async def get_by_token(self, token: str, *, for_update: bool = False) -> Invitation | None: ...
-
-    async def mark_used(self, token: str, user_id: UserId, at: datetime) -> bool:
-        """Use the invitation if it is still unused; True for the one caller that did."""
-        ...
-
-    async def for_enterprise(self, enterprise_id: EnterpriseId) -> list[Invitation]: ...
-
-
-class JoinRequestRepository(Protocol):
-    async def add(self, request: JoinRequest) -> JoinRequest: ...
-
-    async def get(self, request_id: JoinRequestId) -> JoinRequest | None: ...
-
-    async def pending_for_enterprise(self, enterprise_id: EnterpriseId) -> list[JoinRequest]: ...
-
-    async def pending_for_user(self, user_id: UserId) -> list[JoinRequest]: ...
-
-    async def decide(
-        self,
-        request_id: JoinRequestId,
-        status: JoinRequestStatus,
-        decided_by: UserId,
-        at: datetime,
-    ) -> bool:
-        """Accept or refuse a pending request; True for the one caller that decided it."""
-        ...
-
-
-class CounterRepository(Protocol):
-    async def next(self, name: str) -> int:
-        """The next value (1, 2, …) of a named counter, gap-free: the increment belongs to the
-        current transaction and concurrent transactions wait for each other."""
-        ...
-
-    async def current(self, name: str) -> int:
-        """The last value handed out (0 if never)."""
-        ...
-
-
-class UnitOfWork(Protocol):
-    """One transaction. ``async with uow:`` opens it; ``await uow.commit()`` makes it durable;
-    leaving the block without committing rolls back."""
-
-    @property
-    def users(self) -> UserRepository: ...
-
-    @property
-    def memberships(self) -> MembershipRepository: ...
-
-    @property
-    def enterprises(self) -> EnterpriseRepository: ...
-
-    @property
-    def catalog(self) -> CatalogRepository: ...
-
-    @property
-    def promotions(self) -> PromotionUsageRepository: ...
-
-    @property
-    def orders(self) -> OrderRepository: ...
-
-    @property
-    def payments(self) -> PaymentRepository: ...
-
-    @property
-    def subscriptions(self) -> SubscriptionRepository: ...
-
-    @property
-    def invoices(self) -> InvoiceRepository: ...
-
-    @property
-    def memos(self) -> MemoRepository: ...
-
-    @property
-    def employees(self) -> EmployeeRepository: ...
-
-    @property
-    def history(self) -> HistoryRepository: ...
-
-    @property
-    def invitations(self) -> InvitationRepository: ...
-
-    @property
-    def join_requests(self) -> JoinRequestRepository: ...
-
-    @property
-    def counters(self) -> CounterRepository: ...
-
-    @property
-    def outbox(self) -> OutboxRepository: ...
-
-    @property
-    def renewals(self) -> RenewalRepository: ...
-
-    @property
-    def changes(self) -> ChangeRepository: ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    async def commit(self) -> None: ...
-
-    async def rollback(self) -> None: ...
-
-
-#: what use cases take: ``async with self._uow() as uow: ...`` opens one transaction
-UowFactory = Callable[[], UnitOfWork]
-
-
-# ---------------------------------------------------------------------------------------------
-# Conversation state, per-chat locking, update de-duplication
-
-
-class ConversationStore(Protocol):
-    """Drafts, one round trip per call. Stores may forget records after an idle time."""
-
-    async def get(self, key: str) -> ConversationRecord | None: ...
-
-    async def put(self, record: ConversationRecord) -> None: ...
-
-    async def delete(self, key: str) -> None: ...
-
-
-class ChatLock(Protocol):
-    """Mutual exclusion per chat: ``async with chat_lock.lock(key):``. Raises
-    :class:`LockTimeout` when the lock cannot be taken in time."""
-
-    def lock(self, key: str, order: int | None = None) -> AbstractAsyncContextManager[None]:
-        """``order`` (the update id) puts waiters for one chat in Telegram's order where the
-        lock is shared by several processes; ``None`` waits behind every update."""
-        ...
-
-
-class UpdateDeduper(Protocol):
-    """Which updates were handled to the end. An update is marked *done* only once handled
-    (under its chat's lock), so a redelivery of an update whose replica died mid-way runs
-    again, while a repeat of a finished one is skipped."""
-
-    async def done(self, update_id: int) -> bool:
-        """True if ``update_id`` was handled to the end already."""
-        ...
-
-    async def mark_done(self, update_id: int) -> None:
-        """Record that ``update_id`` was handled to the end."""
-        ...
-
-    async def forget(self, update_id: int) -> None:
-        """Undo :meth:`mark_done` (a failed update, so that a redelivery runs)."""
         ...

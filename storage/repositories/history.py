@@ -1,0 +1,111 @@
+"""History events of subscriptions, orders and businesses."""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+
+from domain.model import (
+    EnterpriseId,
+    HistoryEvent,
+    HistoryEventId,
+    OrderId,
+    Page,
+    SubscriptionId,
+    UserId,
+)
+from storage.models import HistoryEventRow
+from storage.repositories._common import SqlRepository, check_page, counted_page
+
+
+def to_history_event(row: Any) -> HistoryEvent:
+    return HistoryEvent(
+        id=HistoryEventId(row.id),
+        enterprise_id=EnterpriseId(row.enterprise_id) if row.enterprise_id is not None else None,
+        subscription_id=SubscriptionId(row.subscription_id)
+        if row.subscription_id is not None
+        else None,
+        order_id=OrderId(row.order_id) if row.order_id is not None else None,
+        actor_id=UserId(row.actor_id) if row.actor_id is not None else None,
+        action=row.action,
+        details=dict(row.details or {}),
+        created_at=row.created_at,
+    )
+
+
+class SqlHistoryRepository(SqlRepository):
+    __slots__ = ()
+
+    async def add(self, event: HistoryEvent) -> HistoryEvent:
+        new_id = (
+            await self._session.execute(
+                self._insert(HistoryEventRow)
+                .values(
+                    enterprise_id=event.enterprise_id,
+                    subscription_id=event.subscription_id,
+                    order_id=event.order_id,
+                    actor_id=event.actor_id,
+                    action=event.action,
+                    details=event.details,
+                    created_at=event.created_at,
+                )
+                .returning(HistoryEventRow.id)
+            )
+        ).scalar_one()
+        return replace(event, id=HistoryEventId(new_id))
+
+    async def list_for_order(self, order_id: OrderId) -> builtins.list[HistoryEvent]:
+        rows = await self._session.scalars(
+            select(HistoryEventRow)
+            .where(HistoryEventRow.order_id == order_id)
+            .order_by(HistoryEventRow.created_at, HistoryEventRow.id)
+        )
+        return [to_history_event(r) for r in rows]
+
+    async def list_for_enterprise(
+        self, enterprise_id: EnterpriseId, offset: int = 0, limit: int = 10
+    ) -> Page[HistoryEvent]:
+        check_page(offset, limit)
+        stmt = (
+            select(HistoryEventRow)
+            .where(HistoryEventRow.enterprise_id == enterprise_id)
+            .order_by(HistoryEventRow.created_at.desc(), HistoryEventRow.id.desc())
+        )
+        return await self._page(stmt, offset, limit, to_history_event)
+
+    async def list(
+        self, subscription_id: SubscriptionId, offset: int = 0, limit: int = 10
+    ) -> Page[HistoryEvent]:
+        check_page(offset, limit)
+        stmt = (
+            select(HistoryEventRow)
+            .where(HistoryEventRow.subscription_id == subscription_id)
+            .order_by(HistoryEventRow.created_at.desc(), HistoryEventRow.id.desc())
+        )
+        return await self._page(stmt, offset, limit, to_history_event)
+
+    async def page_for_subscription(
+        self,
+        subscription_id: SubscriptionId,
+        order_id: OrderId | None = None,
+        offset: int = 0,
+        limit: int = 10,
+    ) -> Page[HistoryEvent]:
+        mine = HistoryEventRow.subscription_id == subscription_id
+        if order_id is not None:
+            before = and_(
+                HistoryEventRow.order_id == order_id, HistoryEventRow.subscription_id.is_(None)
+            )
+            condition = or_(mine, before)
+        else:
+            condition = mine
+        stmt = (
+            select(HistoryEventRow)
+            .where(condition)
+            .order_by(HistoryEventRow.created_at.desc(), HistoryEventRow.id.desc())
+        )
+        page, _ = await counted_page(self._session, stmt, offset, limit, to_history_event)
+        return page
