@@ -7,7 +7,10 @@ Started by the app like the reconciler. A round claims a batch of due rows with 
 - Telegram's OK → SENT (only then: a process killed before it leaves the row leased; when the
   lease expires another round sends it, so a message is sent at least once).
 - 403 (blocked, or the user never opened the chat) → FORBIDDEN, the user marked unreachable
-  and forgotten by the contact cache; never retried.
+  and forgotten by the contact cache; never retried. The chat's other rows written before
+  that are closed as FORBIDDEN without a send: those of the same round at once, those claimed
+  by a later round by the claim itself (so a refusing chat is asked once, whichever round
+  its rows fall in). Rows written after it are tried (one 403 each).
 - 400 (the message itself is refused) or a notice that cannot be rendered → FAILED, logged
   with the row id; never retried.
 - Anything else (429 after the session's own waits, 5xx, timeouts, network) → back to PENDING
@@ -182,6 +185,14 @@ class OutboxWorker:
             return False
         by_chat: dict[int, list[OutboxMessage]] = {}
         for message in claimed:
+            if message.status is OutboxStatus.FORBIDDEN:  # closed by the claim: not sent
+                log.info(
+                    "outbox row %s: chat %s refused the bot since it was written; not sent",
+                    message.id,
+                    message.notice.chat_id,
+                )
+                self._metrics.outbox_deliveries.labels(DeliveryResult.FORBIDDEN.value).inc()
+                continue
             by_chat.setdefault(message.notice.chat_id, []).append(message)
         await asyncio.gather(*(self._chat(rows) for rows in by_chat.values()))
         return len(claimed) >= self._batch

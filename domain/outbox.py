@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 __all__ = [
+    "REFUSED_BEFORE",
     "JsonValue",
     "Notice",
     "NoticeKind",
@@ -83,6 +84,11 @@ class Notice:
     params: Mapping[str, JsonValue] = field(default_factory=dict)
 
 
+#: ``last_error`` of a row the claim closed as FORBIDDEN: its chat refused the bot after the row
+#: was written (see :meth:`OutboxRepository.claim`)
+REFUSED_BEFORE = "chat forbidden: the user was marked unreachable after this row was written"
+
+
 class OutboxStatus(enum.StrEnum):
     PENDING = "pending"
     SENT = "sent"
@@ -134,7 +140,13 @@ class OutboxRepository(Protocol):
         """Up to ``limit`` PENDING rows available at ``now`` and not under a live lease, oldest
         first, leased to ``worker`` until ``now + lease`` (``attempts`` incremented). Rows
         another transaction is claiming are skipped, not waited for (PostgreSQL ``FOR UPDATE
-        SKIP LOCKED``; SQLite serialises writers)."""
+        SKIP LOCKED``; SQLite serialises writers).
+
+        A row whose chat refused the bot after the row was written (its user's
+        ``unreachable_at`` is at or after its ``created_at``: a 403 to another of its rows, or
+        the user blocked the bot) is not leased but closed as FORBIDDEN in the same
+        transaction (``attempts`` incremented, ``claimed_by`` = ``worker``) and returned with
+        that status: the caller does not send it."""
         ...
 
     async def finish(

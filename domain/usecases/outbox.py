@@ -1,6 +1,8 @@
 """Delivering the outbox (``domain.outbox``) and knowing who can be reached.
 
-- :class:`ClaimNotices` leases a batch of due rows to one worker (its own transaction).
+- :class:`ClaimNotices` leases a batch of due rows to one worker (its own transaction); rows
+  whose chat refused the bot since they were written come back closed as FORBIDDEN (not to be
+  sent: Telegram would refuse them too).
 - :class:`SettleDelivery` records what Telegram said about one row: SENT after its OK;
   FORBIDDEN after a 403 (the user marked unreachable, in the same transaction); FAILED after a
   400 or when the attempts are spent; otherwise back to PENDING after a growing delay.

@@ -1,10 +1,12 @@
 """The outbox (``domain.outbox``): rows written by the use cases, claimed by the delivery
 workers with a lease.
 
-The claim is two statements in the caller's transaction: the ids (PostgreSQL ``FOR UPDATE SKIP
-LOCKED``, so concurrent claimers take different rows without waiting for each other; SQLite's
-``BEGIN IMMEDIATE`` already serialises writers), then the lease on exactly those ids, guarded
-again so a row leased meanwhile is not taken twice.
+The claim is two or three statements in the caller's transaction: the ids (PostgreSQL ``FOR
+UPDATE OF outbox SKIP LOCKED``, so concurrent claimers take different rows without waiting for
+each other; SQLite's ``BEGIN IMMEDIATE`` already serialises writers), each with whether its
+chat refused the bot since it was written (``users.unreachable_at`` at or after the row's
+``created_at``); then the lease on the others, and FORBIDDEN on those, on exactly those ids,
+guarded again so a row leased meanwhile is not taken twice.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 
 from domain.outbox import (
+    REFUSED_BEFORE,
     Notice,
     NoticeKind,
     OutboxMessage,
     OutboxStats,
     OutboxStatus,
 )
-from storage.models import OutboxRow
+from storage.models import OutboxRow, UserRow
 from storage.repositories._common import SqlRepository, rowcount
 
 __all__ = ["OUTBOX_WRITTEN", "SqlOutboxRepository"]
@@ -30,6 +33,7 @@ __all__ = ["OUTBOX_WRITTEN", "SqlOutboxRepository"]
 OUTBOX_WRITTEN = "outbox_written"
 
 _PENDING = OutboxStatus.PENDING.value
+_FORBIDDEN = OutboxStatus.FORBIDDEN.value
 _MAX_ERROR = 500
 
 
@@ -74,31 +78,56 @@ class SqlOutboxRepository(SqlRepository):
             & (OutboxRow.available_at <= now)
             & or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until <= now)
         )
-        ids = list(
-            (
-                await self._session.scalars(
-                    select(OutboxRow.id)
-                    .where(claimable)
-                    .order_by(OutboxRow.available_at, OutboxRow.id)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+        # Telegram refused the chat (a 403 to another row, or "kicked") after this row was
+        # written: it would be refused too (rows written later are tried: the user may have
+        # unblocked the bot without writing)
+        refused = (
+            select(UserRow.id)
+            .where(UserRow.id == OutboxRow.chat_id, UserRow.unreachable_at >= OutboxRow.created_at)
+            .exists()
         )
-        if not ids:
-            return []
-        rows = (
+        found = (
             await self._session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id.in_(ids), claimable)
-                .values(
-                    lease_until=now + lease,
-                    claimed_by=worker,
-                    attempts=OutboxRow.attempts + 1,
-                )
-                .returning(*OutboxRow.__table__.c)
+                select(OutboxRow.id, refused.label("refused"))
+                .where(claimable)
+                .order_by(OutboxRow.available_at, OutboxRow.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True, of=OutboxRow)
             )
         ).all()
+        if not found:
+            return []
+        to_send = [int(r.id) for r in found if not r.refused]
+        to_close = [int(r.id) for r in found if r.refused]
+        rows: list[Any] = []
+        if to_send:
+            rows += (
+                await self._session.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.id.in_(to_send), claimable)
+                    .values(
+                        lease_until=now + lease,
+                        claimed_by=worker,
+                        attempts=OutboxRow.attempts + 1,
+                    )
+                    .returning(*OutboxRow.__table__.c)
+                )
+            ).all()
+        if to_close:
+            rows += (
+                await self._session.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.id.in_(to_close), claimable)
+                    .values(
+                        status=_FORBIDDEN,
+                        lease_until=None,
+                        claimed_by=worker,
+                        attempts=OutboxRow.attempts + 1,
+                        last_error=REFUSED_BEFORE,
+                    )
+                    .returning(*OutboxRow.__table__.c)
+                )
+            ).all()
         return sorted((to_message(r) for r in rows), key=lambda m: (m.available_at, m.id))
 
     async def finish(

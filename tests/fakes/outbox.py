@@ -8,7 +8,7 @@ import json
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from domain.outbox import Notice, OutboxMessage, OutboxStats, OutboxStatus
+from domain.outbox import REFUSED_BEFORE, Notice, OutboxMessage, OutboxStats, OutboxStatus
 from tests.fakes.store import FakeRepository, aware
 
 __all__ = ["FakeOutboxRepository"]
@@ -62,11 +62,26 @@ class FakeOutboxRepository(FakeRepository):
         )[:limit]
         claimed = []
         for message in ready:
-            leased = replace(
-                message, lease_until=now + lease, claimed_by=worker, attempts=message.attempts + 1
-            )
-            t.outbox[message.id] = leased
-            claimed.append(_copy(leased))
+            user = t.users.get(message.notice.chat_id)
+            unreachable = user.unreachable_at if user is not None else None
+            if unreachable is not None and aware(unreachable) >= message.created_at:
+                taken = replace(
+                    message,
+                    status=OutboxStatus.FORBIDDEN,
+                    lease_until=None,
+                    claimed_by=worker,
+                    attempts=message.attempts + 1,
+                    last_error=REFUSED_BEFORE,
+                )
+            else:
+                taken = replace(
+                    message,
+                    lease_until=now + lease,
+                    claimed_by=worker,
+                    attempts=message.attempts + 1,
+                )
+            t.outbox[message.id] = taken
+            claimed.append(_copy(taken))
         return claimed
 
     async def finish(

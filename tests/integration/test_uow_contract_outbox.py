@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from domain.model import Role, User, UserId
-from domain.outbox import Notice, NoticeKind, OutboxStatus
+from domain.outbox import REFUSED_BEFORE, Notice, NoticeKind, OutboxStatus
 from domain.ports import UnitOfWork
 from tests.integration import test_uow_contract as contract
 
@@ -155,6 +155,49 @@ async def test_a_released_row_waits_until_its_time(uow: UnitOfWork) -> None:
     assert await claim(uow, "b", retry_at - timedelta(seconds=1)) == []
     [again] = await claim(uow, "b", retry_at)
     assert (again.id, again.claimed_by, again.attempts) == (message.id, "b", 2)
+
+
+async def test_a_claim_closes_the_rows_of_a_chat_that_refused_the_bot_since_they_were_written(
+    uow: UnitOfWork,
+) -> None:
+    """A row written at or before its user's ``unreachable_at`` is closed as FORBIDDEN by the
+    claim (returned so, not leased); one written later, one of a reachable user and one of a
+    chat without a user row are leased as usual."""
+    blocked_at = NOW + timedelta(seconds=10)
+    async with uow:
+        for user in (1, 2):
+            await uow.users.record_contact(User(UserId(user), "U", NOW), NOW)
+        await uow.users.mark_unreachable(UserId(1), blocked_at)
+        await uow.commit()
+    await add(uow, notice(1, "DH-before"), at=NOW)
+    await add(uow, notice(1, "DH-same-time"), at=blocked_at)
+    await add(uow, notice(2, "DH-reachable"), at=NOW)
+    await add(uow, notice(3, "DH-no-user"), at=NOW)
+    await add(uow, notice(1, "DH-after"), at=blocked_at + timedelta(microseconds=1))
+
+    claimed = await claim(uow, "a", blocked_at + timedelta(seconds=1))
+    got = [(m.notice.params["order"], m.status, m.claimed_by, m.attempts) for m in claimed]
+    assert got == [
+        ("DH-before", OutboxStatus.FORBIDDEN, "a", 1),
+        ("DH-reachable", OutboxStatus.PENDING, "a", 1),
+        ("DH-no-user", OutboxStatus.PENDING, "a", 1),
+        ("DH-same-time", OutboxStatus.FORBIDDEN, "a", 1),
+        ("DH-after", OutboxStatus.PENDING, "a", 1),
+    ]
+    closed = [m for m in claimed if m.status is OutboxStatus.FORBIDDEN]
+    assert {(m.lease_until, m.sent_at, m.last_error) for m in closed} == {
+        (None, None, REFUSED_BEFORE)
+    }
+    async with uow:
+        assert not await uow.outbox.finish(closed[0].id, "a", OutboxStatus.SENT, blocked_at)
+        stats = await uow.outbox.stats(blocked_at)
+    assert stats.depth == 3  # the closed rows no longer wait
+    again = await claim(uow, "b", blocked_at + timedelta(seconds=1) + LEASE)  # leases ran out
+    assert sorted(m.notice.params["order"] for m in again) == [
+        "DH-after",
+        "DH-no-user",
+        "DH-reachable",
+    ]
 
 
 async def test_a_rolled_back_transaction_leaves_no_row(uow: UnitOfWork) -> None:
