@@ -276,6 +276,7 @@ class StoredMessage:
             photo=dict(self.photo[-1]) if self.photo else None,
             document=dict(self.document) if self.document else None,
             contact=dict(self.contact) if self.contact else None,
+            users_shared=copy.deepcopy(self.users_shared) if self.users_shared else None,
             edited=self.edit_date is not None,
         )
 
@@ -339,6 +340,8 @@ class MessageView:
     document: dict[str, Any] | None
     contact: dict[str, Any] | None
     edited: bool
+    #: the users picked with a request_users button (a user's message)
+    users_shared: dict[str, Any] | None = None
 
     @property
     def labels(self) -> list[list[str]]:
@@ -367,6 +370,7 @@ class MessageView:
             "photo": self.photo,
             "document": self.document,
             "contact": self.contact,
+            "users_shared": self.users_shared,
             "edited": self.edited,
         }
 

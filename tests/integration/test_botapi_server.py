@@ -881,6 +881,12 @@ async def test_copy_text_buttons_and_users_shared(
     [picked] = users_shared.users
     # the name was asked for, the username was not
     assert (picked.user_id, picked.first_name, picked.username) == (colleague.id, "Bình", None)
+    # the user's side shows the message too (the web chat's "Đã chọn: Bình")
+    mine = state.history(user.id)[-1]
+    assert not mine.from_bot and mine.to_json()["users_shared"] == {
+        "request_id": 7,
+        "users": [{"user_id": colleague.id, "first_name": "Bình"}],
+    }
 
     async with aiohttp.ClientSession(base_url=server.url) as http:  # a modified client
         body = {"request_id": 99, "user_ids": [stranger.id], "forged": True}

@@ -13,9 +13,24 @@
   const MAX_BACKOFF_MS = 5000;
   const TOAST_MS = 3500;
   const TYPING_MS = 5000;
+  const COPIED_MS = 2000;
+  // what the top bar says while the bot shows a chat action (sendChatAction), as Telegram does
+  const CHAT_ACTIONS = {
+    typing: "đang nhập…",
+    upload_photo: "đang gửi ảnh…",
+    record_video: "đang quay video…",
+    upload_video: "đang gửi video…",
+    record_voice: "đang ghi âm…",
+    upload_voice: "đang gửi tin nhắn thoại…",
+    upload_document: "đang gửi tệp…",
+    choose_sticker: "đang chọn nhãn dán…",
+    find_location: "đang tìm vị trí…",
+    record_video_note: "đang quay video…",
+    upload_video_note: "đang gửi video…",
+  };
   const PENDING_MS = 10000;
 
-  const webchat = { ready: false, lastEventSeq: 0, userId: null, lastToast: null };
+  const webchat = { ready: false, lastEventSeq: 0, userId: null, lastToast: null, lastCopied: null };
   window.__webchat = webchat;
 
   const ui = {
@@ -31,6 +46,8 @@
     toast: document.getElementById("toast"),
     alert: document.getElementById("alert"),
     alertText: document.getElementById("alert-text"),
+    share: document.getElementById("share-users"),
+    shareList: document.getElementById("share-users-list"),
   };
 
   const chat = {
@@ -43,6 +60,7 @@
     keyboardJson: "null",
     online: true,
     typingTimer: null,
+    action: null,
     toastTimer: null,
   };
 
@@ -128,12 +146,13 @@
   function renderStatus() {
     if (!chat.online) {
       ui.status.textContent = "đang kết nối lại…";
-    } else if (chat.typingTimer) {
-      ui.status.textContent = "đang nhập…";
+    } else if (chat.typingTimer && chat.action) {
+      ui.status.textContent = CHAT_ACTIONS[chat.action] || CHAT_ACTIONS.typing;
     } else {
       ui.status.textContent = "bot";
     }
     ui.status.classList.toggle("offline", !chat.online);
+    ui.status.dataset.action = (chat.online && chat.typingTimer && chat.action) || "";
   }
 
   function setOnline(online) {
@@ -142,11 +161,14 @@
     renderStatus();
   }
 
-  function setTyping(active) {
+  // the bot's chat action (null: none), shown until its next message or for 5 seconds
+  function setAction(action) {
     clearTimeout(chat.typingTimer);
-    chat.typingTimer = active
+    chat.action = action;
+    chat.typingTimer = action
       ? setTimeout(function () {
           chat.typingTimer = null;
+          chat.action = null;
           renderStatus();
         }, TYPING_MS)
       : null;
@@ -195,6 +217,17 @@
     return card;
   }
 
+  function personName(user) {
+    const name = [user.first_name, user.last_name].filter(Boolean).join(" ");
+    return name || (user.username ? "@" + user.username : String(user.user_id || user.id));
+  }
+
+  // what Telegram's apps show for the service message a request_users button sends
+  function usersSharedNode(shared) {
+    const names = (shared.users || []).map(personName).join(", ");
+    return element("div", { class: "service-note", "data-testid": "users-shared" }, "Đã chọn: " + names);
+  }
+
   function inlineButton(message, button) {
     const common = { class: "inline-button", "data-testid": "inline-button", "data-kind": button.kind };
     if (button.kind === "url") {
@@ -212,7 +245,7 @@
       // like Telegram's apps: copied on the device, nothing reaches the bot
       node.title = button.copy_text;
       node.addEventListener("click", function () {
-        copyText(button.copy_text);
+        copyText(button.copy_text, node);
       });
     } else {
       node.disabled = true;
@@ -234,6 +267,7 @@
     if (message.photo) bubble.appendChild(photoNode(message.photo));
     if (message.document) bubble.appendChild(documentNode(message.document));
     if (message.contact) bubble.appendChild(contactNode(message.contact));
+    if (message.users_shared) bubble.appendChild(usersSharedNode(message.users_shared));
     const body = message.text !== null && message.text !== undefined ? message.text : message.caption;
     if (body !== null && body !== undefined) {
       const text = element("div", { class: "text", "data-testid": "message-text" });
@@ -370,24 +404,83 @@
     }
   }
 
-  async function copyText(text) {
+  // navigator.clipboard exists only in a secure context (the page on localhost or HTTPS); on
+  // a plain-HTTP address of the machine the older copy command still works
+  function legacyCopy(text) {
+    const area = element("textarea", { readonly: "", "aria-hidden": "true", class: "visually-hidden" });
+    area.value = text;
+    document.body.appendChild(area);
+    area.select();
+    let done = false;
     try {
-      await navigator.clipboard.writeText(text);
-      showToast("Đã sao chép: " + text, false);
+      done = document.execCommand("copy");
     } catch (error) {
+      done = false;
+    }
+    area.remove();
+    return done;
+  }
+
+  async function copyText(text, node) {
+    let done = false;
+    if (navigator.clipboard && window.isSecureContext) {
+      try {
+        await navigator.clipboard.writeText(text);
+        done = true;
+      } catch (error) {
+        done = legacyCopy(text);
+      }
+    } else {
+      done = legacyCopy(text);
+    }
+    webchat.lastCopied = done ? text : null;
+    if (!done) {
       showToast("Không sao chép được: " + text, true);
+      return;
+    }
+    showToast("Đã sao chép: " + text, false);
+    node.classList.add("copied");
+    node.dataset.copied = "true";
+    setTimeout(function () {
+      node.classList.remove("copied");
+      delete node.dataset.copied;
+    }, COPIED_MS);
+  }
+
+  // a request_users button: the simulated users other than the one chatting, as Telegram
+  // lists the user's contacts (no bots, never themselves); picking one sends users_shared
+  function shareUsers(requestId) {
+    ui.shareList.replaceChildren();
+    const others = chat.users.filter(function (user) {
+      return user.id !== chat.userId;
+    });
+    if (others.length === 0) {
+      ui.shareList.appendChild(element("p", { class: "share-users-empty" }, "Không có người dùng nào khác."));
+    }
+    for (const user of others) {
+      const option = element("button", {
+        type: "button",
+        class: "share-user",
+        "data-testid": "share-user",
+        "data-user-id": user.id,
+      });
+      option.appendChild(element("span", { class: "share-user-name" }, personName(user)));
+      const about = [user.username ? "@" + user.username : null, user.demo ? user.label : null];
+      option.appendChild(element("span", { class: "share-user-about" }, about.filter(Boolean).join(" · ")));
+      option.addEventListener("click", function () {
+        ui.share.close();
+        sendSharedUsers(requestId, [user.id]);
+      });
+      ui.shareList.appendChild(option);
+    }
+    if (typeof ui.share.showModal === "function") {
+      if (!ui.share.open) ui.share.showModal();
+    } else {
+      ui.share.setAttribute("open", "");
     }
   }
 
-  async function shareUsers(requestId) {
-    // the sandbox has no contact list: the user ids to share are typed
-    const answer = window.prompt("Telegram user id của người được chọn:");
-    if (!answer) return;
-    const ids = answer.split(/[\s,]+/).filter(Boolean).map(Number);
-    if (ids.some(function (id) { return !Number.isInteger(id); })) {
-      showToast("User id không hợp lệ", true);
-      return;
-    }
+  async function sendSharedUsers(requestId, ids) {
     try {
       await api("POST", userPath("/users_shared"), { request_id: requestId, user_ids: ids });
     } catch (error) {
@@ -436,7 +529,7 @@
     switch (event.kind) {
       case "message":
       case "edit":
-        if (event.from_bot && event.kind === "message") setTyping(false);
+        if (event.from_bot && event.kind === "message") setAction(null);
         upsert(event.data);
         break;
       case "delete":
@@ -446,7 +539,7 @@
         callbackAnswered(event.data);
         break;
       case "chat_action":
-        setTyping(event.data.action === "typing");
+        setAction(Object.prototype.hasOwnProperty.call(CHAT_ACTIONS, event.data.action) ? event.data.action : null);
         break;
       default:
         break;
@@ -505,7 +598,8 @@
     window.history.replaceState(null, "", url.pathname + url.search + url.hash);
     ui.messages.replaceChildren();
     renderKeyboard(null);
-    setTyping(false);
+    if (ui.share.open) ui.share.close();
+    setAction(null);
     let backoff = 0;
     let history = null;
     while (history === null) {
