@@ -76,6 +76,18 @@ class Chat:
         ).click()
         self._settle(before, then)
 
+    def reply_button(self, label: str) -> Locator:
+        """The reply keyboard's button with exactly this label."""
+        keyboard = self.page.get_by_test_id("reply-keyboard")
+        return keyboard.get_by_role("button", name=label, exact=True)
+
+    def pick_user(self, name: str, *, then: str | None = None) -> None:
+        """In the open picker of a ``request_users`` button, pick the user shown as ``name``."""
+        before = self._cursor()
+        options = self.page.get_by_test_id("share-users").get_by_test_id("share-user")
+        options.filter(has_text=name).click()
+        self._settle(before, then)
+
     # -- waiting ----------------------------------------------------------------------------------
 
     def _cursor(self) -> int:

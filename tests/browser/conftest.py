@@ -23,8 +23,9 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, ViewportSize, sync_playwright
@@ -47,6 +48,8 @@ CHROMIUM_ARGS = [
 VIEWPORT: ViewportSize = {"width": 430, "height": 860}
 START_TIMEOUT = 30.0
 
+T = TypeVar("T")
+
 
 class RunningSandbox:
     """:func:`running_sandbox` on an event loop of its own, in a daemon thread."""
@@ -68,6 +71,12 @@ class RunningSandbox:
     @property
     def url(self) -> str:
         return self.sandbox.url
+
+    def run(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run ``work`` on the sandbox's event loop (the bot's database, the Bot API server's
+        state) and wait for its result."""
+        assert self._loop is not None, "the sandbox is not running"
+        return asyncio.run_coroutine_threadsafe(work, self._loop).result(START_TIMEOUT)
 
     def start(self) -> None:
         self._thread.start()
