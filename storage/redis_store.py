@@ -11,7 +11,6 @@ Every key starts with ``prefix`` so several deployments (or test runs) can share
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import random
@@ -171,6 +170,8 @@ class RedisChatLock:
         self._enqueue = redis.register_script(_ENQUEUE)
         self._extend = redis.register_script(_EXTEND)
         self.extensions = 0  # how many times a watchdog extended a lock (for tests, metrics)
+        #: seconds between two extensions of a held lock
+        self.watch_period = self._ttl_ms / 3000
 
     @asynccontextmanager
     async def lock(self, key: str, order: int | None = None) -> AsyncIterator[None]:
@@ -192,26 +193,68 @@ class RedisChatLock:
         except BaseException:
             await self._redis.zrem(queue, member)
             raise
-        watchdog = asyncio.create_task(self._watch(name, member))
+        watchdog = _Watchdog(self, name, member)
         try:
             yield
         finally:
-            watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watchdog
-            await self._release(keys=[name], args=[member])
-
-    async def _watch(self, name: str, member: str) -> None:
-        period = self._ttl_ms / 3000
-        while True:
-            await asyncio.sleep(period)
             try:
-                if not await self._extend(keys=[name], args=[member, self._ttl_ms]):
-                    log.warning("chat lock %s was lost while held", name)
-                    return
-                self.extensions += 1
-            except RedisError as error:  # keep trying: the lock lives ttl after the last one
-                log.warning("chat lock %s could not be extended: %s", name, error)
+                await watchdog.stop()
+            finally:
+                await self._release(keys=[name], args=[member])
+
+
+class _Watchdog:
+    """Extends a held chat lock every ``ttl / 3`` while its holder runs.
+
+    It is a timer, not a task waiting in a loop, and stopping it never cancels a Redis call:
+    in Python 3.11 ``asyncio.wait_for``, which redis-py sends with, returns the answer instead
+    of raising ``CancelledError`` when the cancel comes as the answer does. A watchdog task
+    cancelled in the middle of an extension then went on extending the lock for ever, and its
+    holder, waiting for it to end, never released the chat: every later update of that chat
+    waited behind it without a word in the log (issue 12, the lost reply). Stopping cancels the
+    timer and waits for an extension already on its way (only a cancel of the holder itself,
+    which is kept and raised, cancels that extension too; it cannot loop any more). Cheaper
+    too: no task per update, one only when a handler outlives a period."""
+
+    __slots__ = ("_handle", "_lock", "_loop", "_member", "_name", "_running", "_stopped")
+
+    def __init__(self, lock: RedisChatLock, name: str, member: str) -> None:
+        self._lock = lock
+        self._name = name
+        self._member = member
+        self._loop = asyncio.get_running_loop()
+        self._stopped = False
+        self._running: asyncio.Task[None] | None = None
+        self._handle = self._loop.call_later(lock.watch_period, self._fire)
+
+    def _fire(self) -> None:
+        if not self._stopped:
+            self._running = self._loop.create_task(self._extend())
+
+    async def _extend(self) -> None:
+        lock = self._lock
+        try:
+            if not await lock._extend(keys=[self._name], args=[self._member, lock._ttl_ms]):
+                if not self._stopped:
+                    log.warning("chat lock %s was lost while held", self._name)
+                return
+            lock.extensions += 1
+        except RedisError as error:  # keep trying: the lock lives ttl after the last one
+            log.warning("chat lock %s could not be extended: %s", self._name, error)
+        if not self._stopped:
+            self._handle = self._loop.call_later(lock.watch_period, self._fire)
+
+    async def stop(self) -> None:
+        """No extension after this returns (nor while it waits, if it is cancelled)."""
+        self._stopped = True
+        self._handle.cancel()
+        running = self._running
+        if running is not None and not running.done():
+            try:
+                await asyncio.wait([running])  # does not pass a cancel of the holder on
+            except asyncio.CancelledError:
+                running.cancel()  # the holder is going away (shutdown): so is its extension
+                raise
 
 
 class RedisUpdateDeduper:

@@ -82,6 +82,119 @@ async def test_the_watchdog_keeps_a_slow_holders_lock(redis_client: Any, redis_p
     assert await redis_client.exists(f"{redis_prefix}lock:c") == 0
 
 
+def _extension_losing_its_cancel(
+    lock: RedisChatLock,
+) -> tuple[asyncio.Event, asyncio.Future[None], list[int]]:
+    """Make ``lock``'s watchdog extension a Redis call that loses a cancel arriving while it
+    is in flight, as redis-py's does on Python 3.11: it sends with ``asyncio.wait_for``, which
+    returns the answer instead of raising ``CancelledError`` when both arrive together. The
+    first extension waits for the returned future; every extension is counted."""
+    real = lock._extend
+    in_flight = asyncio.Event()
+    answer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    calls: list[int] = []
+
+    async def extend(*, keys: list[str], args: list[Any]) -> Any:
+        calls.append(len(calls))
+        in_flight.set()
+        try:
+            await asyncio.shield(answer)
+        except asyncio.CancelledError:
+            await answer  # the cancel is lost: the call goes on and returns its answer
+        return await real(keys=keys, args=args)
+
+    lock._extend = extend  # type: ignore[assignment]
+    return in_flight, answer, calls
+
+
+async def _finishes(task: asyncio.Task[None]) -> bool:
+    """Whether ``task`` ends (within 10 s: a guard that turns a hang into a failure, not a
+    measure). ``asyncio.wait`` does not cancel it, so a cancel cannot be swallowed here."""
+    done, _ = await asyncio.wait([task], timeout=10)
+    if not done:
+        task.cancel()
+    return bool(done)
+
+
+async def test_a_holder_leaving_while_its_lock_is_extended_releases_it(
+    redis_client: Any, redis_prefix: str
+) -> None:
+    # The lost reply of issue 12: a handler ended just as the watchdog extended its lock; the
+    # watchdog, cancelled in the middle of that Redis call, lost the cancel and went on
+    # extending, and the holder, awaiting it, never released the chat: every later update of
+    # the chat waited behind it, silently.
+    lock = RedisChatLock(redis_client, prefix=redis_prefix, ttl=0.3)
+    in_flight, answer, calls = _extension_losing_its_cancel(lock)
+    loop = asyncio.get_running_loop()
+
+    async def holder() -> None:
+        async with lock.lock("c", 1):
+            await in_flight.wait()  # the watchdog's extension is on its way
+            loop.call_soon(answer.set_result, None)  # its answer comes as the holder leaves
+
+    assert await _finishes(asyncio.create_task(holder())), "the chat was never released"
+    assert await redis_client.exists(f"{redis_prefix}lock:c") == 0
+    extended = len(calls)
+    await asyncio.sleep(0.3)  # three watchdog periods: a watchdog still running would extend
+    assert len(calls) == extended
+
+    async def next_update() -> None:
+        async with lock.lock("c", 2):
+            pass
+
+    assert await _finishes(asyncio.create_task(next_update()))
+
+
+async def test_a_holder_cancelled_while_its_lock_is_extended_releases_it(
+    redis_client: Any, redis_prefix: str
+) -> None:
+    lock = RedisChatLock(redis_client, prefix=redis_prefix, ttl=0.3)
+    in_flight, answer, calls = _extension_losing_its_cancel(lock)
+    entered = asyncio.Event()
+
+    async def holder() -> None:
+        async with lock.lock("c", 1):
+            entered.set()
+            await asyncio.sleep(3600)
+
+    task = asyncio.create_task(holder())
+    await entered.wait()
+    await in_flight.wait()
+    task.cancel()  # e.g. the bot shutting down
+    asyncio.get_running_loop().call_soon(answer.set_result, None)
+    assert await _finishes(task), "the holder never ended"
+    assert task.cancelled()  # the cancel reached the holder
+    assert await redis_client.exists(f"{redis_prefix}lock:c") == 0
+    extended = len(calls)
+    await asyncio.sleep(0.3)
+    assert len(calls) == extended
+
+
+async def test_a_holder_cancelled_while_leaving_stays_cancelled(
+    redis_client: Any, redis_prefix: str
+) -> None:
+    # A cancel that reaches the holder while it stops its watchdog is not swallowed with the
+    # watchdog's own (the holder was suppressing every CancelledError there).
+    lock = RedisChatLock(redis_client, prefix=redis_prefix, ttl=0.3)
+    in_flight, answer, _ = _extension_losing_its_cancel(lock)
+    leaving = asyncio.Event()
+
+    async def holder() -> None:
+        async with lock.lock("c", 1):
+            await in_flight.wait()
+            leaving.set()
+
+    task = asyncio.create_task(holder())
+    await leaving.wait()
+    await asyncio.sleep(0)  # the holder now waits for its watchdog
+    task.cancel()
+    if not answer.done():  # (the cancel may have reached the extension through the holder)
+        answer.set_result(None)
+    assert await _finishes(task)
+    assert task.cancelled()
+    assert await redis_client.exists(f"{redis_prefix}lock:c") == 0
+
+
 async def test_a_crashed_replicas_lock_frees_itself_after_the_ttl(
     redis_client: Any, redis_prefix: str
 ) -> None:
