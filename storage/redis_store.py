@@ -15,6 +15,7 @@ import json
 import logging
 import random
 import secrets
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -118,14 +119,32 @@ end
 return 0
 """
 
-#: KEYS: queue. ARGV: score, token, wait_ms. Joins the queue; returns the member name.
-_ENQUEUE = """
+#: KEYS: lock, queue. ARGV: score, token, wait_ms, ttl_ms. Joins the queue, then tries the
+#: lock as :data:`_ACQUIRE` does (one round trip when the chat is free); returns the member
+#: name and 1 when the lock was taken, else 0.
+_ENQUEUE_ACQUIRE = """
 local t = redis.call("time")
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local member = ARGV[2] .. "|" .. tostring(now + tonumber(ARGV[3]))
-redis.call("zadd", KEYS[1], ARGV[1], member)
-redis.call("pexpire", KEYS[1], tonumber(ARGV[3]) * 2)
-return member
+redis.call("zadd", KEYS[2], ARGV[1], member)
+redis.call("pexpire", KEYS[2], tonumber(ARGV[3]) * 2)
+while true do
+    local head = redis.call("zrange", KEYS[2], 0, 0)[1]
+    if not head then break end
+    local deadline = tonumber(string.match(head, "|(%d+)$"))
+    if deadline and deadline < now and head ~= member then
+        redis.call("zrem", KEYS[2], head)
+    else
+        break
+    end
+end
+local head = redis.call("zrange", KEYS[2], 0, 0)[1]
+if head ~= member then return {member, 0} end
+if redis.call("set", KEYS[1], member, "NX", "PX", ARGV[4]) then
+    redis.call("zrem", KEYS[2], member)
+    return {member, 1}
+end
+return {member, 0}
 """
 
 _EXTEND = """
@@ -167,7 +186,7 @@ class RedisChatLock:
         self._retry = retry_interval
         self._release = redis.register_script(_RELEASE)
         self._acquire = redis.register_script(_ACQUIRE)
-        self._enqueue = redis.register_script(_ENQUEUE)
+        self._enqueue_acquire = redis.register_script(_ENQUEUE_ACQUIRE)
         self._extend = redis.register_script(_EXTEND)
         self.extensions = 0  # how many times a watchdog extended a lock (for tests, metrics)
         #: seconds between two extensions of a held lock
@@ -179,17 +198,20 @@ class RedisChatLock:
         queue = self._queue_prefix + key
         score = _LAST if order is None else order
         wait_ms = max(1, int(self._wait * 1000))
-        raw = await self._enqueue(keys=[queue], args=[score, secrets.token_hex(16), wait_ms])
+        raw, taken = await self._enqueue_acquire(
+            keys=[name, queue], args=[score, secrets.token_hex(16), wait_ms, self._ttl_ms]
+        )
         member = raw.decode() if isinstance(raw, bytes) else str(raw)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._wait
         delay = self._retry
         try:
-            while not await self._acquire(keys=[name, queue], args=[member, self._ttl_ms]):
-                if loop.time() >= deadline:
-                    raise LockTimeout(f"chat {key} is busy")
+            while not taken:
                 await asyncio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.2)
+                taken = await self._acquire(keys=[name, queue], args=[member, self._ttl_ms])
+                if not taken and loop.time() >= deadline:
+                    raise LockTimeout(f"chat {key} is busy")
         except BaseException:
             await self._redis.zrem(queue, member)
             raise
@@ -258,7 +280,11 @@ class _Watchdog:
 
 
 class RedisUpdateDeduper:
-    """``{prefix}update:{id}`` exists once the update was handled to the end (``EX ttl``)."""
+    """``{prefix}update:{id}`` exists once the update was handled to the end (``EX ttl``).
+
+    The ids this process marked (the last ``remember`` of them) are also kept in memory: they
+    are known done without asking Redis, and marked once (the chat flow marks an update under
+    the chat's lock, then the update gate marks it again: that second write is skipped)."""
 
     def __init__(
         self,
@@ -266,19 +292,30 @@ class RedisUpdateDeduper:
         *,
         prefix: str = DEFAULT_PREFIX,
         ttl: timedelta = timedelta(days=1),
+        remember: int = 10_000,
     ) -> None:
         self._redis = redis
         self._prefix = f"{prefix}update:"
         self._ttl = max(1, int(ttl.total_seconds()))
+        self._remember = max(1, remember)
+        self._marked: OrderedDict[int, None] = OrderedDict()
 
     async def done(self, update_id: int) -> bool:
+        if update_id in self._marked:
+            return True
         return bool(await self._redis.exists(f"{self._prefix}{update_id}"))
 
     async def mark_done(self, update_id: int) -> None:
+        if update_id in self._marked:
+            return
         await self._redis.set(f"{self._prefix}{update_id}", 1, ex=self._ttl)
+        self._marked[update_id] = None
+        if len(self._marked) > self._remember:
+            self._marked.popitem(last=False)
 
     async def forget(self, update_id: int) -> None:
         """Let a redelivery of an update whose processing failed run again."""
+        self._marked.pop(update_id, None)
         await self._redis.delete(f"{self._prefix}{update_id}")
 
 

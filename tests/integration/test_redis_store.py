@@ -261,3 +261,51 @@ async def test_deduper_remembers_finished_updates(redis_client: Any, redis_prefi
     assert 0 < await redis_client.ttl(f"{redis_prefix}update:42") <= 300
     await deduper.forget(42)
     assert await deduper.done(42) is False
+
+
+async def test_deduper_marks_once_and_knows_its_own_marks(
+    redis_client: Any, redis_prefix: str
+) -> None:
+    deduper = RedisUpdateDeduper(redis_client, prefix=redis_prefix, remember=2)
+    key = f"{redis_prefix}update:7"
+    await deduper.mark_done(7)  # the chat flow, under the chat's lock
+    await redis_client.delete(key)  # (to see whether the next mark writes)
+    await deduper.mark_done(7)  # the update gate, afterwards: no second write
+    assert await redis_client.exists(key) == 0
+    assert await deduper.done(7) is True  # known without asking Redis
+    await deduper.mark_done(8)
+    await deduper.mark_done(9)  # 7 is forgotten in memory: Redis is asked again
+    assert await deduper.done(7) is False
+    await deduper.forget(9)
+    assert await deduper.done(9) is False
+    await deduper.mark_done(9)
+    assert await redis_client.exists(f"{redis_prefix}update:9") == 1
+
+
+async def test_a_free_chat_is_locked_in_one_round_trip(
+    redis_client: Any, redis_prefix: str
+) -> None:
+    lock = RedisChatLock(redis_client, prefix=redis_prefix, wait_timeout=5)
+    retries: list[int] = []
+    retried = asyncio.Event()
+    acquire = lock._acquire
+
+    async def counted(*, keys: list[str], args: list[Any]) -> Any:
+        retries.append(1)
+        retried.set()
+        return await acquire(keys=keys, args=args)
+
+    lock._acquire = counted  # type: ignore[assignment]
+    async with lock.lock("c", 1):
+        assert await redis_client.exists(f"{redis_prefix}lock:c") == 1
+    assert retries == []  # joined the queue and took the lock in one script call
+    async with lock.lock("c", 2):
+        waiter = asyncio.create_task(_enter(lock, "c", 3))
+        await retried.wait()  # the waiter queued, and tries again
+    await asyncio.wait_for(waiter, timeout=5)
+    assert await redis_client.exists(f"{redis_prefix}queue:c") == 0
+
+
+async def _enter(lock: RedisChatLock, key: str, order: int) -> None:
+    async with lock.lock(key, order):
+        pass
