@@ -319,6 +319,13 @@ class RedisUpdateDeduper:
         await self._redis.delete(f"{self._prefix}{update_id}")
 
 
+#: KEYS: journal. ARGV: field, value, ttl (s).
+_JOURNAL_WRITE = """
+redis.call("hset", KEYS[1], ARGV[1], ARGV[2])
+return redis.call("expire", KEYS[1], ARGV[3])
+"""
+
+
 class RedisUpdateJournal:
     """``{prefix}journal:{id}``: a hash of the Bot API requests made while handling one update
     (see ``bot.replay``); deleted once the update is marked handled, else expires after
@@ -334,17 +341,16 @@ class RedisUpdateJournal:
         self._redis = redis
         self._prefix = f"{prefix}journal:"
         self._ttl = max(1, int(ttl.total_seconds()))
+        self._write = redis.register_script(_JOURNAL_WRITE)
 
     async def load(self, update_id: int) -> dict[str, str]:
         raw = await self._redis.hgetall(f"{self._prefix}{update_id}")
         return {_text(k): _text(v) for k, v in raw.items()}
 
     async def write(self, update_id: int, field: str, value: str) -> None:
-        key = f"{self._prefix}{update_id}"
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, field, value)
-            pipe.expire(key, self._ttl)
-            await pipe.execute()
+        # one script call (atomic, as the MULTI/EXEC pipeline it replaces): about 3.5 writes
+        # per update, and a pipeline cost the client several times a single command
+        await self._write(keys=[f"{self._prefix}{update_id}"], args=[field, value, self._ttl])
 
     async def delete(self, update_id: int) -> None:
         await self._redis.delete(f"{self._prefix}{update_id}")

@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 
 from domain.ports import LockTimeout
-from storage.redis_store import RedisChatLock, RedisConversationStore, RedisUpdateDeduper
+from storage.redis_store import (
+    RedisChatLock,
+    RedisConversationStore,
+    RedisUpdateDeduper,
+    RedisUpdateJournal,
+)
 from tests.integration.test_storage_conversations import (
     check_mutual_exclusion,
     check_round_trip,
@@ -309,3 +314,20 @@ async def test_a_free_chat_is_locked_in_one_round_trip(
 async def _enter(lock: RedisChatLock, key: str, order: int) -> None:
     async with lock.lock(key, order):
         pass
+
+
+async def test_journal_writes_fields_with_a_ttl_and_is_deleted(
+    redis_client: Any, redis_prefix: str
+) -> None:
+    journal = RedisUpdateJournal(redis_client, prefix=redis_prefix, ttl=timedelta(minutes=5))
+    assert await journal.load(5) == {}
+    await journal.write(5, "start", "abc")
+    await journal.write(5, "0", '{"method": "editMessageText"}')
+    await journal.write(5, "0", '{"method": "editMessageText", "result": true}')
+    assert await journal.load(5) == {
+        "start": "abc",
+        "0": '{"method": "editMessageText", "result": true}',
+    }
+    assert 0 < await redis_client.ttl(f"{redis_prefix}journal:5") <= 300
+    await journal.delete(5)
+    assert await journal.load(5) == {}
