@@ -262,7 +262,7 @@ def product_launch(
         HTTP_PORT=str(port),
         PUBLIC_URL=f"http://127.0.0.1:{port}",
         CATALOG_FILE=str(CATALOG),
-        LOG_LEVEL="WARNING",
+        LOG_LEVEL=os.environ.get("BENCH_BOT_LOG_LEVEL", "WARNING"),
         DEFAULT_LOCALE="vi",
     )
     for name in ("REDIS_URL", "ADMIN_IDS", "VNPTPAY_URL", "WEBHOOK_URL", "WEBHOOK_SECRET"):
@@ -609,6 +609,7 @@ async def _measure(
                 result.failed_users += 1
                 if len(result.errors) < 5:
                     result.errors.append(f"user {user_id}: {error}")
+                _dump_transcript(state, bot_id, user_id, workdir / f"user-{user_id}.json")
 
     load_started = time.perf_counter()
     await asyncio.gather(*(user(u) for u in user_ids[:-1]))
@@ -667,6 +668,41 @@ async def _measure(
         result.errors.append(f"probe: {error}")
     result.peak_rss_mb = round(procstat.peak_rss_bytes(pid) / 2**20, 1)
     result.rss_mb = round(procstat.rss_bytes(pid) / 2**20, 1)
+
+
+def _dump_transcript(state: BenchState, bot_id: int, user_id: int, path: Path) -> None:
+    """What the failed user saw and what the bot asked for in that chat, for a post-mortem."""
+    account = next(b for b in state.bots.values() if b.id == bot_id)
+    events = [e.to_json() for e in state.events if e.bot_id == bot_id and e.chat_id == user_id]
+    calls = [
+        {
+            "seq": c.seq,
+            "method": c.method,
+            "at": c.at,
+            "ok": c.ok,
+            "description": c.description,
+            "params": c.params,
+        }
+        for c in state.calls
+        if c.bot_id == bot_id and str(c.chat_id) == str(user_id)
+    ]
+    pending = [u for u in account.updates if _update_user(u) == user_id]
+    path.write_text(
+        json.dumps(
+            {"events": events, "calls": calls, "pending_updates": pending},
+            ensure_ascii=False,
+            indent=1,
+            default=str,
+        )
+    )
+
+
+def _update_user(update: dict[str, Any]) -> int | None:
+    for kind in ("message", "callback_query"):
+        if kind in update:
+            sender = update[kind].get("from") or {}
+            return int(sender["id"]) if "id" in sender else None
+    return None
 
 
 async def _start_py_spy(

@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 
 from domain.ports import LockTimeout
-from storage.redis_store import RedisChatLock, RedisConversationStore, RedisUpdateDeduper
+from storage.redis_store import (
+    RedisChatLock,
+    RedisConversationStore,
+    RedisUpdateDeduper,
+    RedisUpdateJournal,
+)
 from tests.integration.test_storage_conversations import (
     check_mutual_exclusion,
     check_round_trip,
@@ -82,6 +87,119 @@ async def test_the_watchdog_keeps_a_slow_holders_lock(redis_client: Any, redis_p
     assert await redis_client.exists(f"{redis_prefix}lock:c") == 0
 
 
+def _extension_losing_its_cancel(
+    lock: RedisChatLock,
+) -> tuple[asyncio.Event, asyncio.Future[None], list[int]]:
+    """Make ``lock``'s watchdog extension a Redis call that loses a cancel arriving while it
+    is in flight, as redis-py's does on Python 3.11: it sends with ``asyncio.wait_for``, which
+    returns the answer instead of raising ``CancelledError`` when both arrive together. The
+    first extension waits for the returned future; every extension is counted."""
+    real = lock._extend
+    in_flight = asyncio.Event()
+    answer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    calls: list[int] = []
+
+    async def extend(*, keys: list[str], args: list[Any]) -> Any:
+        calls.append(len(calls))
+        in_flight.set()
+        try:
+            await asyncio.shield(answer)
+        except asyncio.CancelledError:
+            await answer  # the cancel is lost: the call goes on and returns its answer
+        return await real(keys=keys, args=args)
+
+    lock._extend = extend  # type: ignore[assignment]
+    return in_flight, answer, calls
+
+
+async def _finishes(task: asyncio.Task[None]) -> bool:
+    """Whether ``task`` ends (within 10 s: a guard that turns a hang into a failure, not a
+    measure). ``asyncio.wait`` does not cancel it, so a cancel cannot be swallowed here."""
+    done, _ = await asyncio.wait([task], timeout=10)
+    if not done:
+        task.cancel()
+    return bool(done)
+
+
+async def test_a_holder_leaving_while_its_lock_is_extended_releases_it(
+    redis_client: Any, redis_prefix: str
+) -> None:
+    # The lost reply of issue 12: a handler ended just as the watchdog extended its lock; the
+    # watchdog, cancelled in the middle of that Redis call, lost the cancel and went on
+    # extending, and the holder, awaiting it, never released the chat: every later update of
+    # the chat waited behind it, silently.
+    lock = RedisChatLock(redis_client, prefix=redis_prefix, ttl=0.3)
+    in_flight, answer, calls = _extension_losing_its_cancel(lock)
+    loop = asyncio.get_running_loop()
+
+    async def holder() -> None:
+        async with lock.lock("c", 1):
+            await in_flight.wait()  # the watchdog's extension is on its way
+            loop.call_soon(answer.set_result, None)  # its answer comes as the holder leaves
+
+    assert await _finishes(asyncio.create_task(holder())), "the chat was never released"
+    assert await redis_client.exists(f"{redis_prefix}lock:c") == 0
+    extended = len(calls)
+    await asyncio.sleep(0.3)  # three watchdog periods: a watchdog still running would extend
+    assert len(calls) == extended
+
+    async def next_update() -> None:
+        async with lock.lock("c", 2):
+            pass
+
+    assert await _finishes(asyncio.create_task(next_update()))
+
+
+async def test_a_holder_cancelled_while_its_lock_is_extended_releases_it(
+    redis_client: Any, redis_prefix: str
+) -> None:
+    lock = RedisChatLock(redis_client, prefix=redis_prefix, ttl=0.3)
+    in_flight, answer, calls = _extension_losing_its_cancel(lock)
+    entered = asyncio.Event()
+
+    async def holder() -> None:
+        async with lock.lock("c", 1):
+            entered.set()
+            await asyncio.sleep(3600)
+
+    task = asyncio.create_task(holder())
+    await entered.wait()
+    await in_flight.wait()
+    task.cancel()  # e.g. the bot shutting down
+    asyncio.get_running_loop().call_soon(answer.set_result, None)
+    assert await _finishes(task), "the holder never ended"
+    assert task.cancelled()  # the cancel reached the holder
+    assert await redis_client.exists(f"{redis_prefix}lock:c") == 0
+    extended = len(calls)
+    await asyncio.sleep(0.3)
+    assert len(calls) == extended
+
+
+async def test_a_holder_cancelled_while_leaving_stays_cancelled(
+    redis_client: Any, redis_prefix: str
+) -> None:
+    # A cancel that reaches the holder while it stops its watchdog is not swallowed with the
+    # watchdog's own (the holder was suppressing every CancelledError there).
+    lock = RedisChatLock(redis_client, prefix=redis_prefix, ttl=0.3)
+    in_flight, answer, _ = _extension_losing_its_cancel(lock)
+    leaving = asyncio.Event()
+
+    async def holder() -> None:
+        async with lock.lock("c", 1):
+            await in_flight.wait()
+            leaving.set()
+
+    task = asyncio.create_task(holder())
+    await leaving.wait()
+    await asyncio.sleep(0)  # the holder now waits for its watchdog
+    task.cancel()
+    if not answer.done():  # (the cancel may have reached the extension through the holder)
+        answer.set_result(None)
+    assert await _finishes(task)
+    assert task.cancelled()
+    assert await redis_client.exists(f"{redis_prefix}lock:c") == 0
+
+
 async def test_a_crashed_replicas_lock_frees_itself_after_the_ttl(
     redis_client: Any, redis_prefix: str
 ) -> None:
@@ -148,3 +266,68 @@ async def test_deduper_remembers_finished_updates(redis_client: Any, redis_prefi
     assert 0 < await redis_client.ttl(f"{redis_prefix}update:42") <= 300
     await deduper.forget(42)
     assert await deduper.done(42) is False
+
+
+async def test_deduper_marks_once_and_knows_its_own_marks(
+    redis_client: Any, redis_prefix: str
+) -> None:
+    deduper = RedisUpdateDeduper(redis_client, prefix=redis_prefix, remember=2)
+    key = f"{redis_prefix}update:7"
+    await deduper.mark_done(7)  # the chat flow, under the chat's lock
+    await redis_client.delete(key)  # (to see whether the next mark writes)
+    await deduper.mark_done(7)  # the update gate, afterwards: no second write
+    assert await redis_client.exists(key) == 0
+    assert await deduper.done(7) is True  # known without asking Redis
+    await deduper.mark_done(8)
+    await deduper.mark_done(9)  # 7 is forgotten in memory: Redis is asked again
+    assert await deduper.done(7) is False
+    await deduper.forget(9)
+    assert await deduper.done(9) is False
+    await deduper.mark_done(9)
+    assert await redis_client.exists(f"{redis_prefix}update:9") == 1
+
+
+async def test_a_free_chat_is_locked_in_one_round_trip(
+    redis_client: Any, redis_prefix: str
+) -> None:
+    lock = RedisChatLock(redis_client, prefix=redis_prefix, wait_timeout=5)
+    retries: list[int] = []
+    retried = asyncio.Event()
+    acquire = lock._acquire
+
+    async def counted(*, keys: list[str], args: list[Any]) -> Any:
+        retries.append(1)
+        retried.set()
+        return await acquire(keys=keys, args=args)
+
+    lock._acquire = counted  # type: ignore[assignment]
+    async with lock.lock("c", 1):
+        assert await redis_client.exists(f"{redis_prefix}lock:c") == 1
+    assert retries == []  # joined the queue and took the lock in one script call
+    async with lock.lock("c", 2):
+        waiter = asyncio.create_task(_enter(lock, "c", 3))
+        await retried.wait()  # the waiter queued, and tries again
+    await asyncio.wait_for(waiter, timeout=5)
+    assert await redis_client.exists(f"{redis_prefix}queue:c") == 0
+
+
+async def _enter(lock: RedisChatLock, key: str, order: int) -> None:
+    async with lock.lock(key, order):
+        pass
+
+
+async def test_journal_writes_fields_with_a_ttl_and_is_deleted(
+    redis_client: Any, redis_prefix: str
+) -> None:
+    journal = RedisUpdateJournal(redis_client, prefix=redis_prefix, ttl=timedelta(minutes=5))
+    assert await journal.load(5) == {}
+    await journal.write(5, "start", "abc")
+    await journal.write(5, "0", '{"method": "editMessageText"}')
+    await journal.write(5, "0", '{"method": "editMessageText", "result": true}')
+    assert await journal.load(5) == {
+        "start": "abc",
+        "0": '{"method": "editMessageText", "result": true}',
+    }
+    assert 0 < await redis_client.ttl(f"{redis_prefix}journal:5") <= 300
+    await journal.delete(5)
+    assert await journal.load(5) == {}
