@@ -17,8 +17,10 @@ Started by the app like the reconciler. A round claims a batch of due rows with 
   after a growing delay, at most ``MAX_ATTEMPTS`` times.
 
 A row is never sent by two workers at once: a send starts only while half of its lease is
-left, and it is bounded by the lease: whatever is still going on at ``lease_until`` minus
-:func:`lease_margin` (the send policy's retries and backoff, a 429's wait, waiting for a
+left, and it is bounded by the lease: the send policy starts no retry and waits for no 429
+that would end after ``lease_until`` minus :func:`lease_margin` (its deadline,
+:func:`bot.telegram_policy.send_deadline`: the last error is raised and the row rescheduled,
+after a 429's ``retry_after``), and whatever is still going on then (waiting for a
 flood-control slot, a request Telegram is slow to answer) is cancelled, and the row is given
 back for a later round like a timeout (TRANSIENT, counted as an attempt). So no request of
 this worker is in flight once another worker may claim the row, however slow Telegram is. As
@@ -55,6 +57,7 @@ from aiogram.exceptions import (
 from bot.i18n import LANGUAGES
 from bot.metrics import Metrics
 from bot.render import Renderer
+from bot.telegram_policy import send_deadline
 from conversations.notices import notice_screen
 from conversations.session import Outgoing
 from domain.catalog import Catalog
@@ -272,7 +275,8 @@ class OutboxWorker:
         if left <= timedelta():
             send.close()
             return False
-        sending = asyncio.ensure_future(send)
+        with send_deadline(left.total_seconds()):  # the policy's retries end in time
+            sending = asyncio.ensure_future(send)
         timer = asyncio.ensure_future(self._sleep(left.total_seconds()))
         try:
             await asyncio.wait((sending, timer), return_when=asyncio.FIRST_COMPLETED)

@@ -16,6 +16,7 @@ the bot) and a controlled clock.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -27,8 +28,9 @@ from aiogram.methods import SendMessage
 from sqlalchemy import text
 
 from bot.metrics import Metrics
-from bot.outbox import OutboxWorker
+from bot.outbox import LEASE_MARGIN, OutboxWorker
 from bot.render import Renderer
+from bot.telegram_policy import _DEADLINE
 from conversations.session import Outgoing
 from domain.catalog import Catalog
 from domain.outbox import Notice, NoticeKind
@@ -262,9 +264,14 @@ class SlowTelegram(Telegram):
         super().__init__()
         self.stalled = asyncio.Event()
         self.answer = asyncio.Event()
+        self.deadline: float | None = None
 
     async def send_screen(self, bot: Bot, outgoing: Outgoing) -> int:
         if not self.stalled.is_set():
+            # what the send policy reads: no retry or 429 wait past the cut
+            self.deadline = _DEADLINE.get()
+            assert self.deadline is not None
+            self.deadline -= time.monotonic()
             self.stalled.set()
             self.sends.append((outgoing.chat_id, _order(outgoing)))
             await self.answer.wait()
@@ -305,3 +312,6 @@ async def test_a_send_telegram_does_not_answer_is_cut_before_another_worker_may_
 
     assert telegram.delivered == [(FINE, "DH-SLOW")]
     assert [r.status for r in rows] == ["sent"]
+    # the send policy was told to stop retrying by the cut, on the real clock
+    assert telegram.deadline is not None
+    assert 0 < telegram.deadline <= (LEASE - LEASE_MARGIN).total_seconds()
