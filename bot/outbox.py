@@ -241,7 +241,7 @@ class OutboxWorker:
             outgoing = Outgoing(notice.chat_id, lang, screen)
             if not await self._send_within_lease(message, outgoing):
                 log.warning(
-                    "outbox row %s: Telegram too slow, send cut at the end of its lease; "
+                    "outbox row %s: not sent before its lease ends (Telegram slow); "
                     "left for a later round",
                     message.id,
                 )
