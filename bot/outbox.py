@@ -16,9 +16,18 @@ Started by the app like the reconciler. A round claims a batch of due rows with 
 - Anything else (429 after the session's own waits, 5xx, timeouts, network) → back to PENDING
   after a growing delay, at most ``MAX_ATTEMPTS`` times.
 
-A row is never sent twice by this worker: it is sent only while half of its lease is left
-(the default lease, ``OUTBOX_LEASE_SECONDS`` = 120 s, leaves 60 s: the send policy's bound on
-one call's retries), so a stalled process skips rows whose lease may pass to another worker.
+A row is never sent by two workers at once: a send starts only while half of its lease is
+left, and it is bounded by the lease: the send policy starts no retry and waits for no 429
+that would end after ``lease_until`` minus :func:`lease_margin` (its deadline,
+:func:`bot.telegram_policy.send_deadline`: the last error is raised and the row rescheduled,
+after a 429's ``retry_after``), and whatever is still going on then (waiting for a
+flood-control slot, a request Telegram is slow to answer) is cancelled, and the row is given
+back for a later round like a timeout (TRANSIENT, counted as an attempt). So no request of
+this worker is in flight once another worker may claim the row, however slow Telegram is. As
+with any timeout, a request cut while Telegram was receiving it may have arrived: the next
+round then sends the message again (at least once, never twice at the same time). The lease
+is not renewed during a send: renewing needs the database during the send, and a renewal
+that fails would need this bound anyway (see docs/operations.md).
 Rows of one chat go in order, one at a time; chats are served concurrently (at most
 ``concurrency``).
 
@@ -48,6 +57,7 @@ from aiogram.exceptions import (
 from bot.i18n import LANGUAGES
 from bot.metrics import Metrics
 from bot.render import Renderer
+from bot.telegram_policy import send_deadline
 from conversations.notices import notice_screen
 from conversations.session import Outgoing
 from domain.catalog import Catalog
@@ -60,7 +70,7 @@ from domain.usecases.outbox import (
     SettleDelivery,
 )
 
-__all__ = ["OutboxWorker", "worker_name"]
+__all__ = ["LEASE_MARGIN", "OutboxWorker", "lease_margin", "worker_name"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +78,15 @@ log = logging.getLogger(__name__)
 _UNREACHABLE_400 = ("chat not found", "user not found", "peer_id_invalid")
 #: how often the depth gauges are refreshed
 STATS_EVERY = 5.0
+#: a send ends this long before its lease (clocks of replicas differ a little; cancelling a
+#: request and settling the row take a moment)
+LEASE_MARGIN = timedelta(seconds=10)
+
+
+def lease_margin(lease: timedelta) -> timedelta:
+    """How long before the lease's end a send is cut: :data:`LEASE_MARGIN`, at most a quarter
+    of a (short) lease."""
+    return min(LEASE_MARGIN, lease / 4)
 
 
 def worker_name() -> str:
@@ -107,9 +126,11 @@ class OutboxWorker:
         poll_interval: float = 1.0,
         batch: int = 50,
         concurrency: int = 16,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         """``claim`` and ``settle`` are built for one worker name (``claim.worker``) and
-        lease (``claim.lease``) by the composition root."""
+        lease (``claim.lease``) by the composition root. ``sleep`` waits until a send's time
+        is up (tests pass one on their virtual clock)."""
         self.name = claim.worker
         self._lease = claim.lease
         self._claim = claim
@@ -125,6 +146,7 @@ class OutboxWorker:
         self.poll_interval = poll_interval
         self._batch = batch
         self._slots = asyncio.Semaphore(concurrency)
+        self._sleep = sleep
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -216,7 +238,16 @@ class OutboxWorker:
         lang = notice.locale if notice.locale in LANGUAGES else self._default_locale
         try:
             screen = notice_screen(notice, self._catalog())
-            await self._renderer.send_screen(self._bot, Outgoing(notice.chat_id, lang, screen))
+            outgoing = Outgoing(notice.chat_id, lang, screen)
+            if not await self._send_within_lease(message, outgoing):
+                log.warning(
+                    "outbox row %s: not sent before its lease ends (Telegram slow); "
+                    "left for a later round",
+                    message.id,
+                )
+                return await self._settle_logged(
+                    message, DeliveryResult.TRANSIENT, "send cut: lease ran out"
+                )
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -233,6 +264,32 @@ class OutboxWorker:
             )
         self.sent += 1
         return await self._settle_logged(message, DeliveryResult.SENT)
+
+    async def _send_within_lease(self, message: OutboxMessage, outgoing: Outgoing) -> bool:
+        """Send; False when the send was cancelled because the lease was about to end."""
+        send = self._renderer.send_screen(self._bot, outgoing)
+        if message.lease_until is None:
+            await send
+            return True
+        left = message.lease_until - lease_margin(self._lease) - self._clock.now()
+        if left <= timedelta():
+            send.close()
+            return False
+        with send_deadline(left.total_seconds()):  # the policy's retries end in time
+            sending = asyncio.ensure_future(send)
+        timer = asyncio.ensure_future(self._sleep(left.total_seconds()))
+        try:
+            await asyncio.wait((sending, timer), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            if not sending.done():
+                sending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sending
+        if sending.cancelled():
+            return False
+        sending.result()  # its error, if any
+        return True
 
     async def _settle_logged(
         self,

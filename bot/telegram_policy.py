@@ -15,6 +15,8 @@ poll loop has its own backoff, and a long poll must not be held up):
   exponential backoff with jitter (tenacity), at most ``max_attempts`` attempts;
 - no attempt starts more than ``max_seconds`` after the first one: a 429 whose ``retry_after``
   reaches beyond that is raised at once (an outbox then reschedules the message);
+- nor after the caller's deadline, when it set one (:func:`send_deadline`: the outbox worker's
+  lease): a wait that would end past it is not begun, the last error is raised;
 - everything else (400 ``TelegramBadRequest``, 403 ``TelegramForbiddenError``, 401, 404,
   409, 413 …) cannot succeed by repeating it: raised at once, never retried.
 
@@ -28,9 +30,12 @@ then arrive twice. That is the price of "at least once"; the other faults cannot
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +76,7 @@ __all__ = [
     "RetrySettings",
     "TelegramSendPolicy",
     "is_transient",
+    "send_deadline",
     "send_policy_for",
 ]
 
@@ -100,6 +106,21 @@ class RetrySettings:
             raise ValueError("retry times must not be negative")
 
 
+#: the caller's deadline for its calls, in ``time.monotonic()`` seconds (None: none)
+_DEADLINE: ContextVar[float | None] = ContextVar("telegram_send_deadline", default=None)
+
+
+@contextlib.contextmanager
+def send_deadline(seconds: float) -> Iterator[None]:
+    """The calls made inside start no retry, and wait for no 429, that would end more than
+    ``seconds`` from now (tasks created inside inherit it)."""
+    token = _DEADLINE.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
 def is_transient(error: BaseException) -> bool:
     """True for an error that may go away by itself (429, 5xx, timeout, network, garbled
     answer); False for one that repeating the same call cannot fix (400, 403, 401, …)."""
@@ -121,6 +142,8 @@ class _Attempts:
         self.failures = 0
         #: the first attempt's start (tenacity's own start comes after it: see __call__)
         self.started = time.monotonic()
+        #: no attempt starts after this (``max_seconds``, or the caller's deadline if sooner)
+        self.stop_at = min(self.started + settings.max_seconds, _DEADLINE.get() or math.inf)
 
     def _backoff(self, state: RetryCallState) -> float:
         settings = self.settings
@@ -132,8 +155,8 @@ class _Attempts:
     def _deadline(self, state: RetryCallState) -> bool:
         # tenacity's stop_before_delay, counted from the first attempt
         ended = state.outcome_timestamp
-        since = (ended if ended is not None else time.monotonic()) - self.started
-        return since + state.upcoming_sleep >= self.settings.max_seconds
+        at = ended if ended is not None else time.monotonic()
+        return at + state.upcoming_sleep >= self.stop_at
 
     def wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome is not None else None
@@ -142,8 +165,9 @@ class _Attempts:
         return float(self._backoff(state))
 
     def stop(self, state: RetryCallState) -> bool:
-        """Stop when the next attempt would start after ``max_seconds``, or when 5xx and
-        network failures reached ``max_attempts`` (429s are bounded by time only)."""
+        """Stop when the next attempt would start after ``max_seconds`` or the caller's
+        deadline, or when 5xx and network failures reached ``max_attempts`` (429s are bounded
+        by time only)."""
         if self._deadline(state):
             return True
         error = state.outcome.exception() if state.outcome is not None else None

@@ -14,6 +14,7 @@ from typing import Any
 
 from domain.model import OrderStatus, Role, SubscriptionStatus, User, UserId
 from domain.outbox import NoticeKind
+from domain.usecases.changes.change import ChangeOutcomeKind
 from domain.usecases.changes.common import ChangeTarget
 from domain.usecases.payments import ConfirmCashRequest, ConfirmStatus
 from domain.usecases.renewal import (
@@ -177,3 +178,44 @@ async def test_a_renewal_paid_after_expiry_renews_with_a_fresh_period(w: ChangeW
     renewed = await w.sub(sub.id)
     assert renewed.status is SubscriptionStatus.ACTIVE
     assert renewed.current_period_start == paid_at
+
+
+async def test_cash_for_a_change_after_staff_cancelled_is_recorded_for_refund(
+    w: ChangeWorld,
+) -> None:
+    """A Đổi gói of an OS subscription waits for cash; staff cancel the subscription at once;
+    the agent then takes the cash (/cash). Like a renewal: the money is recorded and marked
+    due for refund, the plan is not changed, the subscription stays cancelled."""
+    placed_os = await w.place("SETUP", "SETUP-ONSITE", "Y1")
+    first = await w.cash(ConfirmCashRequest(placed_os.subscription_code, AGENT))
+    assert first.status is ConfirmStatus.APPLIED
+    sub = await w.sub(first.subscription_id or 0)
+    await reachable(w, OWNER, AGENT)
+    w.clock.at = THREE_MONTHS_LATER
+    change = await w.confirm_change(sub.id, ChangeTarget("SETUP-PLUS", "Y1"), "late-os-change")
+    assert change.kind is ChangeOutcomeKind.CASH_PENDING
+    await cancel_now(w, sub)
+
+    cash = await w.cash(ConfirmCashRequest(sub.code, AGENT))
+    assert cash.status is ConfirmStatus.APPLIED and cash.refund_due, cash
+    assert cash.order_code == change.order_code and cash.change is None
+    after = await w.sub(sub.id)
+    assert (after.status, after.plan_code, after.current_period_end) == (
+        SubscriptionStatus.CANCELLED,
+        "SETUP-ONSITE",
+        sub.current_period_end,
+    )
+    assert (await w.order(change.order_id)).status is OrderStatus.PAID  # the money is recorded
+    events = await w.events(sub.id)
+    assert events.count("payment.refund_due") == 1 and "subscription.changed" not in events
+    # the agent who took the cash sees it in the reply to /cash; the owner is told the money
+    # will be refunded, never that the plan changed or that it was paid
+    told = await w.notices(NoticeKind.PAYMENT_REFUND_DUE)
+    assert [(chat, p["audience"], p["purpose"]) for chat, p in told] == [
+        (int(OWNER_CHAT), "owner", "CHANGE")
+    ]
+    succeeded = await w.notices(NoticeKind.PAYMENT_SUCCEEDED)
+    assert [p for _, p in succeeded if p.get("order") == change.order_code] == []
+    again = await w.cash(ConfirmCashRequest(sub.code, AGENT))  # nothing more
+    assert not again.newly_applied
+    assert (await w.events(sub.id)).count("payment.refund_due") == 1

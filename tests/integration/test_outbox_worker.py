@@ -9,11 +9,14 @@ the bot) and a controlled clock.
   it is delivered.
 - Two workers on two engines (two replicas) draining the same outbox concurrently send every
   row once, none twice.
+- A send Telegram does not answer is cut before its lease ends (on the virtual clock), so the
+  worker that claims the row next is the only one to deliver it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -25,12 +28,14 @@ from aiogram.methods import SendMessage
 from sqlalchemy import text
 
 from bot.metrics import Metrics
-from bot.outbox import OutboxWorker
+from bot.outbox import LEASE_MARGIN, OutboxWorker
 from bot.render import Renderer
+from bot.telegram_policy import _DEADLINE
 from conversations.session import Outgoing
 from domain.catalog import Catalog
 from domain.outbox import Notice, NoticeKind
 from domain.usecases.outbox import (
+    MAX_ATTEMPTS,
     ClaimNotices,
     Contact,
     MarkUnreachable,
@@ -47,14 +52,27 @@ FINE = 502
 
 
 class Clock:
+    """A virtual clock: ``sleep`` returns once ``advance`` has moved it far enough."""
+
     def __init__(self, now: datetime = NOW) -> None:
         self.moment = now
+        self._sleepers: list[tuple[datetime, asyncio.Future[None]]] = []
 
     def now(self) -> datetime:
         return self.moment
 
     def advance(self, delta: timedelta) -> None:
         self.moment += delta
+        for until, waiter in self._sleepers:
+            if until <= self.moment and not waiter.done():
+                waiter.set_result(None)
+        self._sleepers = [(u, f) for u, f in self._sleepers if not f.done()]
+
+    async def sleep(self, seconds: float) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        self._sleepers.append((self.moment + timedelta(seconds=seconds), waiter))
+        self.advance(timedelta())
+        await waiter
 
 
 class Telegram:
@@ -66,6 +84,8 @@ class Telegram:
         self.blocked = set(blocked or ())
         self.sends: list[tuple[int, object]] = []
         self.during_send: Callable[[Outgoing], Awaitable[None]] | None = None
+        #: messages that arrived (a send that was cut while stalled did not)
+        self.delivered: list[tuple[int, object]] = []
 
     async def send_screen(self, bot: Bot, outgoing: Outgoing) -> int:
         self.sends.append((outgoing.chat_id, _order(outgoing)))
@@ -76,6 +96,7 @@ class Telegram:
         if outgoing.chat_id in self.blocked:
             method = SendMessage(chat_id=outgoing.chat_id, text="…")
             raise TelegramForbiddenError(method, "Forbidden: bot was blocked by the user")
+        self.delivered.append((outgoing.chat_id, _order(outgoing)))
         return len(self.sends)
 
     def to(self, chat: int) -> list[object]:
@@ -89,7 +110,7 @@ def _order(outgoing: Outgoing) -> object:
 
 
 def worker(
-    uow: SqlUnitOfWork, clock: Clock, telegram: Telegram, name: str = "w", batch: int = 50
+    uow: SqlUnitOfWork, clock: Clock, telegram: Any, name: str = "w", batch: int = 50
 ) -> OutboxWorker:
     def factory() -> SqlUnitOfWork:
         return uow
@@ -104,6 +125,7 @@ def worker(
         catalog=Catalog,
         metrics=Metrics(),
         batch=batch,
+        sleep=clock.sleep,
     )
 
 
@@ -231,3 +253,65 @@ async def test_two_workers_on_two_engines_send_every_row_once(db_url: str) -> No
     assert Counter(r.status for r in rows) == {"sent": 120}
     assert {r.attempts for r in rows} == {1}
     assert all(rounds[w.name] >= 2 for w in workers), rounds  # both took part
+
+
+class SlowTelegram(Telegram):
+    """The first send stalls (Telegram takes the request and does not answer: the send
+    policy's retries, a 429's wait or a slow request look alike to the worker) until
+    ``answer`` is set; then the message arrives, unless the send was cut meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stalled = asyncio.Event()
+        self.answer = asyncio.Event()
+        self.deadline: float | None = None
+
+    async def send_screen(self, bot: Bot, outgoing: Outgoing) -> int:
+        if not self.stalled.is_set():
+            # what the send policy reads: no retry or 429 wait past the cut
+            self.deadline = _DEADLINE.get()
+            assert self.deadline is not None
+            self.deadline -= time.monotonic()
+            self.stalled.set()
+            self.sends.append((outgoing.chat_id, _order(outgoing)))
+            await self.answer.wait()
+            self.delivered.append((outgoing.chat_id, _order(outgoing)))
+            return len(self.sends)
+        return await super().send_screen(bot, outgoing)
+
+
+async def test_a_send_telegram_does_not_answer_is_cut_before_another_worker_may_claim_it(
+    db_url: str,
+) -> None:
+    """Replica A claims a row and its send stalls. The lease passes on the (virtual) clock;
+    replica B claims the row once it may and delivers it. When Telegram finally answers A's
+    request, nothing more arrives: A's send was cut before its lease ended and the row given
+    back, so the message arrives once. (Without the bound, A's late answer delivers it a
+    second time.)"""
+    replicas = [Database(db_url), Database(db_url)]
+    try:
+        clock = Clock()
+        await write(replicas[0].uow, clock, expired(FINE, "DH-SLOW"))
+        telegram = SlowTelegram()
+        a, b = (worker(r.uow, clock, telegram, name=f"replica-{i}") for i, r in enumerate(replicas))
+        round_a = asyncio.create_task(a.run_once())
+        await telegram.stalled.wait()  # A's request is with Telegram, unanswered
+        clock.advance(LEASE)  # A's lease is over: B may claim the row
+        await asyncio.sleep(0)
+        await b.run_once()
+        telegram.answer.set()  # Telegram answers A at last
+        await round_a
+        for _ in range(MAX_ATTEMPTS):  # retries, after their backoff, by either replica
+            clock.advance(timedelta(hours=1))
+            await a.run_once()
+            await b.run_once()
+        rows = await outbox(replicas[0].uow)
+    finally:
+        for r in replicas:
+            await r.dispose()
+
+    assert telegram.delivered == [(FINE, "DH-SLOW")]
+    assert [r.status for r in rows] == ["sent"]
+    # the send policy was told to stop retrying by the cut, on the real clock
+    assert telegram.deadline is not None
+    assert 0 < telegram.deadline <= (LEASE - LEASE_MARGIN).total_seconds()

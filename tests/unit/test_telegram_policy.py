@@ -23,7 +23,13 @@ from pydantic import ValidationError
 from bot.flood_control import FloodLimiter, FloodLimits
 from bot.metrics import Metrics
 from bot.settings import format_settings_errors, load_settings
-from bot.telegram_policy import RetrySettings, TelegramSendPolicy, is_transient, send_policy_for
+from bot.telegram_policy import (
+    RetrySettings,
+    TelegramSendPolicy,
+    is_transient,
+    send_deadline,
+    send_policy_for,
+)
 
 SEND = SendMessage(chat_id=5, text="Đăng ký thành công")
 
@@ -131,6 +137,31 @@ async def test_a_retry_after_beyond_the_time_budget_is_raised_at_once() -> None:
     assert raised.value.retry_after == 30
     assert script.calls == 1 and run.sleeps == []
     assert (run.count("429"), run.count("failed")) == (1, 1)
+
+
+async def test_no_retry_or_wait_goes_past_the_callers_deadline() -> None:
+    """The outbox worker's lease: a 429 whose wait would end after it is raised at once (the
+    row is then rescheduled after ``retry_after``), a backoff likewise; within it, retried."""
+    run = Run(max_seconds=60, backoff_initial=20, backoff_max=20, jitter=0.0)
+    script = Script(retry_after(30), ok)
+    with send_deadline(10), pytest.raises(TelegramRetryAfter) as raised:
+        await run.send(script)
+    assert raised.value.retry_after == 30
+    assert script.calls == 1 and run.sleeps == []
+
+    script = Script(server_error, ok)
+    with send_deadline(10), pytest.raises(TelegramServerError):
+        await run.send(script)  # the backoff (20 s) would end after the deadline
+    assert script.calls == 1 and run.sleeps == []
+
+    script = Script(retry_after(3), ok)
+    with send_deadline(10):
+        assert await run.send(script) == "sent"
+    assert script.calls == 2 and run.sleeps == [3.0]
+
+    script = Script(retry_after(30), ok)  # no deadline: max_seconds alone
+    assert await run.send(script) == "sent"
+    assert run.sleeps == [3.0, 30.0]
 
 
 @pytest.mark.parametrize(
