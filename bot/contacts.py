@@ -17,13 +17,15 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiogram import BaseMiddleware
 from aiogram.types import Chat, TelegramObject, Update, User
-from redis.asyncio import Redis
 
 from domain.usecases.outbox import Contact, MarkUnreachable, RecordContact
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 __all__ = [
     "ContactCache",

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
@@ -28,7 +28,6 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.utils.token import validate_token
-from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
 from bot.change_rounds import ChangeRounds
@@ -140,6 +139,10 @@ from storage.redis_store import (
     RedisUpdateDeduper,
     RedisUpdateJournal,
 )
+from storage.redis_store import connect as connect_redis
+
+if TYPE_CHECKING:  # redis is imported only with REDIS_URL (storage.redis_store.connect)
+    from redis.asyncio import Redis
 
 __all__ = ["Background", "CatalogCache", "Container", "StateStores"]
 
@@ -171,7 +174,7 @@ class Container:
         self.database = database
         self.closers.append(count_statements(database.engine.sync_engine, self.metrics))
         if redis is None and settings.redis_url is not None:
-            redis = Redis.from_url(settings.redis_url)
+            redis = connect_redis(settings.redis_url)
             self.closers.append(redis.aclose)
         self.redis: Redis | None = redis
         self.redis_prefix = redis_prefix if redis_prefix is not None else settings.redis_prefix

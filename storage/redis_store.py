@@ -19,13 +19,13 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any
-
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, Any
 
 from domain.model import ConversationRecord
 from domain.ports import LockTimeout
+
+if TYPE_CHECKING:  # redis is imported when a client is made (not in SQLite-only mode)
+    from redis.asyncio import Redis
 
 DEFAULT_PREFIX = "onesme:"
 
@@ -41,6 +41,8 @@ return 0
 
 def connect(url: str) -> Redis:
     """A client for ``url``; ``await client.aclose()`` at shutdown."""
+    from redis.asyncio import Redis
+
     return Redis.from_url(url)
 
 
@@ -254,6 +256,8 @@ class _Watchdog:
             self._running = self._loop.create_task(self._extend())
 
     async def _extend(self) -> None:
+        from redis.exceptions import RedisError
+
         lock = self._lock
         try:
             if not await lock._extend(keys=[self._name], args=[self._member, lock._ttl_ms]):

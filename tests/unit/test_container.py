@@ -77,3 +77,33 @@ async def test_a_database_given_is_left_open_and_closing_twice_is_safe() -> None
     assert disposed == []
     assert container.closers == []
     await real_dispose()
+
+
+def test_sqlite_mode_imports_no_redis_postgres_driver_migrations_or_pdf() -> None:
+    """The bot on SQLite without REDIS_URL, built whole, leaves those modules unimported."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        f"""
+        import asyncio, sys
+        from bot.app import build_app
+        from bot.settings import load_settings
+
+        async def main():
+            settings = load_settings(
+                _env_file=None, database_url="sqlite+aiosqlite://", redis_url=None,
+                bot_token={TOKEN!r},
+            )
+            app = build_app(settings)
+            _ = (app.container.state, app.container.contacts, app.container.background)
+            await app.container.aclose()
+
+        asyncio.run(main())
+        print(sorted(m for m in ("redis", "asyncpg", "alembic", "fpdf") if m in sys.modules))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
