@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 
 from bot.reconciler import RoundGuard
-from bot.stopping import stop_task
+from bot.stopping import cancel_requested, stop_task
 from domain.usecases.changes.apply import ApplyScheduledChanges, ScheduledReport
 from domain.usecases.changes.trials import TrialReport, TrialRound
 
@@ -79,6 +79,8 @@ class ChangeRounds:
             return await self._round()
         try:
             async with self._guard() as mine:
+                if cancel_requested():  # lost in the lock's query: no round after stop()
+                    raise asyncio.CancelledError
                 if not mine:
                     return ChangeRoundsReport(skipped=True)
                 return await self._round()

@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 
 from bot.reconciler import RoundGuard
-from bot.stopping import stop_task
+from bot.stopping import cancel_requested, stop_task
 from domain.usecases.renewal import (
     ExpireSubscriptions,
     ExpiryRoundReport,
@@ -95,6 +95,8 @@ class SubscriptionLifecycle:
             return await self._round()
         try:
             async with self._guard() as mine:
+                if cancel_requested():  # lost in the lock's query: no round after stop()
+                    raise asyncio.CancelledError
                 if not mine:
                     self.skipped += 1
                     return LifecycleRound(None, None, skipped=True)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
-from bot.stopping import stop_task
+from bot.stopping import cancel_requested, stop_task
 from domain.usecases.payments import (
     ExpireOrders,
     ExpiryReport,
@@ -120,6 +120,8 @@ class PaymentReconciler:
             return await self._round()
         try:
             async with self._guard() as mine:
+                if cancel_requested():  # lost in the lock's query: no round after stop()
+                    raise asyncio.CancelledError
                 if not mine:
                     self.skipped += 1
                     return ReconcilerRound(None, None, skipped=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, cast
@@ -94,6 +94,29 @@ def change_rounds(call: Callable[..., Awaitable[Any]]) -> Service:
 
 
 SERVICES = [reconciler, lifecycle, change_rounds]
+
+
+@pytest.mark.parametrize("build", SERVICES, ids=lambda b: b.__name__)
+async def test_no_round_runs_when_the_cancel_is_lost_taking_the_job_lock(
+    build: Callable[[Callable[..., Awaitable[Any]]], Service],
+) -> None:
+    # the job lock (storage.job_lock) is a database query: a cancel lost in it gave the
+    # stopped loop its lock, and the round then ran after stop() had given up on it
+    take_lock = LosesFirstCancel(True)
+    rounds = LosesFirstCancel()
+    rounds.calls = 1  # every call answers at once
+
+    @contextlib.asynccontextmanager
+    async def guard() -> AsyncIterator[bool]:
+        yield await take_lock()
+
+    service = build(rounds)
+    service._guard = guard
+    await service.start()
+    await take_lock.in_flight.wait()
+    assert await ends(service.stop())
+    assert take_lock.lost == 1
+    assert rounds.calls == 1, "a round ran after stop()"
 
 
 @pytest.mark.parametrize("build", SERVICES, ids=lambda b: b.__name__)
