@@ -48,6 +48,7 @@ from bot.i18n import I18n
 from bot.logging import configure_logging
 from bot.middlewares import UpdateGate
 from bot.settings import Settings, mask_url_password
+from bot.stopping import stop_task
 from domain.ports import Clock, LockTimeout
 from domain.usecases.admin import GrantRoleRequest, LoadCatalogRequest
 from storage.db import Database
@@ -332,8 +333,10 @@ class BotApp:
         await self.process_update(update)
 
     async def _refresh_catalog(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.settings.catalog_refresh_seconds)
+            if self._stopping:
+                return
             try:
                 await self.catalog.refresh()
             except Exception as error:
@@ -376,11 +379,9 @@ class BotApp:
 
     @staticmethod
     async def _cancel(task: asyncio.Task[None] | None) -> None:
-        if task is None or task.done():
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # bounded, and a cancel of stop() itself is not swallowed: see bot.stopping (the loops
+        # also end on self._stopping, should their cancel be lost inside a call)
+        await stop_task(task)
 
     async def _close(self) -> None:
         await self.container.aclose()

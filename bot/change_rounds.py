@@ -10,11 +10,11 @@ round run twice changes and tells nothing twice. An error is logged and the loop
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 
 from bot.reconciler import RoundGuard
+from bot.stopping import cancel_requested, stop_task
 from domain.usecases.changes.apply import ApplyScheduledChanges, ScheduledReport
 from domain.usecases.changes.trials import TrialReport, TrialRound
 
@@ -50,23 +50,28 @@ class ChangeRounds:
         self.interval = interval
         self._guard = guard
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def start(self) -> None:
         if self._task is not None and not self._task.done():
             return
+        self._stopping = False
         self._task = asyncio.create_task(self._loop(), name="subscription-change-rounds")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is None or task.done():
             return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        self._stopping = True
+        await stop_task(task)
 
     async def _loop(self) -> None:
-        while True:
+        # the flag, not only the cancel, ends the loop: a cancel lost inside a call (see
+        # bot.stopping) would otherwise leave it running after stop()
+        while not self._stopping:
             await self.run_once()
+            if self._stopping:
+                return
             await asyncio.sleep(self.interval)
 
     async def run_once(self) -> ChangeRoundsReport:
@@ -74,6 +79,8 @@ class ChangeRounds:
             return await self._round()
         try:
             async with self._guard() as mine:
+                if cancel_requested():  # lost in the lock's query: no round after stop()
+                    raise asyncio.CancelledError
                 if not mine:
                     return ChangeRoundsReport(skipped=True)
                 return await self._round()

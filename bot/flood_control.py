@@ -46,6 +46,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.stopping import cancel_requested
+
 __all__ = [
     "FloodLimiter",
     "FloodLimits",
@@ -191,6 +193,10 @@ class FloodLimiter:
                 wait, ticket = await self._try(chat, token, ticket)
                 if wait <= 0:
                     return Permit(chat, token, weight, self._clock() - started)
+                if cancel_requested():
+                    # the cancel was lost inside the Redis call (bot.stopping): a waiter given
+                    # up on must not wait on for a slot and send
+                    raise asyncio.CancelledError
                 await self._sleep(min(wait, self.limits.poll))
         except BaseException:
             with contextlib.suppress(Exception):  # the queues drop a silent waiter anyway

@@ -13,11 +13,11 @@ logged and the loop goes on.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 
 from bot.reconciler import RoundGuard
+from bot.stopping import cancel_requested, stop_task
 from domain.usecases.renewal import (
     ExpireSubscriptions,
     ExpiryRoundReport,
@@ -60,6 +60,7 @@ class SubscriptionLifecycle:
         self.interval = interval
         self._guard = guard
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.rounds = 0
         self.skipped = 0
 
@@ -70,19 +71,23 @@ class SubscriptionLifecycle:
     async def start(self) -> None:
         if self.running:
             return
+        self._stopping = False
         self._task = asyncio.create_task(self._loop(), name="subscription-lifecycle")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is None or task.done():
             return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        self._stopping = True
+        await stop_task(task)
 
     async def _loop(self) -> None:
-        while True:
+        # the flag, not only the cancel, ends the loop: a cancel lost inside a call (see
+        # bot.stopping) would otherwise leave it running after stop()
+        while not self._stopping:
             await self.run_once()
+            if self._stopping:
+                return
             await asyncio.sleep(self.interval)
 
     async def run_once(self) -> LifecycleRound:
@@ -90,6 +95,8 @@ class SubscriptionLifecycle:
             return await self._round()
         try:
             async with self._guard() as mine:
+                if cancel_requested():  # lost in the lock's query: no round after stop()
+                    raise asyncio.CancelledError
                 if not mine:
                     self.skipped += 1
                     return LifecycleRound(None, None, skipped=True)

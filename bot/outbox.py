@@ -57,6 +57,7 @@ from aiogram.exceptions import (
 from bot.i18n import LANGUAGES
 from bot.metrics import Metrics
 from bot.render import Renderer
+from bot.stopping import cancel_requested, stop_task
 from bot.telegram_policy import send_deadline
 from conversations.notices import notice_screen
 from conversations.session import Outgoing
@@ -170,22 +171,20 @@ class OutboxWorker:
 
     async def stop(self, wait: float = 10.0) -> None:
         """Let the round in hand finish (its rows are then settled), then stop."""
+        # Both loops also end on the flag: a cancel lost inside a call (bot.stopping) must not
+        # leave them running, nor this waiting for them without end.
+        self._stopping = True
         stats, self._stats_task = self._stats_task, None
-        if stats is not None:
-            stats.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await stats
+        await stop_task(stats)
         task, self._task = self._task, None
         if task is None or task.done():
             return
-        self._stopping = True
         self._wake.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), wait)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        done, _ = await asyncio.wait([task], timeout=wait)  # a cancel of the caller is raised
+        if not done:
+            await stop_task(task)
+        elif not task.cancelled():
+            task.result()
 
     async def _loop(self) -> None:
         while not self._stopping:
@@ -222,6 +221,10 @@ class OutboxWorker:
     async def _chat(self, rows: list[OutboxMessage]) -> None:
         async with self._slots:
             for index, message in enumerate(rows):
+                if cancel_requested():
+                    # a cancel lost inside the previous send or settle (bot.stopping): the
+                    # rest keep their lease and go in a later round, as on a cancel
+                    raise asyncio.CancelledError
                 status = await self._deliver(message)
                 if status is OutboxStatus.FORBIDDEN:
                     # the chat refuses the bot: its other rows would fail alike
@@ -318,7 +321,7 @@ class OutboxWorker:
     async def _stats_loop(self) -> None:
         """The depth gauges, refreshed on their own clock (a round may take long when
         Telegram is slow, which is when they matter)."""
-        while True:
+        while not self._stopping:
             try:
                 stats = await self._depth()
             except Exception as error:
@@ -326,7 +329,8 @@ class OutboxWorker:
             else:
                 self._metrics.outbox_depth.set(stats.depth)
                 self._metrics.outbox_oldest_age.set(stats.oldest_age_seconds)
-            await asyncio.sleep(STATS_EVERY)
+            if not self._stopping:
+                await asyncio.sleep(STATS_EVERY)
 
 
 def _describe(error: BaseException) -> str:

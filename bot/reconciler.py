@@ -21,6 +21,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
+from bot.stopping import cancel_requested, stop_task
 from domain.usecases.payments import (
     ExpireOrders,
     ExpiryReport,
@@ -77,6 +78,7 @@ class PaymentReconciler:
         self.interval = interval
         self._guard = guard
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._wake = asyncio.Event()
         self.rounds = 0
         self.skipped = 0
@@ -88,23 +90,27 @@ class PaymentReconciler:
     async def start(self) -> None:
         if self.running:
             return
+        self._stopping = False
         self._task = asyncio.create_task(self._loop(), name="payment-reconciler")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is None or task.done():
             return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        self._stopping = True
+        await stop_task(task)
 
     def wake(self) -> None:
         """Run the next round now instead of at the end of the interval."""
         self._wake.set()
 
     async def _loop(self) -> None:
-        while True:
+        # the flag, not only the cancel, ends the loop: a cancel lost inside a call (see
+        # bot.stopping) would otherwise leave it running after stop()
+        while not self._stopping:
             await self.run_once()
+            if self._stopping:
+                return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
             self._wake.clear()
@@ -114,6 +120,8 @@ class PaymentReconciler:
             return await self._round()
         try:
             async with self._guard() as mine:
+                if cancel_requested():  # lost in the lock's query: no round after stop()
+                    raise asyncio.CancelledError
                 if not mine:
                     self.skipped += 1
                     return ReconcilerRound(None, None, skipped=True)
