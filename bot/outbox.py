@@ -287,8 +287,8 @@ class OutboxWorker:
             timer.cancel()
             if not sending.done():
                 sending.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sending
+                # asyncio.wait neither passes a cancel of this task on nor swallows it
+                await asyncio.wait((sending,))
         if sending.cancelled():
             return False
         sending.result()  # its error, if any
