@@ -160,7 +160,15 @@ def _refused(c: Ctx, exc: Exception) -> None:
     reason = "generic"
     if isinstance(exc, InvalidInput | ChangeRefused):
         reason = str(exc.params.get("reason", "generic"))
-    known = {"same", "status", "below_minimum", "above_maximum", "fixed", "not_allowed"}
+    known = {
+        "same",
+        "status",
+        "renewed_ahead",
+        "below_minimum",
+        "above_maximum",
+        "fixed",
+        "not_allowed",
+    }
     c.t.answer = Msg(f"chg.refused.{reason if reason in known else 'generic'}")
     c.t.alert = True
 

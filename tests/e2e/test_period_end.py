@@ -11,7 +11,8 @@ period end"), with ``RENEWAL_GRACE_DAYS=0`` (the default).
 - **Gia hạn** before the period end while the downgrade waits: the renewal is for the
   downgraded plan at its price; paid by card, the period is extended from the old end at once,
   the rest of the current period keeps the old plan (**Chi tiết** before the old end) and the
-  new period has the new plan (**Chi tiết** after it, once the change round ran).
+  new period has the new plan (**Chi tiết** after it, once the change round ran); a second
+  **Đổi gói** meanwhile is refused (it would replace the configuration paid for).
 
 Prices from catalog.sample.yaml: eContract Chuyên nghiệp 12 months 9.600.000 ₫ + setup
 1.000.000 ₫, Cơ bản 12 months 3.000.000 ₫, both KCT (no VAT); no renewal promotion applies to
@@ -235,6 +236,17 @@ async def test_gia_han_before_the_end_while_a_downgrade_waits(shop: Shop) -> Non
     shown = await details(owner, sub.code)
     assert PRO in shown and BASIC not in shown.split("Kỳ hiện tại")[0], shown
     assert f"{day(end)} – {day(new_end)}" in shown, shown
+    # Đổi gói again now (the overview still shows Chuyên nghiệp) would replace the paid
+    # configuration with a downgrade due at the new end: refused until the paid period begins
+    await owner.send(f"/subscriptions {sub.code}")
+    await owner.press(CHANGE)
+    await owner.press(f"▫️ {BASIC}")
+    await owner.press(PREVIEW)
+    answer = owner.last_callback_answer()
+    assert answer is not None and "đã được gia hạn trước hạn" in (answer.text or "")
+    async with shop.bot.database.uow as uow:
+        waiting = await uow.changes.scheduled(sub.id)
+    assert waiting is not None and waiting.effective_at == end
     # a round before the old end changes nothing
     await lifecycle(shop).run_once()
     await change_rounds(shop).run_once()

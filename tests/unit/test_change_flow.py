@@ -258,10 +258,11 @@ async def test_nothing_changed_is_refused_with_its_reason() -> None:
     ("refusal", "said"),
     [
         (ChangeRefused(reason="status"), "Chỉ đổi được thuê bao đang hoạt động."),
+        (ChangeRefused(reason="renewed_ahead"), "đã được gia hạn trước hạn"),
         (InvalidInput(field="quantity", reason="above_maximum"), "vượt quá mức tối đa"),
         (InvalidInput(field="x", reason="who-knows"), "Không thể đổi gói lúc này."),
     ],
-    ids=["status", "above_maximum", "unknown reason"],
+    ids=["status", "renewed_ahead", "above_maximum", "unknown reason"],
 )
 async def test_a_refused_preview_says_why(refusal: Exception, said: str) -> None:
     chat, changes = await editor()

@@ -13,7 +13,13 @@ from typing import Any
 import pytest
 
 from domain.model import SubscriptionStatus
-from domain.usecases.changes.change import ChangeOutcomeKind
+from domain.proration import Settlement
+from domain.usecases.changes.change import (
+    ChangeOutcomeKind,
+    ChangeRefused,
+    ChangeRequest,
+    ConfirmChangeRequest,
+)
 from domain.usecases.changes.common import ChangeTarget
 from domain.usecases.renewal import ExpireSubscriptions, RenewalOffers
 from tests.fakes.uow import FakeDatabase
@@ -149,3 +155,35 @@ async def test_a_renewal_paid_in_the_grace_after_the_downgrade_takes_its_plan_at
         vn(2028, 3, 10, 9, 0),
     )
     assert await scheduled(w, sub) is None
+
+
+async def test_a_renewal_paid_ahead_with_the_downgrade_is_not_replaced_by_a_new_change(
+    w: ChangeWorld,
+) -> None:
+    """Found end to end (tests/e2e/test_period_end.py): after Gia hạn paid early for the
+    downgraded plan, the overview shows the old plan with the renewed period; a second Đổi gói
+    to the cheaper plan replaced the renewal's scheduled configuration (due at the old end) by a
+    downgrade due at the *new* end, so the renewed year stayed on CLOUD-PRO, paid at the
+    CLOUD-STD price. A change now waits until the paid period begins."""
+    sub = await pro_with_a_downgrade(w)
+    end = sub.current_period_end
+    w.clock.at = end - timedelta(days=3)
+    placed = await renewal_order(w, sub, "M12", "early")
+    await w.confirm(w.online(f"{placed.order_code}-1", placed.total))
+    again = ChangeTarget("CLOUD-STD", "M12")
+    with pytest.raises(ChangeRefused) as refused:
+        await w.preview(ChangeRequest(OWNER, sub.id, again))
+    assert refused.value.params["reason"] == "renewed_ahead"
+    confirm = ConfirmChangeRequest(OWNER, sub.id, again, 0, Settlement.AT_PERIOD_END, "again", 1)
+    with pytest.raises(ChangeRefused) as refused:
+        await w.change(confirm)  # Xác nhận of a preview shown before the renewal was paid
+    assert refused.value.params["reason"] == "renewed_ahead"
+    waiting = await scheduled(w, sub)
+    assert waiting is not None and (waiting.plan_code, waiting.effective_at) == ("CLOUD-STD", end)
+    # at the old end the renewal's configuration applies; from then on Đổi gói works again
+    w.clock.at = end
+    assert (await w.scheduled()).applied == 1
+    assert (await w.sub(sub.id)).plan_code == "CLOUD-STD"
+    w.clock.at = end + timedelta(days=1)
+    preview = await w.preview(ChangeRequest(OWNER, sub.id, ChangeTarget("CLOUD-PRO", "M12")))
+    assert preview.quote.settlement is Settlement.PAY and preview.quote.amount > 0
