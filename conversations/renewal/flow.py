@@ -184,10 +184,12 @@ class RenewalFlow:
 
     def _cycles(self, offer: RenewalOffer) -> Screen:
         sub = offer.subscription
+        # the cycle the next period would have: a downgrade scheduled for the period end says
+        current = offer.scheduled.cycle_code if offer.scheduled is not None else sub.cycle_code
         rows: list[tuple[Button, ...]] = []
         for cycle in offer.cycles:
             total = offer.quote(offer.selection(cycle.code)).total
-            key = "renew.cycle_current" if cycle.code == sub.cycle_code else "renew.cycle_button"
+            key = "renew.cycle_current" if cycle.code == current else "renew.cycle_button"
             rows.append(
                 (
                     Button(

@@ -22,6 +22,7 @@ from domain.catalog import (
     ServiceKind,
     TaxCategory,
 )
+from domain.changes import ScheduledChange
 from domain.errors import NotFound, PermissionDenied
 from domain.model import (
     EnterpriseId,
@@ -64,12 +65,15 @@ def subscription(status: SubscriptionStatus) -> Subscription:
 class StubBackend:
     status: SubscriptionStatus = SubscriptionStatus.ACTIVE
     staff: bool = False
+    offered: RenewalOffer | None = None
     calls: list[str] = field(default_factory=list)
 
     async def offer(self, actor_id: int, code: str) -> RenewalOffer:
         self.calls.append(f"offer {code}")
         if code != "TB-2026-000001":
             raise NotFound("no such subscription")
+        if self.offered is not None:
+            return self.offered
         return RenewalOffer(
             subscription(self.status),
             SERVICE,
@@ -133,3 +137,37 @@ async def test_an_expired_subscription_offers_its_cycles() -> None:
     assert t.draft["s"] == "rcycle" and not t.done
     screen = await RenewalFlow(StubBackend(status=SubscriptionStatus.EXPIRED)).screen(t)
     assert [b.arg for row in screen.buttons for b in row if b.action == "cy"] == ["M1"]
+
+
+async def test_the_cycle_of_a_scheduled_downgrade_is_the_current_one() -> None:
+    """Gia hạn while a downgrade waits renews the downgraded configuration: its cycle (not the
+    one of the period that ends) is marked as the current one."""
+    year = BillingCycle("M12", 12, PeriodUnit.MONTH, 1_000_000)
+    plan = Plan("P", "Gói", TaxCategory.VAT10, PricingStrategy.FLAT, (CYCLE, year))
+    service = Service("S", "Dịch vụ", ServiceKind.ON, (plan,))
+    catalog = Catalog(services=(service,))
+    sub = subscription(SubscriptionStatus.ACTIVE)
+    waiting = ScheduledChange(
+        sub.id or SubscriptionId(7), "P", "M12", 1, (), NOW.replace(month=7), UserId(1), NOW
+    )
+    shown = {}
+    for scheduled in (None, waiting):
+        offer = RenewalOffer(
+            sub,
+            service,
+            plan,
+            (CYCLE, year),
+            CheckoutOffer(catalog, NOW.date()),
+            scheduled=scheduled,
+        )
+        t = turn()
+        await RenewalFlow(StubBackend(offered=offer)).start(t, "TB-2026-000001")
+        screen = await RenewalFlow(StubBackend(offered=offer)).screen(t)
+        shown[scheduled is None] = {
+            b.arg: b.label.key
+            for row in screen.buttons
+            for b in row
+            if b.action == "cy" and isinstance(b.label, Msg)
+        }
+    assert shown[True] == {"M1": "renew.cycle_current", "M12": "renew.cycle_button"}
+    assert shown[False] == {"M1": "renew.cycle_button", "M12": "renew.cycle_current"}
