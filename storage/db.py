@@ -193,6 +193,9 @@ def _setup_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
                 cursor.execute("PRAGMA synchronous = NORMAL")
         finally:
             cursor.close()
+        # from now on another process' lock is waited for in asyncio.sleep, not in the loop's
+        # thread (SQLite's busy handler)
+        sqlite_inline.wait_for_locks_on_the_loop(dbapi_connection, SQLITE_BUSY_TIMEOUT_MS)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
