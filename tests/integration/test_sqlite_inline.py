@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import exc, text
 
 from storage import db as storage_db
-from storage.db import Database
+from storage import sqlite_inline
+from storage.db import SQLITE_BEGIN_OPTION, Database
 from storage.sqlite_inline import DRIVER
 from tests.conftest import sqlite_url
 
@@ -205,3 +206,37 @@ async def test_a_lock_held_past_the_busy_timeout_fails_as_before(
     assert results[1] is None
     assert ticks > 1  # the loop ran while the writer waited
     assert await counter(database) == 1
+
+
+async def test_a_stale_read_transaction_that_writes_fails_at_once(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLITE_BUSY_SNAPSHOT (a read transaction that cannot become a write transaction) is not
+    a lock to wait for: SQLite's handler is not called for it, and the driver does not pause."""
+    pauses: list[float] = []
+    monkeypatch.setattr(sqlite_inline, "_pause", pauses.append)
+    async with database.engine.connect() as connection:
+        connection = await connection.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
+        await connection.execute(text("SELECT value FROM counters"))
+        other = lock_from_outside(database)  # writes after this transaction's first read
+        other.execute("COMMIT")
+        other.close()
+        with pytest.raises(exc.OperationalError) as raised:
+            await connection.execute(text("UPDATE counters SET value = 1"))
+        await connection.rollback()
+    assert isinstance(raised.value.orig, sqlite3.OperationalError)
+    assert raised.value.orig.sqlite_errorcode == 517  # SQLITE_BUSY_SNAPSHOT
+    assert pauses == []
+    assert await counter(database) == 100
+
+
+async def test_executemany_keeps_the_busy_handler_off_afterwards(database: Database) -> None:
+    async with database.engine.begin() as connection:
+        await connection.execute(
+            text("INSERT INTO counters (name, value) VALUES (:n, 1)"), [{"n": "a"}, {"n": "b"}]
+        )
+        timeout = (await connection.execute(text("PRAGMA busy_timeout"))).scalar_one()
+    assert timeout == 0
+    async with database.engine.connect() as connection:
+        total = (await connection.execute(text("SELECT sum(value) FROM counters"))).scalar_one()
+    assert total == 2
