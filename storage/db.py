@@ -108,16 +108,17 @@ class _SqliteWriteTurns:
     first served, before their ``BEGIN IMMEDIATE``; the turn is given back with the
     transaction's end (commit, rollback, or the connection's return to the pool).
 
-    SQLite runs in the event loop's thread (:mod:`storage.sqlite_inline`): a ``BEGIN
-    IMMEDIATE`` that found the database locked by a writer of this same process would block
-    the loop, and so that writer, until the busy timeout. The turns make such writers wait on
-    an asyncio lock instead. (With aiosqlite's threads they waited in SQLite's busy handler,
-    which sleeps up to 100 ms between tries and is not fair: some transactions waited seconds
-    while others went first, measured ``BEGIN IMMEDIATE`` up to 2.7 s at 25 users in flight.)
-    The busy timeout still applies to writers of other processes (a CLI command). A writer
-    that waited the whole busy timeout for its turn fails with "database is locked", as it
-    would have in SQLite; a task that opens a second write transaction while holding one goes
-    straight to SQLite, as before (and waits there: nested writers are a bug, see above).
+    SQLite runs in the event loop's thread (:mod:`storage.sqlite_inline`), which waits for a
+    locked database by trying again after short sleeps, in no order; the turns make the
+    writers of this process wait on an asyncio lock instead, in order. (With aiosqlite's
+    threads they waited in SQLite's busy handler, which sleeps up to 100 ms between tries and
+    is not fair: some transactions waited seconds while others went first, measured ``BEGIN
+    IMMEDIATE`` up to 2.7 s at 25 users in flight.) The busy timeout still applies to writers
+    of other processes (a CLI command), waited for with ``asyncio.sleep`` between tries
+    (:func:`storage.sqlite_inline.wait_for_locks_on_the_loop`). A writer that waited the whole
+    busy timeout for its turn fails with "database is locked", as it would have in SQLite; a
+    task that opens a second write transaction while holding one goes straight to SQLite, as
+    before (and waits there until the busy timeout: nested writers are a bug, see above).
     """
 
     def __init__(self, timeout: float) -> None:
@@ -193,6 +194,9 @@ def _setup_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
                 cursor.execute("PRAGMA synchronous = NORMAL")
         finally:
             cursor.close()
+        # from now on another process' lock is waited for in asyncio.sleep, not in the loop's
+        # thread (SQLite's busy handler)
+        sqlite_inline.wait_for_locks_on_the_loop(dbapi_connection, SQLITE_BUSY_TIMEOUT_MS)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:

@@ -10,18 +10,24 @@ module runs them directly in the event loop's thread, inside SQLAlchemy's greenl
 and a short transaction (``BEGIN IMMEDIATE``, an upsert, ``COMMIT``) runs without yielding to
 the loop at all.
 
-Blocking is bounded by :class:`storage.db._SqliteWriteTurns`: the writers of this process take
-turns on an asyncio lock before ``BEGIN IMMEDIATE``, so a writer never waits for another
-writer of the same process in SQLite's busy handler (which would now block the loop). Only a
-write lock held by *another process* (a CLI command) makes a ``BEGIN IMMEDIATE`` wait here,
-as long as that transaction lasts (at most the busy timeout).
+The writers of this process take turns on an asyncio lock before ``BEGIN IMMEDIATE``
+(:class:`storage.db._SqliteWriteTurns`), so a writer never waits for another writer of the
+same process. A write lock held by *another process* (a CLI command, a second bot) is waited
+for without blocking the loop: :func:`wait_for_locks_on_the_loop` turns SQLite's busy handler
+off (it sleeps in the loop's thread) and a statement that finds the database locked
+(``SQLITE_BUSY``) is tried again after an ``asyncio.sleep`` (1 ms, doubled up to 25 ms), until
+the busy timeout is spent; then the last "database is locked" error is raised, as SQLite's own
+handler would have raised it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from collections import deque
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import pool
 from sqlalchemy.dialects import registry
@@ -30,7 +36,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.util import await_only
 from sqlalchemy.util.concurrency import in_greenlet
 
-__all__ = ["DRIVER", "SQLiteDialect_inline"]
+__all__ = ["DRIVER", "SQLiteDialect_inline", "wait_for_locks_on_the_loop"]
 
 #: the driver name in URLs: ``sqlite+onesme_inline://``
 DRIVER = "onesme_inline"
@@ -45,6 +51,67 @@ def _touch_loop() -> None:
     # mistake would block the loop): one await of a finished coroutine, which never suspends
     if in_greenlet():
         await_only(_ready())
+
+
+#: the waits between two tries of a statement that found the database locked: SQLite's own
+#: handler sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 ms
+_FIRST_RETRY_S = 0.001
+_LONGEST_RETRY_S = 0.025
+#: "database is locked": another connection holds the lock (the cases where SQLite calls its busy
+#: handler). Not SQLITE_BUSY_SNAPSHOT (517): a read transaction that cannot become a write
+#: transaction, which no wait cures and which SQLite reports at once.
+_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, 261})  # 261: SQLITE_BUSY_RECOVERY
+
+_T = TypeVar("_T")
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    return getattr(error, "sqlite_errorcode", None) in _BUSY_CODES
+
+
+def _pause(seconds: float) -> None:
+    if in_greenlet():
+        await_only(asyncio.sleep(seconds))  # the loop runs the other tasks meanwhile
+    else:  # outside the async engine (a connection closed by the pool): as SQLite's handler
+        time.sleep(seconds)
+
+
+def _patiently(connection: Any, call: Callable[..., _T], *args: Any) -> _T:
+    """``call(*args)``, tried again while the database is locked by another connection, for at
+    most ``connection.busy_wait`` seconds. A statement that failed with SQLITE_BUSY changed
+    nothing (SQLite rolled that statement back), and a failed COMMIT leaves its transaction
+    open: trying it again is what SQLite's busy handler would have done."""
+    try:
+        return call(*args)
+    except sqlite3.OperationalError as error:
+        budget = getattr(connection, "busy_wait", 0.0)
+        if budget <= 0 or not _is_busy(error):
+            raise
+        locked = error
+    deadline = time.monotonic() + budget
+    delay = _FIRST_RETRY_S
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise locked
+        _pause(min(delay, remaining))
+        delay = min(delay * 2, _LONGEST_RETRY_S)
+        try:
+            return call(*args)
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error):
+                raise
+            locked = error
+
+
+def wait_for_locks_on_the_loop(dbapi_connection: Any, timeout_ms: int) -> None:
+    """Have a connection of this driver wait for another process' lock (up to ``timeout_ms``)
+    in ``asyncio.sleep`` between tries instead of in SQLite's busy handler, which sleeps in the
+    event loop's thread. Call it after the connection's set-up statements (which still wait in
+    SQLite's handler, once per new connection); other connections are left as they are."""
+    if isinstance(dbapi_connection, _Connection):
+        dbapi_connection.execute("PRAGMA busy_timeout = 0")
+        dbapi_connection.busy_wait = timeout_ms / 1000
 
 
 class _Cursor(sqlite3.Cursor):
@@ -98,8 +165,17 @@ class _Cursor(sqlite3.Cursor):
 
 
 class _Connection(sqlite3.Connection):
+    #: seconds a statement may wait for another connection's lock, in ``asyncio.sleep``; 0:
+    #: SQLite's busy handler alone (see :func:`wait_for_locks_on_the_loop`)
+    busy_wait: float = 0.0
+
     def cursor(self, factory: Any = _Cursor) -> Any:
         return super().cursor(factory)
+
+    def commit(self) -> None:
+        # in WAL mode a COMMIT needs no lock beyond the write lock its BEGIN IMMEDIATE took;
+        # waited for anyway, should the journal be another one
+        _patiently(self, super().commit)
 
 
 class SQLiteDialect_inline(SQLiteDialect_pysqlite):
@@ -116,17 +192,29 @@ class SQLiteDialect_inline(SQLiteDialect_pysqlite):
 
     def do_execute(self, cursor: Any, statement: Any, parameters: Any, context: Any = None) -> None:
         _touch_loop()
-        cursor.execute(statement, parameters)
+        _patiently(cursor.connection, cursor.execute, statement, parameters)
 
     def do_execute_no_params(self, cursor: Any, statement: Any, context: Any = None) -> None:
         _touch_loop()
-        cursor.execute(statement)
+        _patiently(cursor.connection, cursor.execute, statement)
 
     def do_executemany(
         self, cursor: Any, statement: Any, parameters: Any, context: Any = None
     ) -> None:
         _touch_loop()
-        cursor.executemany(statement, parameters)
+        connection = cursor.connection
+        wait = getattr(connection, "busy_wait", 0.0)
+        if wait <= 0:
+            cursor.executemany(statement, parameters)
+            return
+        # not tried again: the rows before a locked one would be written twice. It runs in a
+        # write transaction, which holds the lock since its BEGIN IMMEDIATE; should it still
+        # find the database locked, it waits in SQLite's busy handler, as it did before
+        connection.execute(f"PRAGMA busy_timeout = {round(wait * 1000)}")
+        try:
+            cursor.executemany(statement, parameters)
+        finally:
+            connection.execute("PRAGMA busy_timeout = 0")
 
     def create_connect_args(self, url: URL) -> Any:
         args, kwargs = super().create_connect_args(url)

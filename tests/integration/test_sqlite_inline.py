@@ -1,17 +1,21 @@
 """SQLite in the event loop's thread (storage/sqlite_inline.py) with the write turns of
-storage/db.py: concurrent writers of one process, failed transactions, buffered results."""
+storage/db.py: concurrent writers of one process, failed transactions, buffered results, and
+a write lock of another connection waited for without blocking the event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import exc, text
 
-from storage.db import Database
+from storage import db as storage_db
+from storage import sqlite_inline
+from storage.db import SQLITE_BEGIN_OPTION, Database
 from storage.sqlite_inline import DRIVER
 from tests.conftest import sqlite_url
 
@@ -116,3 +120,123 @@ async def test_rows_are_read_before_the_transaction_ends(database: Database) -> 
     async with database.engine.connect() as connection:
         result = await connection.execute(text("SELECT name FROM counters ORDER BY name"))
     assert [row.name for row in result] == ["a", "b", "c", "n"]
+
+
+def lock_from_outside(database: Database) -> sqlite3.Connection:
+    """A plain sqlite3 connection (as a CLI command in another process would hold one) that
+    holds the write lock of the database until it commits or rolls back."""
+    path = database.engine.url.database
+    assert path is not None
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("UPDATE counters SET value = 100")
+    return other
+
+
+async def test_a_write_lock_of_another_connection_does_not_block_the_loop(
+    database: Database,
+) -> None:
+    """The writer's BEGIN IMMEDIATE waits for the outside lock while the loop keeps running:
+    a heartbeat on the same loop ticks, and it is the heartbeat that releases the lock (with
+    SQLite's busy handler in the loop's thread it could never tick, and the writer would fail
+    with "database is locked" after the busy timeout)."""
+    other = lock_from_outside(database)
+    ticks_while_waiting = 0
+
+    async def write() -> None:
+        async with database.engine.begin() as connection:
+            await connection.execute(text("UPDATE counters SET value = value + 1"))
+
+    async def heartbeat(writer: asyncio.Task[None]) -> None:
+        nonlocal ticks_while_waiting
+        while ticks_while_waiting < 5:
+            await asyncio.sleep(0.001)
+            assert not writer.done()  # it cannot have written: the lock is still held
+            ticks_while_waiting += 1
+        other.execute("COMMIT")
+
+    try:
+        async with asyncio.timeout(60):
+            writer = asyncio.create_task(write())
+            await asyncio.gather(writer, heartbeat(writer))
+    finally:
+        other.close()
+    assert ticks_while_waiting == 5
+    assert await counter(database) == 101  # written after the other connection's commit
+
+
+async def test_a_lock_held_past_the_busy_timeout_fails_as_before(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same error as SQLite's own busy handler gives after the timeout, and the loop ran
+    meanwhile."""
+    monkeypatch.setattr(storage_db, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    short = Database(str(database.engine.url))  # its connections get the short timeout
+    other = lock_from_outside(database)
+    ticks = 0
+    written = asyncio.Event()
+
+    async def write() -> None:
+        try:
+            async with short.engine.begin() as connection:
+                await connection.execute(text("UPDATE counters SET value = value + 1"))
+        finally:
+            written.set()
+
+    async def heartbeat() -> None:
+        nonlocal ticks
+        while not written.is_set():
+            await asyncio.sleep(0.001)
+            ticks += 1
+
+    try:
+        async with asyncio.timeout(60):
+            results = await asyncio.gather(write(), heartbeat(), return_exceptions=True)
+        other.close()  # rolled back
+        async with asyncio.timeout(5), short.engine.begin() as connection:  # the turn is back
+            await connection.execute(text("UPDATE counters SET value = value + 1"))
+    finally:
+        other.close()
+        await short.dispose()
+    error = results[0]
+    assert isinstance(error, exc.OperationalError)
+    assert isinstance(error.orig, sqlite3.OperationalError)
+    assert str(error.orig) == "database is locked"
+    assert error.orig.sqlite_errorcode == sqlite3.SQLITE_BUSY
+    assert results[1] is None
+    assert ticks > 1  # the loop ran while the writer waited
+    assert await counter(database) == 1
+
+
+async def test_a_stale_read_transaction_that_writes_fails_at_once(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLITE_BUSY_SNAPSHOT (a read transaction that cannot become a write transaction) is not
+    a lock to wait for: SQLite's handler is not called for it, and the driver does not pause."""
+    pauses: list[float] = []
+    monkeypatch.setattr(sqlite_inline, "_pause", pauses.append)
+    async with database.engine.connect() as connection:
+        connection = await connection.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
+        await connection.execute(text("SELECT value FROM counters"))
+        other = lock_from_outside(database)  # writes after this transaction's first read
+        other.execute("COMMIT")
+        other.close()
+        with pytest.raises(exc.OperationalError) as raised:
+            await connection.execute(text("UPDATE counters SET value = 1"))
+        await connection.rollback()
+    assert isinstance(raised.value.orig, sqlite3.OperationalError)
+    assert raised.value.orig.sqlite_errorcode == 517  # SQLITE_BUSY_SNAPSHOT
+    assert pauses == []
+    assert await counter(database) == 100
+
+
+async def test_executemany_keeps_the_busy_handler_off_afterwards(database: Database) -> None:
+    async with database.engine.begin() as connection:
+        await connection.execute(
+            text("INSERT INTO counters (name, value) VALUES (:n, 1)"), [{"n": "a"}, {"n": "b"}]
+        )
+        timeout = (await connection.execute(text("PRAGMA busy_timeout"))).scalar_one()
+    assert timeout == 0
+    async with database.engine.connect() as connection:
+        total = (await connection.execute(text("SELECT sum(value) FROM counters"))).scalar_one()
+    assert total == 2
