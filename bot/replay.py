@@ -60,6 +60,10 @@ class UpdateJournal(Protocol):
 
     async def load(self, update_id: int) -> dict[str, str]: ...
 
+    async def start(self, update_id: int, field: str, value: str) -> dict[str, str]:
+        """The journal as :meth:`load` reads it; ``field`` written first if it has none."""
+        ...
+
     async def write(self, update_id: int, field: str, value: str) -> None: ...
 
     async def delete(self, update_id: int) -> None: ...
@@ -90,14 +94,13 @@ class Replay:
         """Start (or resume) journaling from the conversation state ``state``; False when an
         earlier handling of this update already saved a newer state (the update is done)."""
         try:
-            self.recorded = await self.journal.load(self.update_id)
+            # read, and the start written when the journal has none: one round trip
+            self.recorded = await self.journal.start(self.update_id, START, state)
             first = self.recorded.get(START)
             if first is not None and first != state:
                 log.info("update %s: its first handling saved its state; done", self.update_id)
                 self.done_before = True
                 return False
-            if first is None:
-                await self.journal.write(self.update_id, START, state)
         except Exception as error:  # no journal: handled as before (a repeat stays possible)
             log.warning("update journal unavailable (%s) for %s", error, self.update_id)
             return True

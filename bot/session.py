@@ -29,6 +29,7 @@ from aiogram.exceptions import TelegramNetworkError
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiohttp import ClientError, ClientTimeout
+from pydantic import ValidationError
 
 __all__ = ["BotSession"]
 
@@ -36,6 +37,8 @@ _JSON = {"Content-Type": "application/json"}
 
 #: calls whose successful answer is not read (see 3. above): ``True`` stands for it
 _RESULT_UNREAD = frozenset({"editMessageText", "editMessageReplyMarkup"})
+#: calls whose answer is a ``Message`` read only in part (see 4. above)
+_RESULT_HEAD = frozenset({"sendMessage"})
 
 
 class BotSession(AiohttpSession):
@@ -54,20 +57,39 @@ class BotSession(AiohttpSession):
             # built (and cached by pydantic) once; this reference keeps it alive
             response_type = Response[returning]  # type: ignore[valid-type]
             self._response_types[returning] = response_type
-        if (
-            method.__api_method__ in _RESULT_UNREAD
-            and HTTPStatus.OK <= status_code <= HTTPStatus.IM_USED
-            and self._answered_ok(content)
+        name = method.__api_method__
+        if (name in _RESULT_UNREAD or name in _RESULT_HEAD) and (
+            HTTPStatus.OK <= status_code <= HTTPStatus.IM_USED
         ):
-            return cast(Response[TelegramType], response_type.model_construct(ok=True, result=True))
+            result = self._ok_result(content)
+            if name in _RESULT_UNREAD:
+                if result is not None:
+                    return cast(
+                        Response[TelegramType], response_type.model_construct(ok=True, result=True)
+                    )
+            else:
+                head = _message_head(result)
+                if head is not None:
+                    try:
+                        return cast(
+                            Response[TelegramType],
+                            response_type.model_validate(
+                                {"ok": True, "result": head}, context={"bot": bot}
+                            ),
+                        )
+                    except ValidationError:
+                        pass  # aiogram reads it, and reports what is wrong
         return super().check_response(bot, method, status_code, content)
 
-    def _answered_ok(self, content: str) -> bool:
+    def _ok_result(self, content: str) -> Any:
+        """The ``result`` of a successful answer; None when it is not one."""
         try:
             answer = self.json_loads(content)
         except Exception:
-            return False
-        return isinstance(answer, dict) and answer.get("ok") is True
+            return None
+        if isinstance(answer, dict) and answer.get("ok") is True:
+            return answer.get("result")
+        return None
 
     def json_body(self, bot: Bot, method: TelegramMethod[Any]) -> str | None:
         """The call as a JSON object, or None when it uploads a file (multipart then).
@@ -116,3 +138,18 @@ class BotSession(AiohttpSession):
             content=raw_result,
         )
         return cast(TelegramType, response.result)
+
+
+def _message_head(result: Any) -> dict[str, Any] | None:
+    """The id, date and chat of a sent message's answer (see 4. above); None when the
+    answer lacks one of them (aiogram then reads it, and reports what is wrong)."""
+    if not isinstance(result, dict):
+        return None
+    chat = result.get("chat")
+    if not isinstance(chat, dict) or "message_id" not in result or "date" not in result:
+        return None
+    return {
+        "message_id": result["message_id"],
+        "date": result["date"],
+        "chat": {"id": chat.get("id"), "type": chat.get("type")},
+    }

@@ -331,3 +331,19 @@ async def test_journal_writes_fields_with_a_ttl_and_is_deleted(
     assert 0 < await redis_client.ttl(f"{redis_prefix}journal:5") <= 300
     await journal.delete(5)
     assert await journal.load(5) == {}
+
+
+async def test_journal_start_reads_it_and_writes_the_start_only_when_it_has_none(
+    redis_client: Any, redis_prefix: str
+) -> None:
+    journal = RedisUpdateJournal(redis_client, prefix=redis_prefix, ttl=timedelta(minutes=5))
+    assert await journal.start(6, "start", "abc") == {}
+    assert await journal.load(6) == {"start": "abc"}
+    assert 0 < await redis_client.ttl(f"{redis_prefix}journal:6") <= 300
+    await journal.write(6, "0", '{"method": "sendMessage"}')
+    # a redelivery from another state: the journal as it was, its start not overwritten
+    assert await journal.start(6, "start", "xyz") == {
+        "start": "abc",
+        "0": '{"method": "sendMessage"}',
+    }
+    assert await journal.load(6) == {"start": "abc", "0": '{"method": "sendMessage"}'}

@@ -36,6 +36,39 @@ def test_a_sent_message_is_read_into_aiogram_models(session: BotSession) -> None
     assert isinstance(response.result, Message) and response.result.message_id == 7
 
 
+def test_a_sent_message_keeps_its_id_date_and_chat_and_dumps_as_aiogram_reads_it(
+    session: BotSession,
+) -> None:
+    bot = Bot(TOKEN, session=session)
+    sent = session.check_response(bot, SendMessage(chat_id=5, text="x"), 200, answer(MESSAGE))
+    message = sent.result
+    assert isinstance(message, Message)
+    full = Message.model_validate(MESSAGE)
+    assert (message.message_id, message.date, message.chat.id, message.chat.type) == (
+        full.message_id,
+        full.date,
+        full.chat.id,
+        full.chat.type,
+    )
+    # what the replay journal records, read back as a replayed answer is
+    dumped = message.model_dump(mode="json", exclude_none=True)
+    assert dumped == {"message_id": 7, "date": 1700000000, "chat": {"id": 5, "type": "private"}}
+    assert Message.model_validate(dumped).message_id == 7
+
+
+@pytest.mark.parametrize(
+    "result",
+    [True, {"message_id": 7, "date": 1700000000}, {**MESSAGE, "chat": {"id": 5}}],
+)
+def test_a_sent_message_answer_without_its_head_is_read_by_aiogram(
+    session: BotSession, result: object
+) -> None:
+    bot = Bot(TOKEN, session=session)
+    with pytest.raises(Exception) as raised:
+        session.check_response(bot, SendMessage(chat_id=5, text="x"), 200, answer(result))
+    assert "validation" in str(raised.value).lower()
+
+
 @pytest.mark.parametrize(
     "method",
     [
