@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from conversations.manage.draft import Action
-from conversations.screens import Button, Day, Msg, Param, Plain
+from conversations.screens import Button, Cycle, Day, Msg, Param, Plain
+from domain.catalog import Service
 from domain.model import Subscription, SubscriptionStatus
 from domain.usecases.changes.common import may_change
 from domain.usecases.manage.common import Rights
@@ -37,21 +38,37 @@ CHANGE_EVENTS = frozenset(
 )
 
 
-def change_event_text(action: str, details: Mapping[str, object]) -> Msg:
+def change_event_text(
+    action: str, details: Mapping[str, object], service: Service | None = None
+) -> Msg:
+    """The event in words; plans by their names in ``service`` (the subscription's, looked up
+    once for the page) and the cycle in words, the codes only for what the catalog lost."""
+
     def text(name: str) -> Plain:
         value = details.get(name)
         return Plain(value if isinstance(value, str) and value else "—")
+
+    def plan_name(name: str) -> Plain:
+        code = details.get(name)
+        plan = service.plan(code) if service is not None and isinstance(code, str) else None
+        return Plain(plan.name) if plan is not None else text(name)
+
+    def cycle(plan_key: str, cycle_key: str) -> Param:
+        code, cycle_code = details.get(plan_key), details.get(cycle_key)
+        plan = service.plan(code) if service is not None and isinstance(code, str) else None
+        found = plan.cycle(cycle_code) if plan is not None and isinstance(cycle_code, str) else None
+        return Cycle(found.every, found.unit.value) if found is not None else text(cycle_key)
 
     def number(name: str, default: int) -> int:
         value = details.get(name)
         return value if isinstance(value, int) and not isinstance(value, bool) else default
 
     params: dict[str, Param] = {
-        "from": text("from_plan"),
-        "to": text("to_plan"),
-        "to_cycle": text("to_cycle"),
+        "from": plan_name("from_plan"),
+        "to": plan_name("to_plan"),
+        "to_cycle": cycle("to_plan", "to_cycle"),
         "quantity": number("to_quantity", 1),
-        "plan": text("plan"),
+        "plan": plan_name("plan"),
         "days": number("days", 0),
     }
     end = details.get("period_end") or details.get("effective_at")

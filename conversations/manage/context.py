@@ -50,6 +50,8 @@ BADGES: Final[Mapping[SubscriptionStatus, str]] = {
     SubscriptionStatus.EXPIRED: "⚫",
 }
 
+#: the statuses in which a renewal paid before the end moves the period ahead
+RENEWED_AHEAD: Final = frozenset({SubscriptionStatus.ACTIVE, SubscriptionStatus.NON_RENEWING})
 
 Req = TypeVar("Req", contravariant=True)
 Res = TypeVar("Res", covariant=True)
@@ -134,18 +136,34 @@ class Ctx:
         """The service's and plan's names and the cycle, from the catalog (codes when a row
         is gone)."""
         service = self.t.catalog.service(sub.service_code)
-        plan = service.plan(sub.plan_code) if service is not None else None
-        cycle = plan.cycle(sub.cycle_code) if plan is not None else None
+        plan, cycle = self.plan_names(sub.service_code, sub.plan_code, sub.cycle_code)
+        return (service.name if service is not None else sub.service_code, plan, cycle)
+
+    def plan_names(self, service_code: str, plan_code: str, cycle_code: str) -> tuple[str, Param]:
+        """A plan's name and its cycle in words, from the catalog (codes when a row is gone)."""
+        service = self.t.catalog.service(service_code)
+        plan = service.plan(plan_code) if service is not None else None
+        cycle = plan.cycle(cycle_code) if plan is not None else None
         return (
-            service.name if service is not None else sub.service_code,
-            plan.name if plan is not None else sub.plan_code,
-            Cycle(cycle.every, cycle.unit.value) if cycle is not None else Plain(sub.cycle_code),
+            plan.name if plan is not None else plan_code,
+            Cycle(cycle.every, cycle.unit.value) if cycle is not None else Plain(cycle_code),
         )
+
+    def renewed_ahead(self, sub: Subscription) -> bool:
+        """Renewed before its end: the row holds the paid period, which has not begun yet; the
+        current period (on the plan shown) ends where that one starts."""
+        start = sub.current_period_start
+        return sub.status in RENEWED_AHEAD and start is not None and start > self.t.now
 
     def header(self, sub: Subscription) -> Join:
         service, plan, cycle = self.names(sub)
-        if sub.current_period_start and sub.current_period_end:
+        if self.renewed_ahead(sub) and sub.current_period_start and sub.current_period_end:
             period: Param = Msg(
+                "manage.detail.period_ahead",
+                {"end": Day(sub.current_period_start), "renewed": Day(sub.current_period_end)},
+            )
+        elif sub.current_period_start and sub.current_period_end:
+            period = Msg(
                 "manage.detail.period_range",
                 {"start": Day(sub.current_period_start), "end": Day(sub.current_period_end)},
             )

@@ -22,6 +22,7 @@ from conversations.manage.lifecycle import lifecycle_params
 from conversations.manage.paying import pay_button
 from conversations.payment import REPAY_ACTION
 from conversations.screens import Button, Day, Join, Money, Msg, Param, Plain
+from domain.catalog import Service
 from domain.model import (
     HistoryEvent,
     Invoice,
@@ -153,6 +154,8 @@ async def _invoice_detail(c: Ctx) -> TabContent:
 async def history(c: Ctx) -> TabContent:
     view = await c.backend.history(c.tab_request(HISTORY_PAGE))
     parts: list[Param] = []
+    # one catalog lookup for the page: the events name plans by their codes
+    service = c.t.catalog.service(view.subscription.service_code)
     if not view.page.items:
         parts.append(Msg("manage.hist.empty"))
     for n, event in enumerate(view.page.items, start=view.page.offset + 1):
@@ -163,7 +166,7 @@ async def history(c: Ctx) -> TabContent:
                     "n": n,
                     "date": Day(event.created_at, with_time=True),
                     "who": user_name(view.actors, event.actor_id),
-                    "what": event_text(event),
+                    "what": event_text(event, service),
                 },
             )
         )
@@ -179,11 +182,12 @@ async def history(c: Ctx) -> TabContent:
     return TabContent(view.subscription, Join(tuple(parts)), tuple(rows))
 
 
-def event_text(event: HistoryEvent) -> Msg:
-    """A history event in words; an action this flow does not know is shown by its name."""
+def event_text(event: HistoryEvent, service: Service | None = None) -> Msg:
+    """A history event in words (plans by their names in ``service``, the subscription's); an
+    action this flow does not know is shown by its name."""
     action, d = event.action, event.details
     if action in CHANGE_EVENTS:  # Đổi gói and Dùng thử
-        return change_event_text(action, d)
+        return change_event_text(action, d, service)
     if action not in KNOWN_EVENTS:
         return Msg("manage.event.other", {"action": Plain(action)})
     params: dict[str, Param] = {}

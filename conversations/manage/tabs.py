@@ -22,6 +22,7 @@ from conversations.manage.lifecycle import lifecycle_rows
 from conversations.manage.paying import pay_button
 from conversations.screens import Button, Day, Join, Money, Msg, Param, Plain
 from domain.catalog import ServiceKind
+from domain.changes import ScheduledChange
 from domain.model import (
     Employee,
     InvoiceStatus,
@@ -29,6 +30,7 @@ from domain.model import (
     MemoKind,
     MemoStatus,
     OrderProgress,
+    Subscription,
     User,
     UserId,
 )
@@ -99,6 +101,38 @@ def _employee_line(n: int, emp: Employee) -> Msg:
     )
 
 
+def upcoming(c: Ctx, sub: Subscription, scheduled: ScheduledChange | None) -> Param:
+    """ "From <date>: <plan>, <cycle>": the configuration waiting for the period end (a
+    scheduled change), or the renewed period paid ahead; nothing when neither."""
+    ahead = c.renewed_ahead(sub)
+    if scheduled is None and not ahead:
+        return ""
+    if scheduled is not None:
+        at = scheduled.effective_at
+        plan, cycle = c.plan_names(sub.service_code, scheduled.plan_code, scheduled.cycle_code)
+        quantity = scheduled.quantity
+    else:
+        at = sub.current_period_start or c.t.now
+        plan, cycle = c.plan_names(sub.service_code, sub.plan_code, sub.cycle_code)
+        quantity = sub.quantity
+    period: Param = ""
+    if ahead and sub.current_period_start is not None and sub.current_period_end is not None:
+        period = Msg(
+            "manage.det.next_period",
+            {"start": Day(sub.current_period_start), "end": Day(sub.current_period_end)},
+        )
+    return Msg(
+        "manage.det.next",
+        {
+            "date": Day(at),
+            "plan": Plain(plan),
+            "cycle": cycle,
+            "quantity": quantity,
+            "period": period,
+        },
+    )
+
+
 async def details(c: Ctx) -> TabContent:
     view = await c.backend.details(c.tab_request())
     sub, order = view.subscription, view.order
@@ -142,12 +176,15 @@ async def details(c: Ctx) -> TabContent:
     promo_names = ", ".join(_promotion_name(c, code) for code in order.promotion_codes)
     addons = [line.name for line in quote.lines if line.kind is LineKind.ADDON]
     registrant = view.registrant
+    # renewed ahead: the current period ends where the paid one starts
+    ends = sub.current_period_start if c.renewed_ahead(sub) else sub.current_period_end
     who: Param = user_name(
         {registrant.user_id: registrant.user} if registrant is not None else {},
         order.registered_by,
     )
     content = Join(
         (
+            upcoming(c, sub, view.scheduled),
             Msg(
                 "manage.det.plan",
                 {
@@ -164,7 +201,7 @@ async def details(c: Ctx) -> TabContent:
                 {
                     "registered": Day(order.created_at, with_time=True),
                     "started": Day(sub.started_at) if sub.started_at else Plain("—"),
-                    "ends": Day(sub.current_period_end) if sub.current_period_end else Plain("—"),
+                    "ends": Day(ends) if ends else Plain("—"),
                 },
             ),
             Msg(

@@ -931,7 +931,7 @@ async def test_the_list_and_every_tab_cost_the_same_queries_for_5_or_60_subscrip
         "next page": 4,
         "filtered list": 4,
         "Danh sách nhân viên": 3,
-        "Chi tiết": 4,  # + the order, who registered it
+        "Chi tiết": 5,  # + the order, who registered it, the change waiting for the period end
         "Ghi nhớ": 3,
         "Phương thức thanh toán": 4,  # + invoices, payment attempts
         "Hóa đơn": 3,

@@ -170,9 +170,11 @@ async def test_a_downgrade_then_the_period_end_then_gia_han(shop: Shop) -> None:
     await owner.press("Lịch sử")
     history = owner.last_text()
     lines = history.splitlines()
-    scheduled_at = [i for i, t in enumerate(lines) if "lên lịch đổi sang gói" in t]
-    # (the history names plans by their codes)
-    changed_at = [i for i, t in enumerate(lines) if "đổi gói ECONTRACT-PRO → ECONTRACT-BASIC" in t]
+    scheduled_at = [i for i, t in enumerate(lines) if f"lên lịch đổi sang {BASIC}" in t]
+    # the history names plans as the catalog does, the cycle in words
+    changed = f"đổi gói: {PRO} → {BASIC} (12 tháng, số lượng 1)"
+    changed_at = [i for i, t in enumerate(lines) if changed in t]
+    assert "ECONTRACT-" not in history, history
     expired_at = [i for i, t in enumerate(lines) if "thuê bao hết hạn" in t]
     assert len(scheduled_at) == len(changed_at) == len(expired_at) == 1, history
     # newest first: the expiry, then the change it applied first, then the scheduling
@@ -235,7 +237,13 @@ async def test_gia_han_before_the_end_while_a_downgrade_waits(shop: Shop) -> Non
     assert (scheduled.plan_code, scheduled.effective_at) == ("ECONTRACT-BASIC", end)
     shown = await details(owner, sub.code)
     assert PRO in shown and BASIC not in shown.split("Kỳ hiện tại")[0], shown
-    assert f"{day(end)} – {day(new_end)}" in shown, shown
+    # the current period is the one on Chuyên nghiệp, until the old end; Cơ bản waits for it
+    assert f"Kỳ hiện tại: đến {day(end)} (đã gia hạn đến {day(new_end)})" in shown, shown
+    waits = (
+        f"Từ {day(end)}: {BASIC}, 12 tháng, số lượng 1 — kỳ đã gia hạn {day(end)} – {day(new_end)}"
+    )
+    assert waits in shown, shown
+    assert f"Ngày kết thúc kỳ hiện tại: {day(end)}" in shown, shown
     # Đổi gói again now (the overview still shows Chuyên nghiệp) would replace the paid
     # configuration with a downgrade due at the new end: refused until the paid period begins
     await owner.send(f"/subscriptions {sub.code}")

@@ -32,6 +32,8 @@ from conversations.screens import Button, Screen
 from conversations.session import Actor, ChatSession, Event, EventKind
 from conversations.turn import RegistrationServices
 from domain.catalog import Catalog, ServiceKind
+from domain.changes import ScheduledChange
+from domain.constants import VN_TZ
 from domain.errors import InvalidInput, NotFound, PermissionDenied
 from domain.model import (
     Employee,
@@ -185,6 +187,7 @@ class FakeBackend:
     refuse: set[str] = field(default_factory=set)
     owners: tuple[Recipient, ...] = (Recipient(900, "en"),)
     pdfs: int = 0
+    scheduled: ScheduledChange | None = None
 
     def _sub(self, subscription_id: int) -> Subscription:
         found = [s for s in self.subs if s.id == subscription_id]
@@ -234,7 +237,7 @@ class FakeBackend:
         self._record("details", req)
         sub = self._sub(req.subscription_id)
         registrant = Principal(User(UserId(USER), "Lan", NOW))
-        return DetailsView(sub, self.rights, order_of(sub), registrant)
+        return DetailsView(sub, self.rights, order_of(sub), registrant, self.scheduled)
 
     async def memos(self, req: TabRequest) -> MemosView:
         self._record("memos", req)
@@ -834,3 +837,147 @@ def test_button_labels_are_plain_and_short_even_with_long_names() -> None:
             assert "<" not in template and "&" not in template, key
             label = template.format(name=name, n=88, number="HD2026-000123", step="Đang triển khai")
             assert len(label) <= 64, (key, label)
+
+
+# --- plans by name in Lịch sử, and what waits for the period end in Chi tiết -----------------
+
+
+def econtract(**changes: Any) -> Subscription:
+    """eContract Chuyên nghiệp, 12 months, one."""
+    return subscription(
+        1,
+        service_code="ECONTRACT",
+        plan_code="ECONTRACT-PRO",
+        cycle_code="M12",
+        quantity=1,
+        **changes,
+    )
+
+
+def on_day(moment: datetime) -> str:
+    return f"{moment.astimezone(VN_TZ):%d/%m/%Y}"
+
+
+@pytest.mark.parametrize(
+    ("lang", "changed", "scheduled", "gone"),
+    [
+        (
+            "vi",
+            "đổi gói: Gói Chuyên nghiệp → Gói Cơ bản (12 tháng, số lượng 1)",
+            "lên lịch đổi sang Gói Cơ bản khi hết kỳ",
+            "đổi gói: ECONTRACT-OLD → Gói Chuyên nghiệp (X9, số lượng 2)",
+        ),
+        (
+            "en",
+            "plan changed: Gói Chuyên nghiệp → Gói Cơ bản (12 months, quantity 1)",
+            "change to Gói Cơ bản scheduled for the period end",
+            "plan changed: ECONTRACT-OLD → Gói Chuyên nghiệp (X9, quantity 2)",
+        ),
+    ],
+)
+async def test_the_history_names_plans_as_the_catalog_does(
+    lang: str, changed: str, scheduled: str, gone: str
+) -> None:
+    config = {"to_cycle": "M12", "to_quantity": 1}
+    fake = FakeBackend(
+        subs=[econtract()],
+        events=[
+            HistoryEvent(
+                "subscription.changed",
+                NOW,
+                details={"from_plan": "ECONTRACT-PRO", "to_plan": "ECONTRACT-BASIC", **config},
+            ),
+            HistoryEvent(
+                "subscription.change_scheduled",
+                NOW,
+                details={
+                    "to_plan": "ECONTRACT-BASIC",
+                    **config,
+                    "effective_at": (NOW + timedelta(days=30)).isoformat(),
+                },
+            ),
+            # a plan the catalog no longer has (and a cycle of it): shown by its code
+            HistoryEvent(
+                "subscription.changed",
+                NOW,
+                details={
+                    "from_plan": "ECONTRACT-OLD",
+                    "to_plan": "ECONTRACT-PRO",
+                    "to_cycle": "X9",
+                    "to_quantity": 2,
+                },
+            ),
+        ],
+    )
+    chat = Chat(fake, lang)
+    await chat.command("subscriptions", "TB-2026-000001")
+    await chat.press("Lịch sử" if lang == "vi" else "History")
+    shown = chat.shown()
+    assert changed in shown and scheduled in shown and gone in shown, shown
+    assert "ECONTRACT-BASIC" not in shown and "M12" not in shown, shown
+
+
+async def test_details_of_a_renewal_paid_ahead_while_a_downgrade_waits() -> None:
+    old_end = NOW + timedelta(days=5)
+    new_end = old_end + timedelta(days=365)
+    fake = FakeBackend(
+        subs=[econtract(current_period_start=old_end, current_period_end=new_end)],
+        scheduled=ScheduledChange(
+            SubscriptionId(1), "ECONTRACT-BASIC", "M12", 1, (), old_end, UserId(USER), NOW
+        ),
+    )
+    chat = Chat(fake)
+    await chat.command("subscriptions", "TB-2026-000001")
+    await chat.press("Chi tiết")
+    shown = chat.shown()
+    head, _, rest = shown.partition("Kỳ hiện tại")
+    # the current period is Chuyên nghiệp's, until the old end; Cơ bản waits for it
+    assert "Gói: Gói Chuyên nghiệp · Chu kỳ: 12 tháng" in head and "Cơ bản" not in head
+    assert f": đến {on_day(old_end)} (đã gia hạn đến {on_day(new_end)})" in rest, shown
+    waits = f"Từ {on_day(old_end)}: Gói Cơ bản, 12 tháng, số lượng 1"
+    assert f"{waits} — kỳ đã gia hạn {on_day(old_end)} – {on_day(new_end)}" in rest, shown
+    assert f"Ngày kết thúc kỳ hiện tại: {on_day(old_end)}" in rest, shown
+
+    chat = Chat(fake, "en")
+    await chat.command("subscriptions", "TB-2026-000001")
+    await chat.press("Details")
+    shown = chat.shown()
+    assert f"Current period: until {on_day(old_end)} (renewed until {on_day(new_end)})" in shown
+    waits = f"From {on_day(old_end)}: Gói Cơ bản, 12 months, quantity 1"
+    assert f"{waits} — the renewed period {on_day(old_end)} – {on_day(new_end)}" in shown, shown
+
+
+async def test_details_of_a_downgrade_waiting_for_the_period_end() -> None:
+    end = NOW + timedelta(days=300)
+    fake = FakeBackend(
+        subs=[econtract(current_period_end=end)],
+        scheduled=ScheduledChange(
+            SubscriptionId(1), "ECONTRACT-BASIC", "M12", 1, (), end, UserId(USER), NOW
+        ),
+    )
+    chat = Chat(fake)
+    await chat.command("subscriptions", "TB-2026-000001")
+    await chat.press("Chi tiết")
+    shown = chat.shown()
+    assert f"Kỳ hiện tại: {on_day(NOW)} – {on_day(end)}" in shown, shown
+    assert f"Từ {on_day(end)}: Gói Cơ bản, 12 tháng, số lượng 1\n" in shown, shown
+    assert "đã gia hạn" not in shown
+
+
+async def test_details_of_a_renewal_paid_ahead_on_the_same_plan() -> None:
+    old_end = NOW + timedelta(days=5)
+    new_end = old_end + timedelta(days=365)
+    fake = FakeBackend(subs=[econtract(current_period_start=old_end, current_period_end=new_end)])
+    chat = Chat(fake)
+    await chat.command("subscriptions", "TB-2026-000001")
+    await chat.press("Chi tiết")
+    shown = chat.shown()
+    waits = f"Từ {on_day(old_end)}: Gói Chuyên nghiệp, 12 tháng, số lượng 1"
+    assert f"{waits} — kỳ đã gia hạn {on_day(old_end)} – {on_day(new_end)}" in shown, shown
+    # nothing waits and nothing was paid ahead: no such line, the period as it is
+    plain = FakeBackend(subs=[econtract()])
+    chat = Chat(plain)
+    await chat.command("subscriptions", "TB-2026-000001")
+    await chat.press("Chi tiết")
+    shown = chat.shown()
+    assert "Từ " not in shown and f"Kỳ hiện tại: {on_day(NOW)} – " in shown, shown

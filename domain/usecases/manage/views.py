@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from domain.catalog import ServiceKind
+from domain.changes import ScheduledChange
 from domain.errors import NotFound, PermissionDenied
 from domain.model import (
     HistoryEvent,
@@ -69,6 +70,9 @@ class DetailsView:
     order: Order
     #: who registered it, with their roles now (None if unknown)
     registrant: Principal | None
+    #: the configuration waiting for the period end (a downgrade, or a renewal paid ahead
+    #: for another plan or cycle)
+    scheduled: ScheduledChange | None = None
 
     @property
     def registered_by_staff(self) -> bool:
@@ -89,7 +93,8 @@ class GetSubscriptionDetails:
             if order is None:
                 raise NotFound("order of the subscription")
             registrant = await uow.users.principal(order.registered_by)
-        return DetailsView(subscription, rights, order, registrant)
+            scheduled = await uow.changes.scheduled(subscription.id)
+        return DetailsView(subscription, rights, order, registrant, scheduled)
 
 
 @dataclass(frozen=True, slots=True)
