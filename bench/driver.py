@@ -1,10 +1,13 @@
 """One measured run: a local Bot API server in this process, one bot in its own process, and
-closed-loop simulated users playing :data:`bench.wizard.SCRIPT` against it.
+simulated users playing :data:`bench.wizard.SCRIPT` against it.
 
 The bot talks HTTP to the Bot API server (polling with getUpdates, or webhooks the server
-POSTs to it). Each user acts, waits for the bot's first visible reaction in the chat (a new
-message or an edit), then acts again at once; ``inflight`` users play at a time until
-``users`` have finished. The bot's CPU time is read from ``/proc`` around the load, so the
+POSTs to it). Closed loop (the default): each user acts, waits for the bot's first visible
+reaction in the chat (a new message or an edit), then acts again at once; ``inflight`` users
+play at a time until ``users`` have finished, so the bot is saturated and latency is about
+in-flight ÷ throughput. Open loop (``rate``): updates go out on a clock, ``rate`` a second,
+from at most ``inflight`` users playing at once (:func:`bench.users.open_loop`), so latency is
+measured below saturation. The bot's CPU time is read from ``/proc`` around the load, so the
 driver's own work (the Bot API server, its spec checks, the users) is not counted.
 """
 
@@ -39,7 +42,7 @@ from bench.stores import (
     prepare_product_database,
     product_state_bytes,
 )
-from bench.users import dump_transcript, play
+from bench.users import dump_transcript, open_loop, play
 from sandbox.botapi import BotApiState
 
 __all__ = ["BotSpec", "RunConfig", "RunResult", "run_one"]
@@ -60,7 +63,12 @@ class BotSpec:
 @dataclass(frozen=True)
 class RunConfig:
     users: int = 200
+    #: users playing at once (closed loop), or the cap on them (open loop)
     inflight: int = 50
+    #: updates sent a second on a clock (open loop); None: closed loop
+    rate: float | None = None
+    #: the open loop's gaps: "poisson" (exponential) or "fixed"
+    arrival: str = "poisson"
     timeout: float = 30.0
     settle: float = 1.0
     workdir: Path | None = None
@@ -83,6 +91,16 @@ class RunResult:
     updates_per_s: float = 0.0
     p50_ms: float = 0.0
     p99_ms: float = 0.0
+    #: over button presses (edits) only, and over typed answers only (/services included)
+    press_p50_ms: float = 0.0
+    press_p99_ms: float = 0.0
+    typed_p50_ms: float = 0.0
+    typed_p99_ms: float = 0.0
+    #: the open loop: the rate asked for, the rate updates went out at, and ticks missed
+    #: because no user was ready while others still waited to start (the bot behind)
+    rate: float | None = None
+    achieved_rate: float | None = None
+    missed_ticks: int | None = None
     peak_rss_mb: float = 0.0
     #: resident set size once the run is over (the peak may be reached at start-up)
     rss_mb: float = 0.0
@@ -145,7 +163,9 @@ async def _wait_idle(
 
 async def run_one(spec: BotSpec, mode: str, config: RunConfig) -> RunResult:
     """Start ``spec``'s bot in ``mode``, load it, measure it, stop it."""
-    result = RunResult(bot=spec.name, mode=mode, users=config.users, inflight=config.inflight)
+    result = RunResult(
+        bot=spec.name, mode=mode, users=config.users, inflight=config.inflight, rate=config.rate
+    )
     bot_id = random.randint(6_000_000_000, 6_999_999_999)
     token = f"{bot_id}:AAE-bench_token_for_the_local_bot_api_00"
     user_ids = [FIRST_USER_ID + i for i in range(config.users + 1)]  # the last one probes
@@ -256,23 +276,50 @@ async def _measure(
     threads_before = procstat.thread_cpu_seconds(pid)
     latencies: list[float] = []
     by_step: dict[int, list[float]] = {}
-    gate = asyncio.Semaphore(config.inflight)
 
-    async def user(user_id: int) -> None:
-        async with gate:
-            try:
-                await play(
-                    state, bot_id, user_id, wizard.SCRIPT, latencies, config.timeout, by_step
-                )
-                result.finished_users += 1
-            except Exception as error:
-                result.failed_users += 1
-                if len(result.errors) < 5:
-                    result.errors.append(f"user {user_id}: {error}")
-                dump_transcript(state, bot_id, user_id, workdir / f"user-{user_id}.json")
+    def finished(user_id: int) -> None:
+        result.finished_users += 1
+
+    def failed(user_id: int, error: Exception) -> None:
+        result.failed_users += 1
+        if len(result.errors) < 5:
+            result.errors.append(f"user {user_id}: {error}")
+        dump_transcript(state, bot_id, user_id, workdir / f"user-{user_id}.json")
 
     load_started = time.perf_counter()
-    await asyncio.gather(*(user(u) for u in user_ids[:-1]))
+    if config.rate is None:
+        gate = asyncio.Semaphore(config.inflight)
+
+        async def user(user_id: int) -> None:
+            async with gate:
+                try:
+                    await play(
+                        state, bot_id, user_id, wizard.SCRIPT, latencies, config.timeout, by_step
+                    )
+                except Exception as error:
+                    failed(user_id, error)
+                else:
+                    finished(user_id)
+
+        await asyncio.gather(*(user(u) for u in user_ids[:-1]))
+    else:
+        stats = await open_loop(
+            state,
+            bot_id,
+            user_ids[:-1],
+            wizard.SCRIPT,
+            rate=config.rate,
+            arrival=config.arrival,
+            cap=config.inflight,
+            timeout=config.timeout,
+            latencies=latencies,
+            by_step=by_step,
+            on_finished=finished,
+            on_failed=failed,
+            rng=random.Random(bot_id),
+        )
+        result.achieved_rate = round(stats.achieved_rate, 1)
+        result.missed_ticks = stats.missed_ticks
     wall = time.perf_counter() - load_started
     await _wait_idle(state, bot_id)
     cpu = procstat.cpu_seconds(pid) - cpu_before
@@ -299,6 +346,12 @@ async def _measure(
             result.sql_per_update = round((sql_after - sql_before) / updates, 2)
     result.p50_ms = round(percentile(latencies, 0.50) * 1000, 1)
     result.p99_ms = round(percentile(latencies, 0.99) * 1000, 1)
+    presses = [v for i, vs in by_step.items() if wizard.SCRIPT[i][0] != "send" for v in vs]
+    typed = [v for i, vs in by_step.items() if wizard.SCRIPT[i][0] == "send" for v in vs]
+    result.press_p50_ms = round(percentile(presses, 0.50) * 1000, 1)
+    result.press_p99_ms = round(percentile(presses, 0.99) * 1000, 1)
+    result.typed_p50_ms = round(percentile(typed, 0.50) * 1000, 1)
+    result.typed_p99_ms = round(percentile(typed, 0.99) * 1000, 1)
     for index, values in sorted(by_step.items()):
         kind, arg = wizard.SCRIPT[index]
         result.latency_by_step[f"{index + 1:02d} {kind} {arg}"] = [
