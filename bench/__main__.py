@@ -4,6 +4,7 @@
     python -m bench --db postgres --redis             # the product on PostgreSQL + Redis
     python -m bench --bots product,product-pg-redis,aiogram,ptb --repeat 3 --out bench.json
     python -m bench --users 20 --inflight 5 --modes polling   # a quick look
+    python -m bench --rate 20 --users 200             # open loop: 20 updates/s, ≤ 50 users at once
 
 Prints a Markdown table (and ratios product/bare per repeat) and writes the JSON document.
 """
@@ -57,7 +58,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--redis", action="store_true", help="the 'product' bot uses Redis")
     parser.add_argument("--users", type=int, default=200, help="simulated users per run")
-    parser.add_argument("--inflight", type=int, default=50, help="users playing at once")
+    parser.add_argument(
+        "--inflight",
+        type=int,
+        default=50,
+        help="users playing at once (with --rate: the most playing at once)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        metavar="R",
+        help="open loop: send R updates a second on a clock instead of each user acting at"
+        " once after the bot's reply (closed loop, the default)",
+    )
+    parser.add_argument(
+        "--arrival",
+        choices=("poisson", "fixed"),
+        default="poisson",
+        help="with --rate: exponential (Poisson) or even gaps between updates",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs of every bot and mode")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait a reply")
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
@@ -85,6 +105,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--modes takes polling, webhook or polling,webhook")
     if args.users < 1 or args.inflight < 1 or args.repeat < 1:
         parser.error("--users, --inflight and --repeat must be at least 1")
+    if args.rate is not None and not args.rate > 0:
+        parser.error("--rate must be above 0 updates a second")
     args.bot_names, args.mode_list = names, modes
     return args
 
@@ -93,6 +115,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     config = RunConfig(
         users=args.users,
         inflight=args.inflight,
+        rate=args.rate,
+        arrival=args.arrival,
         timeout=args.timeout,
         py_spy=args.py_spy,
         cprofile=args.cprofile,
@@ -104,6 +128,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "config": {
             "users": args.users,
             "inflight": args.inflight,
+            "rate": args.rate,
+            "arrival": args.arrival if args.rate is not None else None,
             "repeat": args.repeat,
             "bots": [b.name for b in bots],
             "modes": args.mode_list,
@@ -126,6 +152,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 print(
                     f"    {result.updates} updates, {result.cpu_us_per_update:.0f} µs CPU/upd, "
                     f"p99 {result.p99_ms:.0f} ms, {result.failed_users} failed users"
+                    + (
+                        f", sent {result.achieved_rate:.1f}/s of {result.rate:g}/s asked"
+                        if result.rate is not None
+                        else ""
+                    )
                     + (f"; {result.errors[0]}" if result.errors else ""),
                     file=sys.stderr,
                     flush=True,

@@ -17,6 +17,10 @@ METRICS: tuple[tuple[str, str, str], ...] = (
     ("updates_per_s", "upd/s", "{:.0f}"),
     ("p50_ms", "p50 ms", "{:.1f}"),
     ("p99_ms", "p99 ms", "{:.1f}"),
+    ("press_p50_ms", "press p50", "{:.1f}"),
+    ("press_p99_ms", "press p99", "{:.1f}"),
+    ("typed_p99_ms", "typed p99", "{:.1f}"),
+    ("achieved_rate", "sent/s", "{:.1f}"),
     ("peak_rss_mb", "RSS MB", "{:.0f}"),
     ("api_calls_per_update", "API calls/upd", "{:.2f}"),
     ("http_requests_per_update", "HTTP req/upd", "{:.2f}"),
@@ -24,7 +28,13 @@ METRICS: tuple[tuple[str, str, str], ...] = (
     ("state_bytes_per_draft", "state B", "{:.0f}"),
     ("sql_per_update", "SQL/upd", "{:.2f}"),
 )
-RATIO_METRICS = ("cpu_us_per_update", "p99_ms", "peak_rss_mb", "api_calls_per_update")
+RATIO_METRICS = (
+    "cpu_us_per_update",
+    "p99_ms",
+    "press_p99_ms",
+    "peak_rss_mb",
+    "api_calls_per_update",
+)
 BARE = ("aiogram", "ptb")
 
 
@@ -70,6 +80,9 @@ def aggregate(runs: list[tuple[int, RunResult]]) -> dict[str, Any]:
                     entry[key] = _stats([float(v) for v in values])
             entry["failed_users"] = sum(r.failed_users for r in results)
             entry["violations"] = sum(r.violations for r in results)
+            missed = [r.missed_ticks for r in results if r.missed_ticks is not None]
+            if missed:
+                entry["missed_ticks"] = sum(missed)
             figures[mode][bot] = entry
     ratios: dict[str, dict[str, dict[str, dict[str, float]]]] = defaultdict(dict)
     collected: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(

@@ -4,12 +4,14 @@ report is filled in and plausible. No timing threshold here: a benchmark, not a 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 from pathlib import Path
 
 import pytest
 
-from bench import wizard
+from bench import users, wizard
 from bench.__main__ import main as bench_main
 from bench.driver import BotSpec, RunConfig, RunResult, run_one
 from bench.report import aggregate, table
@@ -52,6 +54,111 @@ async def test_a_short_run_reports_sane_figures(spec: BotSpec, mode: str, tmp_pa
         assert result.sql_per_update is None
 
 
+@pytest.mark.slow
+async def test_an_open_loop_run_reports_the_same_figures_and_the_rate(tmp_path: Path) -> None:
+    config = RunConfig(users=USERS, inflight=2, rate=40.0, arrival="fixed", workdir=tmp_path)
+    result = await run_one(BotSpec("product", "product"), "polling", config)
+    check_sane(result)
+    assert result.rate == 40.0
+    assert result.achieved_rate is not None and result.achieved_rate > 0
+    assert result.missed_ticks is not None and result.missed_ticks >= 0
+    assert 0 < result.press_p50_ms <= result.press_p99_ms
+    assert 0 < result.typed_p50_ms <= result.typed_p99_ms
+    assert len(result.latency_by_step) == len(wizard.SCRIPT)
+
+
+@pytest.mark.parametrize("arrival", ["poisson", "fixed"])
+async def test_the_open_loop_plays_every_step_in_order_within_the_cap(
+    arrival: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    steps = (("send", "/start"), ("press", "A"), ("send", "text"))
+    done: list[tuple[int, int]] = []
+    playing: set[int] = set()
+    most_at_once = 0
+
+    async def fake_act(
+        state: object,
+        bot_id: int,
+        user_id: int,
+        step: tuple[str, str],
+        timeout: float,  # noqa: ASYNC109
+    ) -> float:
+        nonlocal most_at_once
+        index = steps.index(step)
+        assert done.count((user_id, index)) == 0
+        assert index == 0 or (user_id, index - 1) in done
+        playing.add(user_id)
+        most_at_once = max(most_at_once, len(playing))
+        await asyncio.sleep(0.002 * (user_id % 3))
+        done.append((user_id, index))
+        if index == len(steps) - 1:
+            playing.discard(user_id)
+        return 0.001
+
+    monkeypatch.setattr(users, "act", fake_act)
+    finished: list[int] = []
+    latencies: list[float] = []
+    by_step: dict[int, list[float]] = {}
+    stats = await users.open_loop(
+        None,  # type: ignore[arg-type]
+        1,
+        list(range(7)),
+        steps,
+        rate=2000.0,
+        arrival=arrival,
+        cap=3,
+        timeout=1.0,
+        latencies=latencies,
+        by_step=by_step,
+        on_finished=finished.append,
+        on_failed=lambda user_id, error: pytest.fail(f"user {user_id}: {error}"),
+        rng=random.Random(1),
+    )
+    assert sorted(finished) == list(range(7))
+    assert sorted(done) == [(u, i) for u in range(7) for i in range(3)]
+    assert stats.sent == len(latencies) == 21
+    assert {i: len(v) for i, v in by_step.items()} == {0: 7, 1: 7, 2: 7}
+    assert 1 <= most_at_once <= 3
+    assert stats.achieved_rate > 0
+
+
+async def test_a_failed_user_leaves_the_open_loop_and_frees_its_place(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def fake_act(
+        state: object,
+        bot_id: int,
+        user_id: int,
+        step: tuple[str, str],
+        timeout: float,  # noqa: ASYNC109
+    ) -> float:
+        if user_id == 0 and step[1] == "A":
+            raise TimeoutError("no reply")
+        return 0.001
+
+    monkeypatch.setattr(users, "act", fake_act)
+    finished: list[int] = []
+    failed: list[int] = []
+    async with asyncio.timeout(10):  # a place never freed would hang the loop
+        stats = await users.open_loop(
+            None,  # type: ignore[arg-type]
+            1,
+            [0, 1, 2],
+            (("send", "/start"), ("press", "A")),
+            rate=2000.0,
+            arrival="fixed",
+            cap=1,
+            timeout=1.0,
+            latencies=[],
+            by_step={},
+            on_finished=finished.append,
+            on_failed=lambda user_id, error: failed.append(user_id),
+            rng=random.Random(1),
+        )
+    assert (failed, sorted(finished)) == ([0], [1, 2])
+    assert stats.sent == 6
+
+
 def test_the_report_compares_bots_of_the_same_repeat() -> None:
     def run(bot: str, cpu: float, repeat_p99: float) -> RunResult:
         return RunResult(
@@ -84,6 +191,13 @@ def test_bad_usage_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None
     assert "unknown bot(s) ['telethon']" in capsys.readouterr().err
 
 
+def test_a_rate_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        bench_main(["--rate", "0"])
+    assert exit_info.value.code == 2
+    assert "--rate must be above 0" in capsys.readouterr().err
+
+
 def test_the_command_prints_the_table_and_writes_json(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -95,3 +209,17 @@ def test_the_command_prints_the_table_and_writes_json(
     assert document["machine"]["nproc"] >= 1
     assert document["runs"][0]["finished_users"] == 2
     assert "ptb" in document["figures"]["polling"]
+
+
+def test_the_command_runs_an_open_loop(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "bench.json"
+    argv = ["--bots", "aiogram", "--modes", "webhook", "--users", "2", "--rate", "30"]
+    assert bench_main([*argv, "--arrival", "fixed", "--out", str(out)]) == 0
+    assert "| webhook | aiogram |" in capsys.readouterr().out
+    document = json.loads(out.read_text())
+    assert (document["config"]["rate"], document["config"]["arrival"]) == (30.0, "fixed")
+    run = document["runs"][0]
+    assert (run["rate"], run["finished_users"]) == (30.0, 2)
+    assert run["updates"] == 2 * len(wizard.SCRIPT)
+    assert run["achieved_rate"] > 0
+    assert "achieved_rate" in document["figures"]["webhook"]["aiogram"]
