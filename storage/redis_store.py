@@ -96,40 +96,16 @@ class RedisConversationStore:
         await self._redis.delete(self._prefix + key)
 
 
-#: KEYS: lock, queue. ARGV: member, ttl_ms. Drops queue heads whose waiter gave up (their
-#: deadline, the number after "|", is past on the server's clock), then takes the lock only
-#: for the queue's head: the waiter with the smallest update id goes first.
-_ACQUIRE = """
+_NOW_MS = """
 local t = redis.call("time")
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-while true do
-    local head = redis.call("zrange", KEYS[2], 0, 0)[1]
-    if not head then break end
-    local deadline = tonumber(string.match(head, "|(%d+)$"))
-    if deadline and deadline < now and head ~= ARGV[1] then
-        redis.call("zrem", KEYS[2], head)
-    else
-        break
-    end
-end
-local head = redis.call("zrange", KEYS[2], 0, 0)[1]
-if head and head ~= ARGV[1] then return 0 end
-if redis.call("set", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then
-    redis.call("zrem", KEYS[2], ARGV[1])
-    return 1
-end
-return 0
 """
 
-#: KEYS: lock, queue. ARGV: score, token, wait_ms, ttl_ms. Joins the queue, then tries the
-#: lock as :data:`_ACQUIRE` does (one round trip when the chat is free); returns the member
-#: name and 1 when the lock was taken, else 0.
-_ENQUEUE_ACQUIRE = """
-local t = redis.call("time")
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local member = ARGV[2] .. "|" .. tostring(now + tonumber(ARGV[3]))
-redis.call("zadd", KEYS[2], ARGV[1], member)
-redis.call("pexpire", KEYS[2], tonumber(ARGV[3]) * 2)
+#: needs ``now``, ``member`` and ``ttl``; sets ``taken``. Drops queue heads whose waiter gave up
+#: (their deadline, the number after "|", is past on the server's clock), then takes the lock
+#: only for the queue's head (or an empty queue): the waiter with the smallest update id goes
+#: first.
+_TAKE_IF_HEAD = """
 while true do
     local head = redis.call("zrange", KEYS[2], 0, 0)[1]
     if not head then break end
@@ -141,13 +117,38 @@ while true do
     end
 end
 local head = redis.call("zrange", KEYS[2], 0, 0)[1]
-if head ~= member then return {member, 0} end
-if redis.call("set", KEYS[1], member, "NX", "PX", ARGV[4]) then
+local taken = 0
+if (not head or head == member) and redis.call("set", KEYS[1], member, "NX", "PX", ttl) then
     redis.call("zrem", KEYS[2], member)
-    return {member, 1}
+    taken = 1
 end
-return {member, 0}
 """
+
+#: KEYS: lock, queue. ARGV: member, ttl_ms. Returns 1 when the lock was taken, else 0.
+_ACQUIRE = (
+    _NOW_MS
+    + """
+local member = ARGV[1]
+local ttl = ARGV[2]
+"""
+    + _TAKE_IF_HEAD
+    + "return taken\n"
+)
+
+#: KEYS: lock, queue. ARGV: score, token, wait_ms, ttl_ms. Joins the queue, then tries the
+#: lock as :data:`_ACQUIRE` does (one round trip when the chat is free); returns the member
+#: name and 1 when the lock was taken, else 0.
+_ENQUEUE_ACQUIRE = (
+    _NOW_MS
+    + """
+local member = ARGV[2] .. "|" .. tostring(now + tonumber(ARGV[3]))
+local ttl = ARGV[4]
+redis.call("zadd", KEYS[2], ARGV[1], member)
+redis.call("pexpire", KEYS[2], tonumber(ARGV[3]) * 2)
+"""
+    + _TAKE_IF_HEAD
+    + "return {member, taken}\n"
+)
 
 _EXTEND = """
 if redis.call("get", KEYS[1]) == ARGV[1] then
