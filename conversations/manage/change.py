@@ -163,13 +163,16 @@ def _refused(c: Ctx, exc: Exception) -> None:
     known = {
         "same",
         "status",
-        "renewed_ahead",
         "below_minimum",
         "above_maximum",
         "fixed",
         "not_allowed",
     }
-    c.t.answer = Msg(f"chg.refused.{reason if reason in known else 'generic'}")
+    start = exc.params.get("start") if isinstance(exc, ChangeRefused) else None
+    if reason == "renewed_ahead" and start is not None:
+        c.t.answer = Msg("chg.refused.renewed_ahead", {"start": Day(start)})
+    else:
+        c.t.answer = Msg(f"chg.refused.{reason if reason in known else 'generic'}")
     c.t.alert = True
 
 

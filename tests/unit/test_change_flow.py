@@ -9,7 +9,7 @@ The subscription is ``EOFFICE-USER`` (per user, 12 months, 3 users) of the sampl
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -258,7 +258,10 @@ async def test_nothing_changed_is_refused_with_its_reason() -> None:
     ("refusal", "said"),
     [
         (ChangeRefused(reason="status"), "Chỉ đổi được thuê bao đang hoạt động."),
-        (ChangeRefused(reason="renewed_ahead"), "đã được gia hạn trước hạn"),
+        (
+            ChangeRefused(reason="renewed_ahead", start=datetime(2027, 3, 1, tzinfo=UTC)),
+            "kỳ gia hạn bắt đầu từ 01/03/2027",
+        ),
         (InvalidInput(field="quantity", reason="above_maximum"), "vượt quá mức tối đa"),
         (InvalidInput(field="x", reason="who-knows"), "Không thể đổi gói lúc này."),
     ],

@@ -187,3 +187,31 @@ async def test_a_renewal_paid_ahead_with_the_downgrade_is_not_replaced_by_a_new_
     w.clock.at = end + timedelta(days=1)
     preview = await w.preview(ChangeRequest(OWNER, sub.id, ChangeTarget("CLOUD-PRO", "M12")))
     assert preview.quote.settlement is Settlement.PAY and preview.quote.amount > 0
+
+
+async def test_a_renewal_paid_ahead_on_the_same_plan_blocks_a_change_until_it_begins(
+    w: ChangeWorld,
+) -> None:
+    """Gia hạn paid early on the same plan (nothing scheduled): the stored period is the
+    renewed one, not yet begun. An upgrade priced against it would run free until the old end,
+    a downgrade would credit a period not yet used; so Đổi gói waits, and says from when."""
+    sub = await w.active()
+    end = sub.current_period_end
+    w.clock.at = end - timedelta(days=5)
+    placed = await renewal_order(w, sub, "M12", "early")
+    await w.confirm(w.online(f"{placed.order_code}-1", placed.total))
+    renewed = await w.sub(sub.id)
+    assert renewed.current_period_start == end and await scheduled(w, sub) is None
+    for target in (ChangeTarget("CLOUD-PRO", "M12"), ChangeTarget("CLOUD-STD", "M12", quantity=2)):
+        with pytest.raises(ChangeRefused) as refused:
+            await w.preview(ChangeRequest(OWNER, sub.id, target))
+        assert refused.value.params == {"reason": "renewed_ahead", "start": end}
+        with pytest.raises(ChangeRefused):
+            await w.change(
+                ConfirmChangeRequest(OWNER, sub.id, target, 0, Settlement.PAY, "ahead", 1)
+            )
+    assert (await w.sub(sub.id)).plan_code == renewed.plan_code  # nothing changed
+    # once the renewed period has begun, Đổi gói prices against it as usual
+    w.clock.at = end + timedelta(days=1)
+    shown = await w.preview(ChangeRequest(OWNER, sub.id, ChangeTarget("CLOUD-PRO", "M12")))
+    assert shown.quote.amount > 0

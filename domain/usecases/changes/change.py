@@ -59,7 +59,7 @@ from domain.usecases.registration import PaymentStart
 
 class ChangeRefused(DomainError):
     """The subscription cannot be changed now (``reason``: ``status``, or ``renewed_ahead``:
-    a renewal paid before the period end waits for it with its own configuration)."""
+    a renewal paid before the period end has not begun; ``start`` is when it does)."""
 
     key = "chg.refused.status"
 
@@ -78,9 +78,7 @@ class ChangePreview:
     quote: ChangeQuote
 
 
-async def _changeable(
-    uow: UnitOfWork, sub: Subscription, now: datetime
-) -> tuple[datetime, datetime]:
+def _changeable(sub: Subscription, now: datetime) -> tuple[datetime, datetime]:
     if (
         sub.status is not SubscriptionStatus.ACTIVE
         or sub.current_period_start is None
@@ -88,16 +86,16 @@ async def _changeable(
     ):
         raise ChangeRefused("only an active subscription can be changed", reason="status")
     if sub.current_period_start > now:
-        # renewed ahead: the stored period is the one bought, from the old end; the
-        # configuration paid for it waits for that end as the scheduled change. A change now
-        # would replace it (a downgrade then waiting for the *new* end: the renewed period on
-        # the old plan at the new plan's price), so it waits until the paid period begins
-        waiting = await uow.changes.scheduled(sub.id)
-        if waiting is not None and waiting.effective_at <= sub.current_period_start:
-            raise ChangeRefused(
-                "a renewal paid ahead waits for its period with its configuration",
-                reason="renewed_ahead",
-            )
+        # renewed ahead: the stored period is the one bought, from the old end, and it has not
+        # begun. A change now would be priced against that future period while the current one
+        # runs on (an upgrade free until the old end, a credit for a period not yet used), and
+        # with a downgrade waiting it would replace the configuration paid for the renewal. So
+        # a change waits until the paid period begins, whichever plan the renewal bought.
+        raise ChangeRefused(
+            "a renewal paid ahead: a change waits until its period begins",
+            reason="renewed_ahead",
+            start=sub.current_period_start,
+        )
     return sub.current_period_start, sub.current_period_end
 
 
@@ -113,7 +111,7 @@ class PreviewChange:
         now = self._clock.now()
         async with self._uow() as uow:
             sub, rights = await authorize_change(uow, req.actor_id, req.subscription_id)
-            start, end = await _changeable(uow, sub, now)
+            start, end = _changeable(sub, now)
             catalog = await catalog_for(
                 uow, self._catalog(), sub.service_code, sub.plan_code, req.target.plan_code
             )
@@ -198,7 +196,7 @@ class ConfirmChange:
             await authorize_change(uow, req.actor_id, req.subscription_id)
             sub = await uow.subscriptions.get(SubscriptionId(req.subscription_id), for_update=True)
             assert sub is not None  # authorized above
-            start, end = await _changeable(uow, sub, now)
+            start, end = _changeable(sub, now)
             catalog = await catalog_for(
                 uow, self._catalog(), sub.service_code, sub.plan_code, req.target.plan_code
             )
