@@ -67,6 +67,7 @@ from conversations.manage import FLOW as MANAGE_FLOW
 from conversations.manage import ManageBackend, ManageFlow
 from conversations.manage.change import ChangeBackend
 from conversations.payment import CASH_ACTION, CASH_FLOW, PAY_FLOW, REPAY_ACTION, CashFlow, PayFlow
+from conversations.refunds import REFUND_ACTION, REFUND_FLOW, RefundFlow
 from conversations.registration import RegistrationFlow, RegistrationServices
 from conversations.renewal import FLOW as RENEWAL_FLOW
 from conversations.renewal import RENEW_ACTION, RenewalFlow
@@ -117,6 +118,7 @@ from domain.usecases.outbox import (
     RecordContact,
     SettleDelivery,
 )
+from domain.usecases.refunds import RecordRefund, RefundServices, RefundsOfOrder
 from domain.usecases.registration import ConfirmRegistration, OrderSettings, PayAgain, PlaceOrder
 from domain.usecases.renewal import (
     CancelNow,
@@ -442,14 +444,23 @@ class Container:
             flows={
                 PAY_FLOW: PayFlow(pay_again),
                 CASH_FLOW: CashFlow(self.payments.confirm_cash),
+                REFUND_FLOW: RefundFlow(
+                    RefundServices(RefundsOfOrder(self.uow), RecordRefund(self.uow, self.clock))
+                ),
                 **account_flows(accounts),
                 MANAGE_FLOW: ManageFlow(manage),
                 RENEWAL_FLOW: RenewalFlow(self.renewals),
             },
-            commands={"cash": CASH_FLOW, "subscriptions": MANAGE_FLOW, **ACCOUNT_COMMANDS},
+            commands={
+                "cash": CASH_FLOW,
+                "refund": REFUND_FLOW,
+                "subscriptions": MANAGE_FLOW,
+                **ACCOUNT_COMMANDS,
+            },
             entries={
                 REPAY_ACTION: PAY_FLOW,
                 CASH_ACTION: CASH_FLOW,
+                REFUND_ACTION: REFUND_FLOW,
                 RENEW_ACTION: RENEWAL_FLOW,
                 **ACCOUNT_ENTRIES,
             },

@@ -15,6 +15,7 @@ from datetime import datetime
 from conversations.accounts.invite import invitation_received_screen
 from conversations.accounts.signup import join_request_screen
 from conversations.payment import expired_screen, failure_screen, success_screen
+from conversations.refunds import refund_button
 from conversations.registration import result_screen
 from conversations.renewal import (
     RENEW_ACTION,
@@ -132,10 +133,22 @@ def _refund_due(params: Params, _: Catalog) -> Screen:
         "method": Msg(f"manage.method.{'BY_CASH' if method == 'BY_CASH' else 'VNPTPAY'}"),
     }
     audience = "staff" if _str(params, "audience") == "staff" else "owner"
-    return _notice(
-        Msg(f"renew_notice.refund_due_{audience}", shown),
-        (Button(Msg("btn.manage_subscriptions"), action=_MANAGE_ENTRY, arg=code),),
-    )
+    rows: list[tuple[Button, ...]] = []
+    if audience == "staff":  # once the money is back: record it (the owners are told)
+        rows.append((refund_button(_str(params, "order")),))
+    rows.append((Button(Msg("btn.manage_subscriptions"), action=_MANAGE_ENTRY, arg=code),))
+    return _notice(Msg(f"renew_notice.refund_due_{audience}", shown), *rows)
+
+
+def _refunded(params: Params, _: Catalog) -> Screen:
+    """Support recorded that an amount due was given back (to the business owners)."""
+    shown: dict[str, Param] = {
+        "order": Plain(_str(params, "order")),
+        "total": Money(_int(params, "total")),
+    }
+    code = _str(params, "subscription")
+    rows = ((Button(Msg("btn.manage_subscriptions"), action=_MANAGE_ENTRY, arg=code),),)
+    return _notice(Msg("refund.notice", shown), *(rows if code else ()))
 
 
 def _order_expired(params: Params, _: Catalog) -> Screen:
@@ -346,6 +359,7 @@ _SCREENS: dict[NoticeKind, Callable[[Params, Catalog], Screen]] = {
     NoticeKind.TRIAL_ENDED: _trial("chg.trial.ended"),
     NoticeKind.CHANGE_PAID: _change_paid,
     NoticeKind.PAYMENT_REFUND_DUE: _refund_due,
+    NoticeKind.PAYMENT_REFUNDED: _refunded,
 }
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "PAY_FLOW",
     "REPAY_ACTION",
     "CashFlow",
+    "OneTurnFlow",
     "PayAgain",
     "PayFlow",
     "TakeCash",
@@ -175,7 +176,7 @@ def pay_link_screen(result: RetryResult) -> Screen:
 # --- the flows ---------------------------------------------------------------------------------
 
 
-class _OneTurnFlow:
+class OneTurnFlow:
     """A flow that ends in its ``start``: it is never the current flow afterwards, so its
     other entry points only answer stray events."""
 
@@ -192,7 +193,7 @@ class _OneTurnFlow:
         t.done = True
 
 
-class PayFlow(_OneTurnFlow):
+class PayFlow(OneTurnFlow):
     """**Thanh toán lại** for the order named by the button (see the module doc)."""
 
     def __init__(self, pay: PayAgain) -> None:
@@ -216,7 +217,7 @@ class PayFlow(_OneTurnFlow):
         t.extra.append(pay_link_screen(result))
 
 
-class CashFlow(_OneTurnFlow):
+class CashFlow(OneTurnFlow):
     """``/cash <subscription code>``: a staff member confirms the cash (see the module doc)."""
 
     def __init__(self, take_cash: TakeCash) -> None:

@@ -71,6 +71,8 @@ class NoticeKind(enum.StrEnum):
     #: renewal or change was paid for a subscription that could no longer take it (cancelled,
     #: or a change of an ended one); nothing renewed or changed, the amount is due for refund
     PAYMENT_REFUND_DUE = "payment_refund_due"
+    #: to the business owners: support recorded that an amount due was given back
+    PAYMENT_REFUNDED = "payment_refunded"
 
 
 @dataclass(frozen=True, slots=True)

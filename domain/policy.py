@@ -26,6 +26,7 @@ class Permission(enum.StrEnum):
     GRANT = "grant"  # grant agent/admin roles
     RENEW = "renew"  # renew a subscription, cancel it at its period end, or resume it
     CANCEL_NOW = "cancel_now"  # end a subscription at once, with a reason
+    REFUND = "refund"  # record that an amount due for refund was given back
 
 
 class Relation(enum.StrEnum):

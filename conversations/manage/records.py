@@ -68,6 +68,7 @@ KNOWN_EVENTS: Final = frozenset(
         "renewal.ordered",
         "renewal.not_applied",
         "payment.refund_due",
+        "payment.refunded",
     }
 )
 
@@ -211,6 +212,9 @@ def event_text(event: HistoryEvent, service: Service | None = None) -> Msg:
         params["status"] = Msg(f"manage.status.{status}") if known else Plain(status or "—")
         what = "change" if text_of(d.get("purpose")) == "CHANGE" else "renewal"
         params["what"] = Msg(f"renew_notice.what_{what}")
+    if action == "payment.refunded":
+        params["amount"] = Money(amount_of(d.get("amount")))
+        params["order"] = Plain(text_of(d.get("order")))
     if action == "subscription.created":
         params["code"] = Plain(text_of(d.get("subscription")))
     if action == "subscription.activated":

@@ -61,3 +61,26 @@ async def test_a_renewal_paid_after_an_agent_cancelled_is_refunded_not_applied(
     await open_details(owner, sub.code)
     await owner.press("Lịch sử")
     assert "cần hoàn tiền" in owner.last_text()
+
+    # support sends the money back, then records it from the notice (**✅ Đã hoàn tiền**)
+    confirm = f"✅ Xác nhận đã hoàn {money(PERSONAL_TOTAL)}"
+    await agent.press("✅ Đã hoàn tiền", message_id=staff.message_id)
+    listed = agent.last_text()
+    assert order.code in listed and "chưa hoàn" in listed and money(PERSONAL_TOTAL) in listed
+    stale = agent.last_message().message_id
+    await agent.press(confirm)
+    assert "Đã ghi nhận hoàn" in agent.last_text()
+    refunded = await owner.wait_for_text("Đã hoàn tiền", timeout=15)
+    assert order.code in (refunded.text or "") and money(PERSONAL_TOTAL) in (refunded.text or "")
+    # a second press of the same confirmation records nothing more and tells nobody again
+    await agent.press(confirm, message_id=stale)
+    assert "trước đó" in agent.last_text()
+    await agent.send(f"/refund {order.code.lower()}")
+    assert "đã hoàn ngày" in agent.last_text() and "Mọi khoản" in agent.last_text()
+    assert len([t for t in owner.texts() if "Đã hoàn tiền" in t]) == 1
+    # the owner cannot record a refund of their own money
+    await owner.send(f"/refund {order.code}")
+    assert "chỉ nhân viên hỗ trợ" in owner.last_text()
+    await open_details(owner, sub.code)
+    await owner.press("Lịch sử")
+    assert "đã hoàn lại" in owner.last_text()

@@ -29,6 +29,7 @@ EXPECTED: dict[Permission, set[str]] = {
     P.GRANT: {"admin"},
     P.RENEW: {"owner", "agent", "admin", "agent_member"},
     P.CANCEL_NOW: {"agent", "admin", "agent_member"},
+    P.REFUND: {"agent", "admin", "agent_member"},
 }
 WHO = {
     "owner": OWNER,
