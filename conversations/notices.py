@@ -140,6 +140,25 @@ def _refund_due(params: Params, _: Catalog) -> Screen:
     return _notice(Msg(f"renew_notice.refund_due_{audience}", shown), *rows)
 
 
+def _duplicate(params: Params, _: Catalog) -> Screen:
+    """An order already paid was paid again (to the owners: the money will be refunded; to
+    the staff: refund it, then record it with the button)."""
+    order = _str(params, "order")
+    code = _str(params, "subscription")
+    shown: dict[str, Param] = {
+        "order": Plain(order),
+        "total": Money(_int(params, "total")),
+        "transaction": Plain(_str(params, "transaction") or "—"),
+    }
+    audience = "staff" if _str(params, "audience") == "staff" else "owner"
+    rows: list[tuple[Button, ...]] = []
+    if audience == "staff":
+        rows.append((refund_button(order),))
+    if code:
+        rows.append((Button(Msg("btn.manage_subscriptions"), action=_MANAGE_ENTRY, arg=code),))
+    return _notice(Msg(f"payment_notice.duplicate_{audience}", shown), *rows)
+
+
 def _refunded(params: Params, _: Catalog) -> Screen:
     """Support recorded that an amount due was given back (to the business owners)."""
     shown: dict[str, Param] = {
@@ -359,6 +378,7 @@ _SCREENS: dict[NoticeKind, Callable[[Params, Catalog], Screen]] = {
     NoticeKind.TRIAL_ENDED: _trial("chg.trial.ended"),
     NoticeKind.CHANGE_PAID: _change_paid,
     NoticeKind.PAYMENT_REFUND_DUE: _refund_due,
+    NoticeKind.PAYMENT_DUPLICATE: _duplicate,
     NoticeKind.PAYMENT_REFUNDED: _refunded,
 }
 

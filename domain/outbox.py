@@ -71,6 +71,9 @@ class NoticeKind(enum.StrEnum):
     #: renewal or change was paid for a subscription that could no longer take it (cancelled,
     #: or a change of an ended one); nothing renewed or changed, the amount is due for refund
     PAYMENT_REFUND_DUE = "payment_refund_due"
+    #: to the order's chat and the owners (a refund is coming) and the reachable admins (make
+    #: it): an order already paid was paid a second time
+    PAYMENT_DUPLICATE = "payment_duplicate"
     #: to the business owners: support recorded that an amount due was given back
     PAYMENT_REFUNDED = "payment_refunded"
 

@@ -162,7 +162,7 @@ class RefundsOfOrder:
 class RecordRefund:
     """Support gave an amount due back: recorded once (the order's row is locked while its
     history is read, so two staff members pressing together record it once), with the actor;
-    the business owners are told.
+    the order's chat and the business owners are told.
 
     Raises ``PermissionDenied`` (not staff), ``NotFound`` (unknown order) and
     :class:`RefundNotDue` (that amount of that order was never due)."""
@@ -208,13 +208,15 @@ class RecordRefund:
                 "total": due.amount,
                 "subscription": subscription,
             }
+            # the order's chat (who paid, told a refund was coming), then the owners
+            chats = dict(await reachable_owners(uow, order.enterprise_id, exclude=(req.actor_id,)))
+            if order.chat_id is not None and order.chat_id != req.actor_id:
+                chats = {order.chat_id: chats.get(order.chat_id, order.locale), **chats}
             told = await add_notices(
                 uow,
                 (
                     Notice(NoticeKind.PAYMENT_REFUNDED, chat, locale, params)
-                    for chat, locale in await reachable_owners(
-                        uow, order.enterprise_id, exclude=(req.actor_id,)
-                    )
+                    for chat, locale in chats.items()
                 ),
                 now,
             )

@@ -22,7 +22,9 @@ from domain.model import (
     OrderStatus,
     PaymentAttemptStatus,
     PaymentMethod,
+    Role,
     SubscriptionStatus,
+    User,
     UserId,
     invoice_counter,
 )
@@ -42,8 +44,10 @@ from domain.usecases.payments import (
     RetryStatus,
     subscription_period,
 )
+from domain.usecases.refunds import RecordRefund, RecordRefundRequest, RefundsOfOrder, RefundStatus
 from domain.usecases.registration import StartPayment
 from tests.fakes.uow import FakeDatabase
+from tests.integration.test_late_payments import ADMIN, reachable
 from tests.integration.test_payment_usecases import (
     AGENT,
     CATALOG,
@@ -231,6 +235,11 @@ async def test_an_unknown_merchant_order_id_is_not_found(world: World) -> None:
 
 
 async def test_a_second_payment_of_a_paid_order_is_kept_for_a_refund(world: World) -> None:
+    async with world.db.uow as uow:
+        await uow.users.upsert(User(id=ADMIN, first_name="Admin", created_at=world.clock.now()))
+        await uow.users.set_global_role(ADMIN, Role.ADMIN)
+        await uow.commit()
+    await reachable(world, ADMIN)  # type: ignore[arg-type]
     placed = await world.place()
     first_moid = f"{placed.order_code}-1"
     await world.fail(PaymentFailureRequest(first_moid, "01", PaymentSource.NOTIFICATION))
@@ -247,9 +256,26 @@ async def test_a_second_payment_of_a_paid_order_is_kept_for_a_refund(world: Worl
     }
     assert len(await world.subscriptions(placed.order_id or 0)) == 1
     assert (await world.history(placed.order_id or 0)).count("payment.duplicate") == 1
+    # told: the order's chat (a refund is coming) and the reachable admin (make it)
+    [sub] = await world.subscriptions(placed.order_id or 0)
+    dup = [(n.chat_id, n.params) for n in told(world, NoticeKind.PAYMENT_DUPLICATE)]
+    base = {"order": placed.order_code, "total": placed.total, "subscription": sub.code}
+    base["transaction"] = f"TX-{first_moid}"
+    assert dup == [
+        (OWNER_CHAT, {**base, "audience": "owner"}),
+        (int(ADMIN), {**base, "audience": "staff"}),
+    ]
     repeat = await world.confirm(world.online(first_moid, placed.total))
     assert repeat.status is ConfirmStatus.ALREADY_APPLIED
     assert (await world.history(placed.order_id or 0)).count("payment.duplicate") == 1
+    assert len(told(world, NoticeKind.PAYMENT_DUPLICATE)) == 2  # told once
+    # support refunds it and records it: the owner is told
+    [due] = await RefundsOfOrder(world.uow)(AGENT, placed.order_code)
+    assert (due.amount, due.duplicate, due.refunded) == (placed.total, True, False)
+    record = RecordRefund(world.uow, world.clock)
+    done = await record(RecordRefundRequest(AGENT, placed.order_code, due.event_id))
+    assert done.status is RefundStatus.RECORDED
+    assert [n.chat_id for n in told(world, NoticeKind.PAYMENT_REFUNDED)] == [OWNER_CHAT]
 
 
 async def test_a_declined_payment_fails_the_attempt_once(world: World) -> None:

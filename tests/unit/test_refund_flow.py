@@ -172,3 +172,28 @@ def test_the_owners_are_told_of_the_refund() -> None:
         Notice(NoticeKind.PAYMENT_REFUNDED, 1, "vi", {"order": ORDER, "total": 5}), Catalog()
     )
     assert buttons(bare) == []  # a duplicate payment of an order without a subscription
+
+
+def test_a_duplicate_payment_is_told_to_the_owners_and_to_staff_with_the_refund_button() -> None:
+    params = {
+        "order": ORDER,
+        "total": 275_000,
+        "transaction": "TX-9",
+        "subscription": "TB-2026-000004",
+    }
+    staff = notice_screen(
+        Notice(NoticeKind.PAYMENT_DUPLICATE, STAFF, "en", {**params, "audience": "staff"}),
+        Catalog(),
+    )
+    assert keys(staff.text) == ["payment_notice.duplicate_staff"]
+    assert [b[:3] for b in buttons(staff)] == [
+        ("btn.refund", REFUND_ACTION, ORDER),
+        ("btn.manage_subscriptions", "subs", "TB-2026-000004"),
+    ]
+    assert "TX-9" in texts(staff)["vi"] and "275.000" in texts(staff)["vi"]
+    owner = notice_screen(
+        Notice(NoticeKind.PAYMENT_DUPLICATE, 1, "vi", {**params, "audience": "owner"}), Catalog()
+    )
+    assert keys(owner.text) == ["payment_notice.duplicate_owner"]
+    assert [b[1] for b in buttons(owner)] == ["subs"]
+    assert "hoàn lại" in texts(owner)["vi"] and ORDER in texts(owner)["en"]

@@ -23,6 +23,7 @@ from domain.model import (
     UserId,
 )
 from domain.orders import invoice_for, subscription_for
+from domain.outbox import JsonValue, Notice, NoticeKind
 from domain.ports import Clock, UnitOfWork
 from domain.pricing import Quote
 from domain.usecases import notices
@@ -377,6 +378,9 @@ class ConfirmPayment:
                 attempt.merchant_order_id,
                 attempt.amount,
             )
+            await notices.add_notices(
+                uow, await _duplicate_notices(uow, order, attempt, req.transaction_id or ""), now
+            )
             return _summary(ConfirmStatus.DUPLICATE_PAYMENT, order, attempt)
         return await _already(uow, order, attempt.merchant_order_id)
 
@@ -426,3 +430,34 @@ async def _already(uow: UnitOfWork, order: Order, moid: str) -> PaymentConfirmed
         locale=order.locale,
         purpose=order.purpose.value,
     )
+
+
+async def _duplicate_notices(
+    uow: UnitOfWork, order: Order, attempt: PaymentAttempt, transaction: str
+) -> list[Notice]:
+    """A second payment of a paid order: the order's chat and the owners are told the amount
+    will be refunded; the staff to tell (the reachable admins) that it must be, with the
+    button that records it."""
+    subscription = (
+        await uow.subscriptions.get(order.subscription_id)
+        if order.subscription_id is not None
+        else next(iter(await uow.subscriptions.for_order(order.id)), None)
+    )
+    params: dict[str, JsonValue] = {
+        "order": order.code,
+        "total": attempt.amount,
+        "transaction": transaction,
+        "subscription": subscription.code if subscription is not None else "",
+    }
+    first = (order.chat_id,) if order.chat_id is not None else ()
+    chats = tuple(dict.fromkeys((*first, *await _owner_chats(uow, order))))
+    told = [
+        Notice(NoticeKind.PAYMENT_DUPLICATE, chat, order.locale, {**params, "audience": "owner"})
+        for chat in chats
+    ]
+    told.extend(
+        Notice(NoticeKind.PAYMENT_DUPLICATE, chat, locale, {**params, "audience": "staff"})
+        for chat, locale in await staff_to_tell(uow, order)
+        if chat not in chats
+    )
+    return told
