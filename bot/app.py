@@ -452,7 +452,7 @@ def _assemble(
         renderer=container.renderer,
         metrics=container.metrics,
         clock=container.clock,
-        deduper=state.deduper,
+        turns=state.turns,
         default_locale=settings.default_locale,
         retry_when_busy=bool(settings.webhook_url),
         journal=state.journal,

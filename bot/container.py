@@ -132,12 +132,18 @@ from payments.vnptpay import VnptPayClient
 from storage.conversation_store import SqlConversationStore
 from storage.db import Database
 from storage.job_lock import JobLock
-from storage.local_store import CachedConversationStore, LocalChatLock, MemoryUpdateDeduper
+from storage.local_store import (
+    CachedConversationStore,
+    LocalChatLock,
+    LockedUpdateTurns,
+    MemoryUpdateDeduper,
+)
 from storage.redis_store import (
     RedisChatLock,
     RedisConversationStore,
     RedisUpdateDeduper,
     RedisUpdateJournal,
+    RedisUpdateTurns,
 )
 from storage.redis_store import connect as connect_redis
 
@@ -270,19 +276,25 @@ class Container:
             prefix = self.redis_prefix
             # update ids are per bot: two bots sharing a Redis must not skip each other's
             per_bot = f"{prefix}{self.bot.id}:"
+            # extended while its handler runs; a dead replica's chats are free within 10 s
+            lock = RedisChatLock(self.redis, prefix=prefix, ttl=timedelta(seconds=10))
+            deduper = RedisUpdateDeduper(self.redis, prefix=per_bot)
+            journal = RedisUpdateJournal(self.redis, prefix=per_bot)
             return StateStores(
                 RedisConversationStore(self.redis, prefix=prefix, ttl=ttl),
-                # extended while its handler runs; a dead replica's chats are free within 10 s
-                RedisChatLock(self.redis, prefix=prefix, ttl=timedelta(seconds=10)),
-                RedisUpdateDeduper(self.redis, prefix=per_bot),
-                RedisUpdateJournal(self.redis, prefix=per_bot),
+                lock,
+                deduper,
+                journal,
+                RedisUpdateTurns(lock, deduper, journal),
             )
         # REDIS_URL unset means one bot process: drafts are read from memory, written through
+        local_lock, memory_deduper = LocalChatLock(), MemoryUpdateDeduper()
         return StateStores(
             CachedConversationStore(SqlConversationStore(self.database.engine)),
-            LocalChatLock(),
-            MemoryUpdateDeduper(),
+            local_lock,
+            memory_deduper,
             None,
+            LockedUpdateTurns(local_lock, memory_deduper),
         )
 
     # use cases

@@ -56,7 +56,8 @@ START = "start"
 
 
 class UpdateJournal(Protocol):
-    """Where the requests of an update being handled are written (Redis)."""
+    """Where the requests of an update being handled are written (Redis). It is dropped as
+    the update is marked handled, in the same script (``storage.redis_store.RedisUpdateTurns``)."""
 
     async def load(self, update_id: int) -> dict[str, str]: ...
 
@@ -65,8 +66,6 @@ class UpdateJournal(Protocol):
         ...
 
     async def write(self, update_id: int, field: str, value: str) -> None: ...
-
-    async def delete(self, update_id: int) -> None: ...
 
 
 def fingerprint(record: ConversationRecord | None) -> str:
@@ -112,13 +111,6 @@ class Replay:
         position = str(self._next)
         self._next += 1
         return position
-
-    async def finish(self) -> None:
-        """The update is marked handled: its journal is no longer needed."""
-        try:
-            await self.journal.delete(self.update_id)
-        except Exception as error:  # it expires anyway
-            log.warning("update %s: journal not deleted: %s", self.update_id, error)
 
     async def record(self, position: str, value: str) -> None:
         try:
