@@ -31,14 +31,20 @@ from aiogram.utils.token import validate_token
 from sqlalchemy.engine import make_url
 
 from bot.change_rounds import ChangeRounds
-from bot.contacts import ContactCache, ContactRecorder, MemoryContactCache, RedisContactCache
+from bot.contacts import (
+    ContactCache,
+    ContactRecorder,
+    MemoryContactCache,
+    RedisContactCache,
+    RedisFirstRead,
+)
 from bot.handlers import ConversationEngine
 from bot.http import RouteDef
 from bot.i18n import I18n
 from bot.invoice_pdf import InvoicePdf, InvoicePdfFile
 from bot.lifecycle import SubscriptionLifecycle
 from bot.metrics import Metrics, count_statements
-from bot.middlewares import BotApiCallCounter
+from bot.middlewares import BotApiCallCounter, FirstRead
 from bot.outbox import OutboxWorker, worker_name
 from bot.payments_http import (
     PaymentServices,
@@ -331,6 +337,16 @@ class Container:
             self.gateway,
             reconcile_after=timedelta(minutes=minutes),
         )
+
+    @cached_property
+    def first_read(self) -> FirstRead | None:
+        """The update gate's de-duplication check and contact cache read in one round trip
+        (both in Redis), else None: each asked on its own."""
+        deduper, cache = self.state.deduper, self.contacts.cache
+        if isinstance(deduper, RedisUpdateDeduper) and isinstance(cache, RedisContactCache):
+            assert self.redis is not None
+            return RedisFirstRead(self.redis, deduper, cache)
+        return None
 
     @cached_property
     def contacts(self) -> ContactRecorder:
