@@ -15,6 +15,7 @@ from storage.redis_store import (
     RedisUpdateDeduper,
     RedisUpdateJournal,
     RedisUpdateTurns,
+    connect,
 )
 from tests.integration.test_storage_conversations import (
     check_mutual_exclusion,
@@ -416,3 +417,20 @@ async def test_a_redelivery_waiting_for_the_chat_sees_the_first_delivery_done(
         turn.finished = True
     await asyncio.wait_for(waiter, timeout=5)
     assert seen == [True]
+
+
+async def test_a_command_whose_answer_does_not_come_times_out(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """Writes are not timed (no task per command), the wait for the answer is."""
+    from redis.exceptions import TimeoutError as RedisTimeout
+
+    client = connect(redis_url, socket_timeout=0.2)
+    try:
+        assert await client.set(f"{redis_prefix}x", "1")
+        with pytest.raises(RedisTimeout):  # not asyncio's: the client gave up by itself
+            await asyncio.wait_for(client.blpop([f"{redis_prefix}empty"], timeout=0), 5)
+        assert await client.get(f"{redis_prefix}x") == b"1"  # a fresh connection
+    finally:
+        await client.delete(f"{redis_prefix}x")
+        await client.aclose()
