@@ -5,6 +5,7 @@ places a replica can die between its first Bot API request and marking the updat
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aiohttp
@@ -77,6 +78,50 @@ async def test_died_after_answering_before_saving_the_repeat_sends_nothing(
 
     assert harness.api_calls(before) == []  # both requests answered from the journal
     await user.press("+1")  # the repeat saved the state: the count goes on from 1
+    assert user.last_text().startswith("Count: 2")
+    harness.assert_no_violations()
+
+
+async def test_a_callback_answer_is_journaled_once_and_never_sent_again(
+    make_bot: BotFactory,  # noqa: F811
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    """``answerCallbackQuery`` is journaled as it goes out, not again with its answer (always
+    True); a replica dying after it, before the state was saved, repeats neither it nor the
+    edit after it, which is replayed from the journal past the answer."""
+    harness = await make_bot("webhook", redis_url=redis_url, redis_prefix=redis_prefix)
+    user = harness.user("Lan")
+    await user.send("/start")
+    updates = capture_updates(harness)
+    flow = harness.running.flow
+    journal = flow.journal
+    assert journal is not None
+    written: list[tuple[str, str, bool]] = []
+    write = journal.write
+
+    async def recording(update_id: int, field: str, value: str) -> None:
+        if field != "start":
+            entry = json.loads(value)
+            written.append((field, entry["method"], "result" in entry))
+        await write(update_id, field, value)
+
+    journal.write = recording  # type: ignore[method-assign]
+    fail(flow.store, "put")  # the replica dies before the state is saved
+    await user.press("+1")
+    assert user.last_text().startswith("Count: 1")
+    assert written == [
+        ("0", "answerCallbackQuery", False),
+        ("1", "editMessageText", False),
+        ("1", "editMessageText", True),
+    ]
+    before = len(harness.state.calls)
+
+    assert await deliver_again(harness, updates[-1]) == 200
+
+    assert harness.api_calls(before) == []
+    assert written[3:] == []  # replayed, nothing journaled again
+    await user.press("+1")
     assert user.last_text().startswith("Count: 2")
     harness.assert_no_violations()
 
