@@ -40,7 +40,6 @@ from aiohttp import web
 
 from bot import webhook_reply
 from bot.catalog_file import load_catalog_file
-from bot.contacts import ContactGate
 from bot.container import CatalogCache, Container
 from bot.handlers import BOT_COMMANDS, ChatFlow, ConversationEngine, create_router
 from bot.http import RetryLater, RouteDef, WebhookEndpoint, create_http_app
@@ -452,14 +451,15 @@ def _assemble(
         renderer=container.renderer,
         metrics=container.metrics,
         clock=container.clock,
-        deduper=state.deduper,
+        turns=state.turns,
         default_locale=settings.default_locale,
         retry_when_busy=bool(settings.webhook_url),
         journal=state.journal,
     )
     dispatcher = Dispatcher(disable_fsm=True)
-    dispatcher.update.outer_middleware(UpdateGate(state.deduper, container.metrics))
-    dispatcher.update.outer_middleware(ContactGate(container.contacts))
+    dispatcher.update.outer_middleware(
+        UpdateGate(state.deduper, container.metrics, container.contacts, container.first_read)
+    )
     dispatcher.include_router(create_router(flow))
     routes = extra_routes(container) if callable(extra_routes) else extra_routes
     return BotApp(container, flow=flow, dispatcher=dispatcher, extra_routes=routes)

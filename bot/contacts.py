@@ -16,23 +16,24 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from aiogram import BaseMiddleware
-from aiogram.types import Chat, TelegramObject, Update, User
+from aiogram.types import Chat, Update, User
 
 from domain.usecases.outbox import Contact, MarkUnreachable, RecordContact
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from storage.redis_store import RedisUpdateDeduper
+
 __all__ = [
     "ContactCache",
-    "ContactGate",
     "ContactRecorder",
     "MemoryContactCache",
     "RedisContactCache",
+    "RedisFirstRead",
+    "contact_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,9 @@ class RedisContactCache:
         self._redis = redis
         self._prefix = f"{prefix}contact:"
 
+    def key(self, user_id: int) -> str:
+        return f"{self._prefix}{user_id}"
+
     async def get(self, user_id: int) -> str | None:
         value = await self._redis.get(f"{self._prefix}{user_id}")
         if value is None:
@@ -105,9 +109,18 @@ class ContactRecorder:
 
     async def seen(self, contact: Contact) -> None:
         """Never raises: an update is handled even when its sender could not be recorded."""
+        try:
+            cached = await self.cache.get(contact.user_id)
+        except Exception:
+            log.exception("could not record that user %s wrote to the bot", contact.user_id)
+            return
+        await self.seen_as(contact, cached)
+
+    async def seen_as(self, contact: Contact, cached: str | None) -> None:
+        """:meth:`seen`, the cache's entry for the user read already (``cached``)."""
         fingerprint = _fingerprint(contact)
         try:
-            if await self.cache.get(contact.user_id) == fingerprint:
+            if cached == fingerprint:
                 return
             await self._record(contact)
             self.writes += 1
@@ -147,25 +160,29 @@ def contact_of(update: Update) -> Contact | None:
     return Contact(user.id, name, user.username, user.language_code)
 
 
-class ContactGate(BaseMiddleware):
-    """An outer middleware on updates (after the de-duplicating gate)."""
+#: KEYS: an update's done mark, a contact cache entry. Both read in one round trip.
+_FIRST_READ = """
+return {redis.call("exists", KEYS[1]), redis.call("get", KEYS[2])}
+"""
 
-    def __init__(self, recorder: ContactRecorder) -> None:
-        self.recorder = recorder
 
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
-        if isinstance(event, Update):
-            member = event.my_chat_member
-            if member is not None:
-                if member.chat.type == "private" and member.new_chat_member.status == "kicked":
-                    await self.recorder.blocked(member.from_user.id)
-                return await handler(event, data)
-            contact = contact_of(event)
-            if contact is not None:
-                await self.recorder.seen(contact)
-        return await handler(event, data)
+class RedisFirstRead:
+    """What the update gate asks first about an update (``bot.middlewares.FirstRead``) when
+    both the de-duplicator and the contact cache are in Redis: whether the update was handled
+    to the end, and the cache's entry for its sender, in one script call instead of two
+    commands. An update this process marked done is known without asking."""
+
+    def __init__(self, redis: Redis, deduper: RedisUpdateDeduper, cache: RedisContactCache) -> None:
+        self._deduper = deduper
+        self._cache = cache
+        self._read = redis.register_script(_FIRST_READ)
+
+    async def __call__(self, update_id: int, user_id: int) -> tuple[bool, str | None]:
+        if self._deduper.knows(update_id):
+            return True, None
+        done, value = await self._read(
+            keys=[self._deduper.key(update_id), self._cache.key(user_id)]
+        )
+        if value is None:
+            return bool(done), None
+        return bool(done), value.decode() if isinstance(value, bytes) else str(value)

@@ -31,14 +31,20 @@ from aiogram.utils.token import validate_token
 from sqlalchemy.engine import make_url
 
 from bot.change_rounds import ChangeRounds
-from bot.contacts import ContactCache, ContactRecorder, MemoryContactCache, RedisContactCache
+from bot.contacts import (
+    ContactCache,
+    ContactRecorder,
+    MemoryContactCache,
+    RedisContactCache,
+    RedisFirstRead,
+)
 from bot.handlers import ConversationEngine
 from bot.http import RouteDef
 from bot.i18n import I18n
 from bot.invoice_pdf import InvoicePdf, InvoicePdfFile
 from bot.lifecycle import SubscriptionLifecycle
 from bot.metrics import Metrics, count_statements
-from bot.middlewares import BotApiCallCounter
+from bot.middlewares import BotApiCallCounter, FirstRead
 from bot.outbox import OutboxWorker, worker_name
 from bot.payments_http import (
     PaymentServices,
@@ -134,12 +140,18 @@ from payments.vnptpay import VnptPayClient
 from storage.conversation_store import SqlConversationStore
 from storage.db import Database
 from storage.job_lock import JobLock
-from storage.local_store import CachedConversationStore, LocalChatLock, MemoryUpdateDeduper
+from storage.local_store import (
+    CachedConversationStore,
+    LocalChatLock,
+    LockedUpdateTurns,
+    MemoryUpdateDeduper,
+)
 from storage.redis_store import (
     RedisChatLock,
     RedisConversationStore,
     RedisUpdateDeduper,
     RedisUpdateJournal,
+    RedisUpdateTurns,
 )
 from storage.redis_store import connect as connect_redis
 
@@ -272,19 +284,25 @@ class Container:
             prefix = self.redis_prefix
             # update ids are per bot: two bots sharing a Redis must not skip each other's
             per_bot = f"{prefix}{self.bot.id}:"
+            # extended while its handler runs; a dead replica's chats are free within 10 s
+            lock = RedisChatLock(self.redis, prefix=prefix, ttl=timedelta(seconds=10))
+            deduper = RedisUpdateDeduper(self.redis, prefix=per_bot)
+            journal = RedisUpdateJournal(self.redis, prefix=per_bot)
             return StateStores(
                 RedisConversationStore(self.redis, prefix=prefix, ttl=ttl),
-                # extended while its handler runs; a dead replica's chats are free within 10 s
-                RedisChatLock(self.redis, prefix=prefix, ttl=timedelta(seconds=10)),
-                RedisUpdateDeduper(self.redis, prefix=per_bot),
-                RedisUpdateJournal(self.redis, prefix=per_bot),
+                lock,
+                deduper,
+                journal,
+                RedisUpdateTurns(lock, deduper, journal),
             )
         # REDIS_URL unset means one bot process: drafts are read from memory, written through
+        local_lock, memory_deduper = LocalChatLock(), MemoryUpdateDeduper()
         return StateStores(
             CachedConversationStore(SqlConversationStore(self.database.engine)),
-            LocalChatLock(),
-            MemoryUpdateDeduper(),
+            local_lock,
+            memory_deduper,
             None,
+            LockedUpdateTurns(local_lock, memory_deduper),
         )
 
     # use cases
@@ -321,6 +339,16 @@ class Container:
             self.gateway,
             reconcile_after=timedelta(minutes=minutes),
         )
+
+    @cached_property
+    def first_read(self) -> FirstRead | None:
+        """The update gate's de-duplication check and contact cache read in one round trip
+        (both in Redis), else None: each asked on its own."""
+        deduper, cache = self.state.deduper, self.contacts.cache
+        if isinstance(deduper, RedisUpdateDeduper) and isinstance(cache, RedisContactCache):
+            assert self.redis is not None
+            return RedisFirstRead(self.redis, deduper, cache)
+        return None
 
     @cached_property
     def contacts(self) -> ContactRecorder:

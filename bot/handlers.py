@@ -29,7 +29,6 @@ from aiogram.types import CallbackQuery, InaccessibleMessage, Message, Update, U
 from bot.callbacks import FlowCallback
 from bot.i18n import normalize_language, placeholders
 from bot.metrics import Metrics
-from bot.middlewares import done, mark_done
 from bot.render import Origin, Renderer, error_params
 from bot.replay import Replay, UpdateJournal, fingerprint, handling
 from conversations.reply import Reply
@@ -37,7 +36,7 @@ from conversations.screens import Delivery, Join, Msg, Screen
 from conversations.session import Actor, ChatSession, Event, EventKind, SharedUser
 from domain.errors import DomainError
 from domain.model import ConversationRecord
-from domain.ports import ChatLock, Clock, ConversationStore, LockTimeout, UpdateDeduper
+from domain.ports import ChatLock, Clock, ConversationStore, LockTimeout, UpdateTurns
 
 __all__ = [
     "BOT_COMMANDS",
@@ -123,7 +122,7 @@ class ChatFlow:
         renderer: Renderer,
         metrics: Metrics,
         clock: Clock,
-        deduper: UpdateDeduper | None = None,
+        turns: UpdateTurns | None = None,
         default_locale: str = "vi",
         retry_when_busy: bool = False,
         journal: UpdateJournal | None = None,
@@ -133,7 +132,8 @@ class ChatFlow:
         self.journal = journal
         #: raise LockTimeout (webhook: answered 429, delivered again) instead of apologising
         self.retry_when_busy = retry_when_busy
-        self.deduper = deduper
+        #: the chat's lock for an update, with its de-duplication (else the bare lock)
+        self.turns = turns
         self.engine = engine
         self.store = store
         self.chat_lock = chat_lock
@@ -172,18 +172,18 @@ class ChatFlow:
     ) -> None:
         answer = True
         try:
-            async with self.chat_lock.lock(key, order):
-                deduper = self.deduper
-                if deduper is None or order is None:
+            if self.turns is None or order is None:
+                async with self.chat_lock.lock(key, order):
                     await self._run_locked(bot, key, actor, event, origin, replay)
-                elif await done(deduper, order):
-                    # a redelivery that waited for this chat while the first delivery ran
-                    self.metrics.duplicates.inc()
-                    log.info("update %s of chat %s handled meanwhile: skipped", order, key)
-                else:
-                    await self._run_locked(bot, key, actor, event, origin, replay)
-                    if await mark_done(deduper, order) and replay is not None:
-                        await replay.finish()
+            else:
+                async with self.turns.turn(key, order) as turn:
+                    if turn.done_before:
+                        # a redelivery that waited for this chat while the first delivery ran
+                        self.metrics.duplicates.inc()
+                        log.info("update %s of chat %s handled meanwhile: skipped", order, key)
+                    else:
+                        await self._run_locked(bot, key, actor, event, origin, replay)
+                        turn.finished = True  # marked (and its journal dropped) on release
         except LockTimeout:
             if self.retry_when_busy:
                 # webhook: the update is refused (429) and Telegram delivers it again later,

@@ -1,10 +1,11 @@
-"""Middlewares: the update gate (de-duplication, latency) and the Bot API call counter.
+"""Middlewares: the update gate (de-duplication, who wrote, latency) and the Bot API call
+counter.
 
 The gate is an *outer* middleware on the dispatcher's ``update`` observer, so it runs once per
 update before any routing. It asks the :class:`UpdateDeduper` (Redis or an in-process window)
 whether the update was handled to the end already; a repeat — Telegram re-sending a webhook, a
 replica restarting mid-batch — is skipped. An update is marked done only after it was handled
-(the chat flow marks it under the chat's lock, the gate afterwards for everything else), so the
+(the chat flow as it releases the chat's lock, the gate afterwards for everything else), so the
 redelivery of an update whose replica was killed mid-way runs on another replica. It never
 touches the database.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aiogram import BaseMiddleware, Bot
 from aiogram.client.session.middlewares.base import (
@@ -25,18 +26,39 @@ from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import TelegramObject, Update
 
+from bot.contacts import ContactRecorder, contact_of
 from bot.metrics import Metrics
 from domain.ports import UpdateDeduper
 
-__all__ = ["BotApiCallCounter", "UpdateGate", "done", "mark_done"]
+__all__ = ["BotApiCallCounter", "FirstRead", "UpdateGate", "done", "mark_done"]
 
 log = logging.getLogger(__name__)
 
 
+class FirstRead(Protocol):
+    """Whether an update was handled to the end, and the contact cache's entry for its sender,
+    asked together (one round trip on Redis: :class:`bot.contacts.RedisFirstRead`)."""
+
+    async def __call__(self, update_id: int, user_id: int) -> tuple[bool, str | None]: ...
+
+
 class UpdateGate(BaseMiddleware):
-    def __init__(self, deduper: UpdateDeduper, metrics: Metrics) -> None:
+    """Skips an update handled before, records its sender (``contacts``: see
+    ``bot.contacts``), times it, and marks it done once handled. With ``first_read`` the
+    de-duplication check and the contact cache's read are one call; when it fails, each is
+    asked on its own."""
+
+    def __init__(
+        self,
+        deduper: UpdateDeduper,
+        metrics: Metrics,
+        contacts: ContactRecorder | None = None,
+        first_read: FirstRead | None = None,
+    ) -> None:
         self.deduper = deduper
         self.metrics = metrics
+        self.contacts = contacts
+        self.first_read = first_read
 
     async def __call__(
         self,
@@ -46,16 +68,39 @@ class UpdateGate(BaseMiddleware):
     ) -> Any:
         if not isinstance(event, Update):
             return await handler(event, data)
-        if await done(self.deduper, event.update_id):
+        update_id = event.update_id
+        contacts = self.contacts
+        contact = contact_of(event) if contacts is not None else None
+        cached: str | None = None
+        read = False
+        if contact is not None and self.first_read is not None:
+            try:
+                handled, cached = await self.first_read(update_id, contact.user_id)
+                read = True
+            except Exception as error:
+                log.warning("update %s: first read failed (%s), asking apart", update_id, error)
+        if not read:
+            handled = await done(self.deduper, update_id)
+        if handled:
             self.metrics.duplicates.inc()
-            log.info("update %s handled before: skipped", event.update_id)
+            log.info("update %s handled before: skipped", update_id)
             return None
         started = time.perf_counter()
         try:
+            if contacts is not None:
+                member = event.my_chat_member
+                if member is not None:
+                    if member.chat.type == "private" and member.new_chat_member.status == "kicked":
+                        await contacts.blocked(member.from_user.id)
+                elif contact is not None:
+                    if read:
+                        await contacts.seen_as(contact, cached)
+                    else:
+                        await contacts.seen(contact)
             result = await handler(event, data)
         finally:
             self.metrics.latency.observe(time.perf_counter() - started)
-        await mark_done(self.deduper, event.update_id)
+        await mark_done(self.deduper, update_id)
         return result
 
 

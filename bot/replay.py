@@ -17,12 +17,14 @@ from. When the update comes again:
   the new handling knows the message id the user already sees), and the requests past the
   journal's end are sent for real.
 
-A request is journaled as "on its way" before it is sent. One that was on its way when the
-first handling broke off has an unknown outcome: an ``answerCallbackQuery`` is not repeated
-(Telegram takes one answer; the spinner ends by itself), anything else is sent again (logged
-as a warning): a message may then show twice, and a repeated edit that had landed is refused
-by Telegram as "message is not modified", which the renderer takes as done. A lost screen
-would be worse than either.
+A request is journaled as "on its way" before it is sent, and with Telegram's answer after.
+One that was on its way when the first handling broke off has an unknown outcome: it is sent
+again (logged as a warning): a message may then show twice, and a repeated edit that had
+landed is refused by Telegram as "message is not modified", which the renderer takes as done.
+A lost screen would be worse than either. An ``answerCallbackQuery`` is the exception: it is
+journaled only as it goes out (its answer is always True, so a second write would say
+nothing new) and is never repeated, landed or not (Telegram takes one answer; the spinner
+ends by itself); the handling replays on past it.
 Without Redis there is one process, no redelivery to another replica, and no journal.
 """
 
@@ -56,7 +58,8 @@ START = "start"
 
 
 class UpdateJournal(Protocol):
-    """Where the requests of an update being handled are written (Redis)."""
+    """Where the requests of an update being handled are written (Redis). It is dropped as
+    the update is marked handled, in the same script (``storage.redis_store.RedisUpdateTurns``)."""
 
     async def load(self, update_id: int) -> dict[str, str]: ...
 
@@ -65,8 +68,6 @@ class UpdateJournal(Protocol):
         ...
 
     async def write(self, update_id: int, field: str, value: str) -> None: ...
-
-    async def delete(self, update_id: int) -> None: ...
 
 
 def fingerprint(record: ConversationRecord | None) -> str:
@@ -113,13 +114,6 @@ class Replay:
         self._next += 1
         return position
 
-    async def finish(self) -> None:
-        """The update is marked handled: its journal is no longer needed."""
-        try:
-            await self.journal.delete(self.update_id)
-        except Exception as error:  # it expires anyway
-            log.warning("update %s: journal not deleted: %s", self.update_id, error)
-
     async def record(self, position: str, value: str) -> None:
         try:
             await self.journal.write(self.update_id, position, value)
@@ -127,8 +121,8 @@ class Replay:
             log.warning("update %s: request not journaled: %s", self.update_id, error)
 
 
-#: requests Telegram takes once only: one whose outcome is unknown is not sent again (a
-#: callback query's spinner times out by itself; a second answer is refused)
+#: requests Telegram takes once only, whose answer is True: journaled as they go out, never
+#: sent again (a callback query's spinner times out by itself; a second answer is refused)
 _ONCE_ONLY = frozenset({"answerCallbackQuery"})
 
 _CURRENT: contextvars.ContextVar[Replay | None] = contextvars.ContextVar(
@@ -173,23 +167,17 @@ class ReplayGuard(BaseRequestMiddleware):
         if replay.replaying:
             raw = replay.recorded.get(position)
             entry = json.loads(raw) if raw is not None else {}
-            if entry.get("method") == name and "result" in entry:
+            once = name in _ONCE_ONLY
+            if entry.get("method") == name and ("result" in entry or once):
                 replay.replayed += 1
                 if self.metrics is not None:
                     self.metrics.replayed.inc()
                 answer = Response[method.__returning__].model_validate(  # type: ignore[name-defined]
-                    {"ok": True, "result": entry["result"]}, context={"bot": bot}
+                    {"ok": True, "result": entry.get("result", True)}, context={"bot": bot}
                 )
                 return cast(Response[TelegramType], answer.result)
             replay.replaying = False  # past what the first handling did: real requests
             if entry.get("method") == name:  # it was on its way when that handling broke off
-                if name in _ONCE_ONLY:
-                    log.warning(
-                        "update %s: %s was in flight when its handling broke off: not repeated",
-                        replay.update_id,
-                        name,
-                    )
-                    return cast(Response[TelegramType], True)
                 log.warning(
                     "update %s: %s was in flight when its handling broke off: sent again",
                     replay.update_id,
@@ -198,7 +186,8 @@ class ReplayGuard(BaseRequestMiddleware):
         await replay.record(position, json.dumps({"method": name}))  # on its way
         # despite its annotation, aiogram's next step returns the result itself
         result: Any = await make_request(bot, method)
-        await replay.record(position, json.dumps({"method": name, "result": _plain(result)}))
+        if name not in _ONCE_ONLY:  # its answer is True: "on its way" says all
+            await replay.record(position, json.dumps({"method": name, "result": _plain(result)}))
         return cast(Response[TelegramType], result)
 
 

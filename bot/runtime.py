@@ -10,7 +10,7 @@ from typing import Protocol
 from bot.metrics import Metrics
 from bot.replay import UpdateJournal
 from domain.catalog import Catalog
-from domain.ports import ChatLock, ConversationStore, UpdateDeduper
+from domain.ports import ChatLock, ConversationStore, UpdateDeduper, UpdateTurns
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,9 @@ class CatalogCache:
 
 
 class StateStores:
-    """Conversation state, per-chat locks, update de-duplication and the journal of updates
-    being handled (None without Redis: no other replica handles an update again)."""
+    """Conversation state, per-chat locks, update de-duplication, the two together for an
+    update's turn at its chat, and the journal of updates being handled (None without Redis:
+    no other replica handles an update again)."""
 
     def __init__(
         self,
@@ -64,8 +65,10 @@ class StateStores:
         chat_lock: ChatLock,
         deduper: UpdateDeduper,
         journal: UpdateJournal | None,
+        turns: UpdateTurns,
     ) -> None:
         self.store = store
         self.chat_lock = chat_lock
         self.deduper = deduper
         self.journal = journal
+        self.turns = turns

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,7 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from domain.model import ConversationRecord
-from domain.ports import LockTimeout
+from domain.ports import ChatLock, LockTimeout, UpdateDeduper, UpdateTurn
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -78,6 +81,33 @@ class MemoryUpdateDeduper:
 
     async def forget(self, update_id: int) -> None:
         self._ids.pop(update_id, None)
+
+
+class LockedUpdateTurns:
+    """:class:`UpdateTurns` of any chat lock and de-duplicator (the in-process ones): the done
+    check and the mark are calls of their own, under the lock. Both fail open: when the
+    de-duplicator cannot be asked the update is handled (a rare repeat is better than every
+    user going unanswered), and a mark that cannot be written is logged."""
+
+    def __init__(self, chat_lock: ChatLock, deduper: UpdateDeduper) -> None:
+        self.chat_lock = chat_lock
+        self.deduper = deduper
+
+    @asynccontextmanager
+    async def turn(self, key: str, update_id: int) -> AsyncIterator[UpdateTurn]:
+        async with self.chat_lock.lock(key, update_id):
+            try:
+                done = await self.deduper.done(update_id)
+            except Exception as error:
+                log.warning("update de-duplication unavailable (%s): handling %s", error, update_id)
+                done = False
+            turn = UpdateTurn(done)
+            yield turn
+            if turn.finished:
+                try:
+                    await self.deduper.mark_done(update_id)
+                except Exception as error:
+                    log.warning("update %s could not be marked handled: %s", update_id, error)
 
 
 class MemoryConversationStore:

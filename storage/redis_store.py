@@ -11,6 +11,7 @@ Every key starts with ``prefix`` so several deployments (or test runs) can share
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
@@ -22,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from domain.model import ConversationRecord
-from domain.ports import LockTimeout
+from domain.ports import LockTimeout, UpdateTurn
 
 if TYPE_CHECKING:  # redis is imported when a client is made (not in SQLite-only mode)
     from redis.asyncio import Redis
@@ -39,11 +40,45 @@ return 0
 """
 
 
-def connect(url: str) -> Redis:
-    """A client for ``url``; ``await client.aclose()`` at shutdown."""
+#: seconds a command waits for Redis' answer before it fails (redis-py's default)
+SOCKET_TIMEOUT = 5.0
+
+
+def connect(url: str, *, socket_timeout: float = SOCKET_TIMEOUT) -> Redis:
+    """A client for ``url``; ``await client.aclose()`` at shutdown. A command whose answer
+    does not come within ``socket_timeout`` fails (``redis.exceptions.TimeoutError``); its
+    write is not timed (see :func:`_read_timeout_connection`)."""
     from redis.asyncio import Redis
 
-    return Redis.from_url(url)
+    return Redis.from_url(
+        url, socket_timeout=socket_timeout, connection_class=_read_timeout_connection()
+    )
+
+
+@functools.cache
+def _read_timeout_connection() -> type[Any]:
+    """redis-py's connection, its writes without ``asyncio.wait_for``.
+
+    redis-py wraps every write in ``asyncio.wait_for(..., socket_timeout)``, which on Python
+    3.11 makes a task per command: about 1.7 more event-loop turns and 70 more Python calls
+    per command, a quarter of the client's work for a simple command (measured, issue 12,
+    round 6). The timeout guards nothing here: a write only waits when the socket's buffer is
+    full, and a connection carries one small command at a time, waiting for its answer,
+    which is timed; a Redis that stops answering fails the read after ``socket_timeout`` and
+    the connection is dropped."""
+    from redis.asyncio import Connection
+
+    class ReadTimeoutConnection(Connection):
+        async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+            if not self.is_connected:  # connecting (and its handshake) keeps its timeouts
+                await self.connect_check_health(check_health=False)
+            timeout, self.socket_timeout = self.socket_timeout, None
+            try:
+                await super().send_packed_command(command, check_health)
+            finally:
+                self.socket_timeout = timeout
+
+    return ReadTimeoutConnection
 
 
 def _seconds(value: timedelta | float) -> float:
@@ -101,10 +136,11 @@ local t = redis.call("time")
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-#: needs ``now``, ``member`` and ``ttl``; sets ``taken``. Drops queue heads whose waiter gave up
-#: (their deadline, the number after "|", is past on the server's clock), then takes the lock
-#: only for the queue's head (or an empty queue): the waiter with the smallest update id goes
-#: first.
+#: needs ``now``, ``member`` and ``ttl``; sets ``taken``, and ``done`` (whether the key
+#: ``KEYS[3]``, when given, exists once the lock is taken: an update's done mark). Drops
+#: queue heads whose waiter gave up (their deadline, the number after "|", is past on the
+#: server's clock), then takes the lock only for the queue's head (or an empty queue): the
+#: waiter with the smallest update id goes first.
 _TAKE_IF_HEAD = """
 while true do
     local head = redis.call("zrange", KEYS[2], 0, 0)[1]
@@ -118,13 +154,18 @@ while true do
 end
 local head = redis.call("zrange", KEYS[2], 0, 0)[1]
 local taken = 0
+local done = 0
 if (not head or head == member) and redis.call("set", KEYS[1], member, "NX", "PX", ttl) then
     redis.call("zrem", KEYS[2], member)
     taken = 1
+    if KEYS[3] then
+        done = redis.call("exists", KEYS[3])
+    end
 end
 """
 
-#: KEYS: lock, queue. ARGV: member, ttl_ms. Returns 1 when the lock was taken, else 0.
+#: KEYS: lock, queue[, done mark]. ARGV: member, ttl_ms. Returns {1 when the lock was taken
+#: else 0, done}.
 _ACQUIRE = (
     _NOW_MS
     + """
@@ -132,12 +173,12 @@ local member = ARGV[1]
 local ttl = ARGV[2]
 """
     + _TAKE_IF_HEAD
-    + "return taken\n"
+    + "return {taken, done}\n"
 )
 
-#: KEYS: lock, queue. ARGV: score, token, wait_ms, ttl_ms. Joins the queue, then tries the
-#: lock as :data:`_ACQUIRE` does (one round trip when the chat is free); returns the member
-#: name and 1 when the lock was taken, else 0.
+#: KEYS: lock, queue[, done mark]. ARGV: score, token, wait_ms, ttl_ms. Joins the queue, then
+#: tries the lock as :data:`_ACQUIRE` does (one round trip when the chat is free); returns
+#: {the member name, 1 when the lock was taken else 0, done}.
 _ENQUEUE_ACQUIRE = (
     _NOW_MS
     + """
@@ -147,7 +188,7 @@ redis.call("zadd", KEYS[2], ARGV[1], member)
 redis.call("pexpire", KEYS[2], tonumber(ARGV[3]) * 2)
 """
     + _TAKE_IF_HEAD
-    + "return {member, taken}\n"
+    + "return {member, taken, done}\n"
 )
 
 _EXTEND = """
@@ -195,14 +236,19 @@ class RedisChatLock:
         #: seconds between two extensions of a held lock
         self.watch_period = self._ttl_ms / 3000
 
-    @asynccontextmanager
-    async def lock(self, key: str, order: int | None = None) -> AsyncIterator[None]:
-        name = self._lock_prefix + key
-        queue = self._queue_prefix + key
-        score = _LAST if order is None else order
+    def names(self, key: str) -> tuple[str, str]:
+        """The lock's and the queue's keys for the chat ``key``."""
+        return self._lock_prefix + key, self._queue_prefix + key
+
+    async def take(
+        self, name: str, queue: str, score: int, done_key: str | None
+    ) -> tuple[str, bool]:
+        """Waits for the lock ``name`` in ``queue``'s order; its holder's member name, and
+        whether ``done_key`` (when given) exists once the lock is held."""
+        keys = [name, queue] if done_key is None else [name, queue, done_key]
         wait_ms = max(1, int(self._wait * 1000))
-        raw, taken = await self._enqueue_acquire(
-            keys=[name, queue], args=[score, secrets.token_hex(16), wait_ms, self._ttl_ms]
+        raw, taken, done = await self._enqueue_acquire(
+            keys=keys, args=[score, secrets.token_hex(16), wait_ms, self._ttl_ms]
         )
         member = raw.decode() if isinstance(raw, bytes) else str(raw)
         loop = asyncio.get_running_loop()
@@ -212,12 +258,18 @@ class RedisChatLock:
             while not taken:
                 await asyncio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.2)
-                taken = await self._acquire(keys=[name, queue], args=[member, self._ttl_ms])
+                taken, done = await self._acquire(keys=keys, args=[member, self._ttl_ms])
                 if not taken and loop.time() >= deadline:
-                    raise LockTimeout(f"chat {key} is busy")
+                    raise LockTimeout(f"chat {name.removeprefix(self._lock_prefix)} is busy")
         except BaseException:
             await self._redis.zrem(queue, member)
             raise
+        return member, bool(done)
+
+    @asynccontextmanager
+    async def lock(self, key: str, order: int | None = None) -> AsyncIterator[None]:
+        name, queue = self.names(key)
+        member, _ = await self.take(name, queue, _LAST if order is None else order, None)
         watchdog = _Watchdog(self, name, member)
         try:
             yield
@@ -305,23 +357,105 @@ class RedisUpdateDeduper:
         self._remember = max(1, remember)
         self._marked: OrderedDict[int, None] = OrderedDict()
 
-    async def done(self, update_id: int) -> bool:
-        if update_id in self._marked:
-            return True
-        return bool(await self._redis.exists(f"{self._prefix}{update_id}"))
+    @property
+    def ttl(self) -> int:
+        """Seconds a done mark is kept."""
+        return self._ttl
 
-    async def mark_done(self, update_id: int) -> None:
-        if update_id in self._marked:
-            return
-        await self._redis.set(f"{self._prefix}{update_id}", 1, ex=self._ttl)
+    def key(self, update_id: int) -> str:
+        """The done mark's key."""
+        return f"{self._prefix}{update_id}"
+
+    def knows(self, update_id: int) -> bool:
+        """This process marked ``update_id`` done (no need to ask Redis)."""
+        return update_id in self._marked
+
+    def remember(self, update_id: int) -> None:
+        """``update_id`` was marked done by this process (by :meth:`mark_done` or by a script
+        of :class:`RedisUpdateTurns`)."""
         self._marked[update_id] = None
         if len(self._marked) > self._remember:
             self._marked.popitem(last=False)
 
+    async def done(self, update_id: int) -> bool:
+        if update_id in self._marked:
+            return True
+        return bool(await self._redis.exists(self.key(update_id)))
+
+    async def mark_done(self, update_id: int) -> None:
+        if update_id in self._marked:
+            return
+        await self._redis.set(self.key(update_id), 1, ex=self._ttl)
+        self.remember(update_id)
+
     async def forget(self, update_id: int) -> None:
         """Let a redelivery of an update whose processing failed run again."""
         self._marked.pop(update_id, None)
-        await self._redis.delete(f"{self._prefix}{update_id}")
+        await self._redis.delete(self.key(update_id))
+
+
+#: KEYS: lock, done mark[, journal]. ARGV: member, mark's ttl (s). The end of an update's turn:
+#: the update marked done, its journal dropped, the chat's lock released if still held by
+#: ``member``. Atomic: a redelivery finds either all three done or none.
+_END_TURN = """
+redis.call("set", KEYS[2], 1, "EX", ARGV[2])
+if KEYS[3] then
+    redis.call("del", KEYS[3])
+end
+if redis.call("get", KEYS[1]) == ARGV[1] then
+    return redis.call("del", KEYS[1])
+end
+return 0
+"""
+
+
+class RedisUpdateTurns:
+    """:class:`domain.ports.UpdateTurns` on Redis: an update's turn at its chat costs two
+    round trips when the chat is free, against five for the lock, the de-duplicator and the
+    journal called one by one. The done check rides on the lock's acquire script (read once
+    the lock is taken, in the same script); the done mark, the journal's deletion and the
+    release are one script (:data:`_END_TURN`). A turn left without ``finished`` (the handler
+    raised) only releases the lock: the update is not marked, its journal is kept, and a
+    redelivery runs it again as before."""
+
+    def __init__(
+        self,
+        lock: RedisChatLock,
+        deduper: RedisUpdateDeduper,
+        journal: RedisUpdateJournal | None = None,
+    ) -> None:
+        self.chat_lock = lock
+        self.deduper = deduper
+        self.journal = journal
+        self._end = lock._redis.register_script(_END_TURN)
+
+    @asynccontextmanager
+    async def turn(self, key: str, update_id: int) -> AsyncIterator[UpdateTurn]:
+        lock, deduper = self.chat_lock, self.deduper
+        name, queue = lock.names(key)
+        done_key = deduper.key(update_id)
+        member, done = await lock.take(name, queue, update_id, done_key)
+        turn = UpdateTurn(done or deduper.knows(update_id))
+        watchdog = _Watchdog(lock, name, member)
+        try:
+            yield turn
+        finally:
+            try:
+                await watchdog.stop()
+            finally:
+                if turn.finished:
+                    await self.end(name, member, update_id)
+                else:
+                    await lock._release(keys=[name], args=[member])
+
+    async def end(self, name: str, member: str, update_id: int) -> None:
+        """Marks ``update_id`` done, drops its journal and releases the lock ``name`` held by
+        ``member``: one script call."""
+        keys = [name, self.deduper.key(update_id)]
+        if self.journal is not None:
+            keys.append(self.journal.key(update_id))
+        await self._end(keys=keys, args=[member, self.deduper.ttl])
+        self.deduper.remember(update_id)
 
 
 #: KEYS: journal. ARGV: field, value, ttl (s).
@@ -359,6 +493,9 @@ class RedisUpdateJournal:
         self._ttl = max(1, int(ttl.total_seconds()))
         self._write = redis.register_script(_JOURNAL_WRITE)
         self._start = redis.register_script(_JOURNAL_START)
+
+    def key(self, update_id: int) -> str:
+        return f"{self._prefix}{update_id}"
 
     async def load(self, update_id: int) -> dict[str, str]:
         raw = await self._redis.hgetall(f"{self._prefix}{update_id}")

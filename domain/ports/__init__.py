@@ -34,6 +34,8 @@ from domain.ports.runtime import (
     LockTimeout,
     SystemClock,
     UpdateDeduper,
+    UpdateTurn,
+    UpdateTurns,
 )
 from domain.ports.uow import CounterRepository, HistoryRepository, UnitOfWork, UowFactory
 
@@ -61,5 +63,7 @@ __all__ = [
     "UnitOfWork",
     "UowFactory",
     "UpdateDeduper",
+    "UpdateTurn",
+    "UpdateTurns",
     "UserRepository",
 ]

@@ -1,5 +1,5 @@
 """The clock, and what the conversation engine needs: drafts, a per-chat lock, update
-de-duplication.
+de-duplication, and the two together: an update's turn at its chat.
 """
 
 from __future__ import annotations
@@ -61,4 +61,30 @@ class UpdateDeduper(Protocol):
 
     async def forget(self, update_id: int) -> None:
         """Undo :meth:`mark_done` (a failed update, so that a redelivery runs)."""
+        ...
+
+
+class UpdateTurn:
+    """One update's turn at its chat, under the chat's lock (:meth:`UpdateTurns.turn`)."""
+
+    __slots__ = ("done_before", "finished")
+
+    def __init__(self, done_before: bool) -> None:
+        #: an earlier delivery handled the update to the end (read under the lock: a
+        #: redelivery that waited for the chat while the first delivery ran sees it)
+        self.done_before = done_before
+        #: set by the holder once the update is handled to the end: it is then marked done
+        #: as the lock is released
+        self.finished = False
+
+
+class UpdateTurns(Protocol):
+    """A chat's lock taken for one update, with that update's de-duplication: whether it was
+    handled to the end already is read once the lock is held, and it is marked done (when the
+    holder set :attr:`UpdateTurn.finished`) as the lock is released, not before. An adapter
+    may do each in the lock's own round trip (Redis: the mark, the release and dropping the
+    update's replay journal are one atomic script)."""
+
+    def turn(self, key: str, update_id: int) -> AbstractAsyncContextManager[UpdateTurn]:
+        """Waits in update-id order like :meth:`ChatLock.lock`; raises :class:`LockTimeout`."""
         ...

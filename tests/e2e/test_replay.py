@@ -5,13 +5,14 @@ places a replica can die between its first Bot API request and marking the updat
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aiohttp
 import pytest
 
 from bot.http import SECRET_HEADER, WEBHOOK_PATH
-from storage.redis_store import RedisChatLock
+from storage.redis_store import RedisChatLock, RedisUpdateTurns
 from tests.e2e.conftest import BotFactory
 from tests.e2e.harness import WEBHOOK_SECRET, BotHarness
 from tests.e2e.test_bot_basics import engine, make_bot  # noqa: F401 - fixtures
@@ -81,19 +82,71 @@ async def test_died_after_answering_before_saving_the_repeat_sends_nothing(
     harness.assert_no_violations()
 
 
+async def test_a_callback_answer_is_journaled_once_and_never_sent_again(
+    make_bot: BotFactory,  # noqa: F811
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    """``answerCallbackQuery`` is journaled as it goes out, not again with its answer (always
+    True); a replica dying after it, before the state was saved, repeats neither it nor the
+    edit after it, which is replayed from the journal past the answer."""
+    harness = await make_bot("webhook", redis_url=redis_url, redis_prefix=redis_prefix)
+    user = harness.user("Lan")
+    await user.send("/start")
+    updates = capture_updates(harness)
+    flow = harness.running.flow
+    journal = flow.journal
+    assert journal is not None
+    written: list[tuple[str, str, bool]] = []
+    write = journal.write
+
+    async def recording(update_id: int, field: str, value: str) -> None:
+        if field != "start":
+            entry = json.loads(value)
+            written.append((field, entry["method"], "result" in entry))
+        await write(update_id, field, value)
+
+    journal.write = recording  # type: ignore[method-assign]
+    fail(flow.store, "put")  # the replica dies before the state is saved
+    await user.press("+1")
+    assert user.last_text().startswith("Count: 1")
+    assert written == [
+        ("0", "answerCallbackQuery", False),
+        ("1", "editMessageText", False),
+        ("1", "editMessageText", True),
+    ]
+    before = len(harness.state.calls)
+
+    assert await deliver_again(harness, updates[-1]) == 200
+
+    assert harness.api_calls(before) == []
+    assert written[3:] == []  # replayed, nothing journaled again
+    await user.press("+1")
+    assert user.last_text().startswith("Count: 2")
+    harness.assert_no_violations()
+
+
 async def test_died_after_saving_before_marking_the_repeat_is_skipped(
     make_bot: BotFactory,  # noqa: F811
     redis_url: str,
     redis_prefix: str,
+    redis_client: Any,
 ) -> None:
     harness = await make_bot("webhook", redis_url=redis_url, redis_prefix=redis_prefix)
     user = harness.user("Hà")
     await user.send("/start")
     updates = capture_updates(harness)
-    # marked neither by the chat flow nor by the update gate after it
-    fail(harness.running.flow.deduper, "mark_done", times=2)
+    flow = harness.running.flow
+    turns = flow.turns
+    assert isinstance(turns, RedisUpdateTurns)
+    # the replica dies before the end of the update's turn (one script: the done mark, the
+    # journal's deletion, the lock's release): none of the three is done
+    fail(turns, "end")
     await user.press("+1")
     assert user.last_text().startswith("Count: 1")
+    lock_key = turns.chat_lock.names(flow.key(user.id))[0]
+    assert await redis_client.exists(lock_key)
+    await redis_client.delete(lock_key)  # as its expiry would
     before = len(harness.state.calls)
 
     assert await deliver_again(harness, updates[-1]) == 200
@@ -134,7 +187,13 @@ async def test_an_update_whose_chat_stays_locked_is_refused_for_a_redelivery(
     await user.send("/start")
     updates = capture_updates(harness)
     flow = harness.running.flow
-    flow.chat_lock = RedisChatLock(redis_client, prefix=redis_prefix, wait_timeout=0.3)
+    turns = flow.turns
+    assert isinstance(turns, RedisUpdateTurns)
+    flow.turns = RedisUpdateTurns(
+        RedisChatLock(redis_client, prefix=redis_prefix, wait_timeout=0.3),
+        turns.deduper,
+        turns.journal,
+    )
     dead = RedisChatLock(redis_client, prefix=redis_prefix)
     async with dead.lock(flow.key(user.id)):  # held by "the dead replica"
         await user.press("+1", wait=False)

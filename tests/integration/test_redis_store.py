@@ -14,10 +14,13 @@ from storage.redis_store import (
     RedisConversationStore,
     RedisUpdateDeduper,
     RedisUpdateJournal,
+    RedisUpdateTurns,
+    connect,
 )
 from tests.integration.test_storage_conversations import (
     check_mutual_exclusion,
     check_round_trip,
+    check_update_turns,
     record,
 )
 
@@ -347,3 +350,87 @@ async def test_journal_start_reads_it_and_writes_the_start_only_when_it_has_none
         "0": '{"method": "sendMessage"}',
     }
     assert await journal.load(6) == {"start": "abc", "0": '{"method": "sendMessage"}'}
+
+
+async def test_turns_read_and_mark_under_the_lock(redis_client: Any, redis_prefix: str) -> None:
+    turns = RedisUpdateTurns(
+        RedisChatLock(redis_client, prefix=redis_prefix),
+        RedisUpdateDeduper(redis_client, prefix=redis_prefix),
+        RedisUpdateJournal(redis_client, prefix=redis_prefix),
+    )
+    other_replica = RedisUpdateDeduper(redis_client, prefix=redis_prefix)
+    await check_update_turns(turns, other_replica.done)
+    assert await redis_client.keys(f"{redis_prefix}lock:*") == []
+
+
+async def test_a_turn_ends_in_one_script_dropping_the_journal(
+    redis_client: Any, redis_prefix: str
+) -> None:
+    """A free chat's turn is two round trips: the lock taken with the done check, then the
+    mark, the journal's deletion and the release together. Unfinished, the journal stays."""
+    deduper = RedisUpdateDeduper(redis_client, prefix=redis_prefix, ttl=timedelta(minutes=5))
+    journal = RedisUpdateJournal(redis_client, prefix=redis_prefix)
+    turns = RedisUpdateTurns(RedisChatLock(redis_client, prefix=redis_prefix), deduper, journal)
+    await journal.write(5, "start", "abc")
+    await journal.write(6, "start", "abc")
+    calls: list[str] = []
+    execute = redis_client.execute_command
+
+    async def counted(*args: Any, **options: Any) -> Any:
+        calls.append(str(args[0]))
+        return await execute(*args, **options)
+
+    redis_client.execute_command = counted
+    try:
+        async with turns.turn("c", 5) as turn:
+            turn.finished = True
+        async with turns.turn("c", 6):
+            pass
+    finally:
+        del redis_client.execute_command
+    assert calls == ["EVALSHA"] * 4
+    assert await journal.load(5) == {}
+    assert 0 < await redis_client.ttl(f"{redis_prefix}update:5") <= 300
+    assert deduper.knows(5)
+    assert await journal.load(6) == {"start": "abc"}  # a redelivery of 6 replays from it
+    assert not await redis_client.exists(f"{redis_prefix}update:6")
+    assert await redis_client.keys(f"{redis_prefix}lock:*") == []
+
+
+async def test_a_redelivery_waiting_for_the_chat_sees_the_first_delivery_done(
+    redis_client: Any, redis_prefix: str
+) -> None:
+    """The done check rides on the acquire script also when the chat was busy (the retry)."""
+    lock = RedisChatLock(redis_client, prefix=redis_prefix, retry_interval=0.005)
+    first = RedisUpdateTurns(lock, RedisUpdateDeduper(redis_client, prefix=redis_prefix))
+    second = RedisUpdateTurns(lock, RedisUpdateDeduper(redis_client, prefix=redis_prefix))
+    seen: list[bool] = []
+
+    async def redelivery() -> None:
+        async with second.turn("c", 9) as turn:
+            seen.append(turn.done_before)
+
+    async with first.turn("c", 9) as turn:
+        waiter = asyncio.create_task(redelivery())
+        await asyncio.sleep(0.05)  # queued behind the first delivery
+        assert seen == []
+        turn.finished = True
+    await asyncio.wait_for(waiter, timeout=5)
+    assert seen == [True]
+
+
+async def test_a_command_whose_answer_does_not_come_times_out(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """Writes are not timed (no task per command), the wait for the answer is."""
+    from redis.exceptions import TimeoutError as RedisTimeout
+
+    client = connect(redis_url, socket_timeout=0.2)
+    try:
+        assert await client.set(f"{redis_prefix}x", "1")
+        with pytest.raises(RedisTimeout):  # not asyncio's: the client gave up by itself
+            await asyncio.wait_for(client.blpop([f"{redis_prefix}empty"], timeout=0), 5)
+        assert await client.get(f"{redis_prefix}x") == b"1"  # a fresh connection
+    finally:
+        await client.delete(f"{redis_prefix}x")
+        await client.aclose()

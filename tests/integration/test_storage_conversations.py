@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from domain.model import ConversationRecord
-from domain.ports import ChatLock, ConversationStore, LockTimeout, UpdateDeduper
+from domain.ports import ChatLock, ConversationStore, LockTimeout, UpdateDeduper, UpdateTurns
 from storage.conversation_store import SqlConversationStore
 from storage.db import Database
 from storage.local_store import (
     CachedConversationStore,
     LocalChatLock,
+    LockedUpdateTurns,
     MemoryConversationStore,
     MemoryUpdateDeduper,
 )
@@ -148,6 +150,30 @@ async def test_memory_deduper_remembers_a_bounded_number_of_updates() -> None:
     assert await deduper.done(1) is False
     with pytest.raises(ValueError, match="max_size"):
         MemoryUpdateDeduper(max_size=0)
+
+
+async def check_update_turns(turns: UpdateTurns, done: Callable[[int], Awaitable[bool]]) -> None:
+    """An update is marked done only by a finished turn, and only as its lock is released;
+    a later turn for it (a redelivery) sees the mark. ``done`` reads the mark as the update
+    gate would."""
+    async with turns.turn("c", 7) as turn:
+        assert turn.done_before is False
+        turn.finished = True
+        assert await done(7) is False  # not before the release
+    assert await done(7) is True
+    async with turns.turn("c", 7) as turn:
+        assert turn.done_before is True
+    with pytest.raises(RuntimeError):
+        async with turns.turn("c", 8) as turn:
+            raise RuntimeError  # the handler failed: not finished
+    async with turns.turn("c", 8) as turn:  # the lock was released all the same
+        assert turn.done_before is False  # and the update not marked
+    assert await done(8) is False
+
+
+async def test_locked_turns_read_and_mark_under_the_lock() -> None:
+    deduper = MemoryUpdateDeduper()
+    await check_update_turns(LockedUpdateTurns(LocalChatLock(), deduper), deduper.done)
 
 
 async def test_cached_store_reads_from_memory_and_writes_through(database: Database) -> None:
