@@ -381,9 +381,15 @@ class Renderer:
             # follows by edit. (After a button press nothing is done: a press costs at most
             # two calls, and a one-time keyboard has already folded away.)
             message_id = await self._send_chunks(bot, origin.chat_id, chunks, remove)
-            await bot.edit_message_reply_markup(
-                chat_id=origin.chat_id, message_id=message_id, reply_markup=inline
-            )
+            try:
+                await bot.edit_message_reply_markup(
+                    chat_id=origin.chat_id, message_id=message_id, reply_markup=inline
+                )
+            except TelegramBadRequest as error:
+                # a replayed update (another replica died after this edit landed): the
+                # buttons are there already
+                if _NOT_MODIFIED not in error.message.lower():
+                    raise
             return message_id
         return await self._send_chunks(bot, origin.chat_id, chunks, inline)
 

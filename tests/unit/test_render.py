@@ -415,6 +415,22 @@ async def test_after_a_shared_contact_the_reply_keyboard_goes_away(
     assert isinstance(last, SendMessage) and isinstance(last.reply_markup, InlineKeyboardMarkup)
 
 
+async def test_buttons_already_added_by_an_earlier_delivery_are_not_an_error(
+    renderer: Renderer, bot: Bot
+) -> None:
+    """A replica died after its edit of the buttons landed; the update is delivered again and
+    Telegram answers the same edit "message is not modified": the buttons are there."""
+    origin = Origin(chat_id=CHAT, kind=EventKind.CONTACT)
+    screen = Screen(Msg("t.plain"), SCREEN.buttons, delivery=Delivery.NEW)
+    calls(bot).fail["EditMessageReplyMarkup"] = "Bad Request: message is not modified: specified"
+    message_id = await renderer.deliver(bot, _session(), Reply(screens=(screen,)), origin)
+    assert message_id == 101
+    assert calls(bot).names() == ["SendMessage", "EditMessageReplyMarkup"]
+    calls(bot).fail["EditMessageReplyMarkup"] = "Bad Request: message to edit not found"
+    with pytest.raises(TelegramBadRequest):  # anything else is still an error
+        await renderer.deliver(bot, _session(), Reply(screens=(screen,)), origin)
+
+
 async def test_long_screen_is_sent_in_parts_with_the_keyboard_last(bot: Bot) -> None:
     long_text = "\n".join(["<b>dòng</b>"] * 800)
     renderer = Renderer(I18n({"vi": {**MESSAGES["vi"], "t.long": long_text}}))
