@@ -19,9 +19,10 @@ from contextvars import ContextVar
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.orm import ORMExecuteState, Session
@@ -176,10 +177,23 @@ def _write_turns(database: str | None) -> _SqliteWriteTurns:
     return turns
 
 
+#: the turns each SQLite engine's writers take (for writers that bypass SQLAlchemy's
+#: transactions, :mod:`storage.sqlite_direct`)
+_TURNS_BY_ENGINE: WeakKeyDictionary[Engine, _SqliteWriteTurns] = WeakKeyDictionary()
+
+
+def write_turns(engine: AsyncEngine) -> _SqliteWriteTurns:
+    """The queue of writers ``engine`` (on SQLite) takes turns in before ``BEGIN IMMEDIATE``."""
+    turns = _TURNS_BY_ENGINE.get(engine.sync_engine)
+    if turns is None:
+        raise ValueError("not a SQLite engine made by storage.db.create_engine")
+    return turns
+
+
 def _setup_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
     database = make_url(str(engine.url)).database
     memory = database in (None, "", ":memory:")
-    turns = _write_turns(database)
+    turns = _TURNS_BY_ENGINE[engine.sync_engine] = _write_turns(database)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
