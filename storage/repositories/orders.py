@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, delete, func, or_, select, update
+from sqlalchemy import Table, bindparam, case, delete, func, or_, select, update
 
 from domain.catalog import ServiceKind
 from domain.model import (
@@ -403,6 +403,19 @@ class SqlPaymentRepository(SqlRepository):
         return (await self._session.execute(stmt)).scalar_one_or_none() is not None
 
 
+_REDEMPTIONS = cast(Table, PromotionRedemptionRow.__table__)
+#: read before every quote of the registration: built once (no construction nor cache key)
+_USAGE = (
+    select(
+        _REDEMPTIONS.c.promotion_code,
+        func.count(),
+        func.sum(case((_REDEMPTIONS.c.enterprise_id == bindparam("enterprise_id"), 1), else_=0)),
+    )
+    .where(_REDEMPTIONS.c.promotion_code.in_(bindparam("codes", expanding=True)))
+    .group_by(_REDEMPTIONS.c.promotion_code)
+)
+
+
 class SqlPromotionUsageRepository(SqlRepository):
     """A use of a promotion is a ``promotion_redemptions`` row: one per order and code, taken
     when the order is placed and given back (deleted) when the order expires or is cancelled."""
@@ -417,15 +430,8 @@ class SqlPromotionUsageRepository(SqlRepository):
         mine = dict.fromkeys(wanted, 0)
         if not wanted:
             return totals, mine
-        r = PromotionRedemptionRow
         rows = await self._session.execute(
-            select(
-                r.promotion_code,
-                func.count(),
-                func.sum(case((r.enterprise_id == enterprise_id, 1), else_=0)),
-            )
-            .where(r.promotion_code.in_(wanted))
-            .group_by(r.promotion_code)
+            _USAGE, {"codes": wanted, "enterprise_id": enterprise_id}
         )
         for code, total, by_enterprise in rows:
             totals[code] = int(total)
