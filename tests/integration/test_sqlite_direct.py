@@ -14,6 +14,8 @@ from typing import Any, cast
 import pytest
 from sqlalchemy import Table, bindparam, event, exc, insert, text, update
 
+from bot.metrics import Metrics, count_statements
+from domain.model import ConversationRecord
 from storage.conversation_store import SqlConversationStore
 from storage.db import Database
 from storage.models import ConversationRow, CounterRow
@@ -194,3 +196,16 @@ async def test_refuses_other_databases(db_backend: str, database_any: Database) 
     else:
         with pytest.raises(ValueError, match="SQLite only"):
             DirectWrite(database_any.engine, insert(CONVERSATIONS))
+
+
+async def test_the_bots_statement_counter_counts_a_draft_save(database: Database) -> None:
+    """``onesme_sql_statements`` (the bench's SQL/upd): one statement per save, BEGIN apart."""
+    metrics = Metrics()
+    stop = count_statements(database.engine.sync_engine, metrics)
+    store = SqlConversationStore(database.engine)
+    try:
+        await store.put(ConversationRecord("chat:1", "checkout.contact", {"n": 1}, 1, NOW))
+        await store.delete("chat:1")
+    finally:
+        stop()
+    assert metrics.sql_statements._value.get() == 2
