@@ -1,7 +1,9 @@
 """Conversation drafts in the SQL database (used when ``REDIS_URL`` is unset).
 
 Each call is one statement outside any unit of work: on PostgreSQL in autocommit mode (one
-round trip), on SQLite in its own short transaction. ``put`` is an upsert.
+round trip), on SQLite in its own short transaction. ``put`` is an upsert; on SQLite it and
+``delete`` (once per update and once per finished draft) run on the driver's connection
+(:class:`storage.sqlite_direct.DirectWrite`), committed as before.
 """
 
 from __future__ import annotations
@@ -9,13 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.model import ConversationRecord
 from storage.db import SQLITE_BEGIN_OPTION
 from storage.models import ConversationRow
+from storage.sqlite_direct import DirectWrite
 
 _TABLE = cast(Table, ConversationRow.__table__)
 
@@ -39,6 +42,12 @@ class SqlConversationStore:
                 "updated_at": stmt.excluded.updated_at,
             },
         )
+        self._delete = delete(_TABLE).where(_TABLE.c.key == bindparam("key"))
+        self._direct_upsert: DirectWrite | None = None
+        self._direct_delete: DirectWrite | None = None
+        if engine.dialect.name == "sqlite":
+            self._direct_upsert = DirectWrite(engine, self._upsert)
+            self._direct_delete = DirectWrite(engine, self._delete)
 
     async def get(self, key: str) -> ConversationRecord | None:
         async with self._engine.connect() as connection:
@@ -62,12 +71,18 @@ class SqlConversationStore:
             "version": record.version,
             "updated_at": record.updated_at,
         }
+        if self._direct_upsert is not None:
+            await self._direct_upsert(values)
+            return
         async with self._engine.begin() as connection:
             await connection.execute(self._upsert, values)
 
     async def delete(self, key: str) -> None:
+        if self._direct_delete is not None:
+            await self._direct_delete({"key": key})
+            return
         async with self._engine.begin() as connection:
-            await connection.execute(delete(_TABLE).where(_TABLE.c.key == key))
+            await connection.execute(self._delete, {"key": key})
 
     async def purge(self, older_than: datetime) -> int:
         """Forget drafts untouched since ``older_than``; returns how many."""

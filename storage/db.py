@@ -18,10 +18,11 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.orm import ORMExecuteState, Session
@@ -52,6 +53,7 @@ from storage.repositories import (
     SqlSubscriptionRepository,
     SqlUserRepository,
 )
+from storage.repositories._common import SqlRepository
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: execution option: ``"DEFERRED"`` opens a read-only SQLite transaction without the write lock
@@ -176,10 +178,23 @@ def _write_turns(database: str | None) -> _SqliteWriteTurns:
     return turns
 
 
+#: the turns each SQLite engine's writers take (for writers that bypass SQLAlchemy's
+#: transactions, :mod:`storage.sqlite_direct`)
+_TURNS_BY_ENGINE: WeakKeyDictionary[Engine, _SqliteWriteTurns] = WeakKeyDictionary()
+
+
+def write_turns(engine: AsyncEngine) -> _SqliteWriteTurns:
+    """The queue of writers ``engine`` (on SQLite) takes turns in before ``BEGIN IMMEDIATE``."""
+    turns = _TURNS_BY_ENGINE.get(engine.sync_engine)
+    if turns is None:
+        raise ValueError("not a SQLite engine made by storage.db.create_engine")
+    return turns
+
+
 def _setup_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
     database = make_url(str(engine.url)).database
     memory = database in (None, "", ":memory:")
-    turns = _write_turns(database)
+    turns = _TURNS_BY_ENGINE[engine.sync_engine] = _write_turns(database)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -257,53 +272,25 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     )
 
 
-class _Active:
-    """The session of one open unit of work and its repositories."""
+_Repository = TypeVar("_Repository", bound=SqlRepository)
 
-    __slots__ = (
-        "catalog",
-        "changes",
-        "counters",
-        "employees",
-        "enterprises",
-        "history",
-        "invitations",
-        "invoices",
-        "join_requests",
-        "memberships",
-        "memos",
-        "orders",
-        "outbox",
-        "payments",
-        "promotions",
-        "renewals",
-        "session",
-        "subscriptions",
-        "task",
-        "users",
-    )
+
+class _Active:
+    """The session of one open unit of work and its repositories, each made when first used (a
+    unit of work uses one or two of the eighteen)."""
+
+    __slots__ = ("repositories", "session", "task")
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self.task = asyncio.current_task()
-        self.users = SqlUserRepository(session)
-        self.memberships = SqlMembershipRepository(session)
-        self.enterprises = SqlEnterpriseRepository(session)
-        self.catalog = SqlCatalogRepository(session)
-        self.promotions = SqlPromotionUsageRepository(session)
-        self.orders = SqlOrderRepository(session)
-        self.payments = SqlPaymentRepository(session)
-        self.subscriptions = SqlSubscriptionRepository(session)
-        self.invoices = SqlInvoiceRepository(session)
-        self.memos = SqlMemoRepository(session)
-        self.employees = SqlEmployeeRepository(session)
-        self.history = SqlHistoryRepository(session)
-        self.invitations = SqlInvitationRepository(session)
-        self.join_requests = SqlJoinRequestRepository(session)
-        self.counters = SqlCounterRepository(session)
-        self.outbox = SqlOutboxRepository(session)
-        self.renewals = SqlRenewalRepository(session)
-        self.changes = SqlChangeRepository(session)
+        self.repositories: dict[type[SqlRepository], SqlRepository] = {}
+
+    def get(self, kind: type[_Repository]) -> _Repository:
+        found = self.repositories.get(kind)
+        if found is None:
+            found = self.repositories[kind] = kind(self.session)
+        return cast(_Repository, found)
 
 
 class SqlUnitOfWork:
@@ -379,75 +366,75 @@ class SqlUnitOfWork:
 
     @property
     def users(self) -> SqlUserRepository:
-        return self._current().users
+        return self._current().get(SqlUserRepository)
 
     @property
     def memberships(self) -> SqlMembershipRepository:
-        return self._current().memberships
+        return self._current().get(SqlMembershipRepository)
 
     @property
     def enterprises(self) -> SqlEnterpriseRepository:
-        return self._current().enterprises
+        return self._current().get(SqlEnterpriseRepository)
 
     @property
     def catalog(self) -> SqlCatalogRepository:
-        return self._current().catalog
+        return self._current().get(SqlCatalogRepository)
 
     @property
     def promotions(self) -> SqlPromotionUsageRepository:
-        return self._current().promotions
+        return self._current().get(SqlPromotionUsageRepository)
 
     @property
     def orders(self) -> SqlOrderRepository:
-        return self._current().orders
+        return self._current().get(SqlOrderRepository)
 
     @property
     def payments(self) -> SqlPaymentRepository:
-        return self._current().payments
+        return self._current().get(SqlPaymentRepository)
 
     @property
     def subscriptions(self) -> SqlSubscriptionRepository:
-        return self._current().subscriptions
+        return self._current().get(SqlSubscriptionRepository)
 
     @property
     def invoices(self) -> SqlInvoiceRepository:
-        return self._current().invoices
+        return self._current().get(SqlInvoiceRepository)
 
     @property
     def memos(self) -> SqlMemoRepository:
-        return self._current().memos
+        return self._current().get(SqlMemoRepository)
 
     @property
     def employees(self) -> SqlEmployeeRepository:
-        return self._current().employees
+        return self._current().get(SqlEmployeeRepository)
 
     @property
     def history(self) -> SqlHistoryRepository:
-        return self._current().history
+        return self._current().get(SqlHistoryRepository)
 
     @property
     def invitations(self) -> SqlInvitationRepository:
-        return self._current().invitations
+        return self._current().get(SqlInvitationRepository)
 
     @property
     def join_requests(self) -> SqlJoinRequestRepository:
-        return self._current().join_requests
+        return self._current().get(SqlJoinRequestRepository)
 
     @property
     def counters(self) -> SqlCounterRepository:
-        return self._current().counters
+        return self._current().get(SqlCounterRepository)
 
     @property
     def changes(self) -> SqlChangeRepository:
-        return self._current().changes
+        return self._current().get(SqlChangeRepository)
 
     @property
     def outbox(self) -> SqlOutboxRepository:
-        return self._current().outbox
+        return self._current().get(SqlOutboxRepository)
 
     @property
     def renewals(self) -> SqlRenewalRepository:
-        return self._current().renewals
+        return self._current().get(SqlRenewalRepository)
 
 
 class Database:

@@ -26,7 +26,7 @@ import asyncio
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from sqlalchemy import pool
@@ -36,7 +36,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.util import await_only
 from sqlalchemy.util.concurrency import in_greenlet
 
-__all__ = ["DRIVER", "SQLiteDialect_inline", "wait_for_locks_on_the_loop"]
+__all__ = ["DRIVER", "SQLiteDialect_inline", "patiently", "wait_for_locks_on_the_loop"]
 
 #: the driver name in URLs: ``sqlite+onesme_inline://``
 DRIVER = "onesme_inline"
@@ -76,6 +76,19 @@ def _pause(seconds: float) -> None:
         time.sleep(seconds)
 
 
+def _pauses(connection: Any) -> Iterator[float]:
+    """The waits before each new try of a statement that found the database locked, within
+    ``connection.busy_wait`` seconds (none when it is 0: SQLite's busy handler waited)."""
+    budget = getattr(connection, "busy_wait", 0.0)
+    if budget <= 0:
+        return
+    deadline = time.monotonic() + budget
+    delay = _FIRST_RETRY_S
+    while (remaining := deadline - time.monotonic()) > 0:
+        yield min(delay, remaining)
+        delay = min(delay * 2, _LONGEST_RETRY_S)
+
+
 def _patiently(connection: Any, call: Callable[..., _T], *args: Any) -> _T:
     """``call(*args)``, tried again while the database is locked by another connection, for at
     most ``connection.busy_wait`` seconds. A statement that failed with SQLITE_BUSY changed
@@ -84,24 +97,37 @@ def _patiently(connection: Any, call: Callable[..., _T], *args: Any) -> _T:
     try:
         return call(*args)
     except sqlite3.OperationalError as error:
-        budget = getattr(connection, "busy_wait", 0.0)
-        if budget <= 0 or not _is_busy(error):
+        if not _is_busy(error):
             raise
         locked = error
-    deadline = time.monotonic() + budget
-    delay = _FIRST_RETRY_S
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise locked
-        _pause(min(delay, remaining))
-        delay = min(delay * 2, _LONGEST_RETRY_S)
+    for pause in _pauses(connection):
+        _pause(pause)
         try:
             return call(*args)
         except sqlite3.OperationalError as error:
             if not _is_busy(error):
                 raise
             locked = error
+    raise locked
+
+
+async def patiently(connection: Any, call: Callable[..., _T], *args: Any) -> _T:
+    """:func:`_patiently` for callers outside SQLAlchemy's greenlet: the waits are awaited."""
+    try:
+        return call(*args)
+    except sqlite3.OperationalError as error:
+        if not _is_busy(error):
+            raise
+        locked = error
+    for pause in _pauses(connection):
+        await asyncio.sleep(pause)
+        try:
+            return call(*args)
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error):
+                raise
+            locked = error
+    raise locked
 
 
 def wait_for_locks_on_the_loop(dbapi_connection: Any, timeout_ms: int) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import builtins
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Table, and_, or_, select
 
 from domain.model import (
     EnterpriseId,
@@ -36,13 +36,17 @@ def to_history_event(row: Any) -> HistoryEvent:
     )
 
 
+#: the table, not the mapped class: a Core INSERT skips the ORM's bulk-insert machinery
+_HISTORY = cast(Table, HistoryEventRow.__table__)
+
+
 class SqlHistoryRepository(SqlRepository):
     __slots__ = ()
 
     async def add(self, event: HistoryEvent) -> HistoryEvent:
         new_id = (
             await self._session.execute(
-                self._insert(HistoryEventRow)
+                self._insert(_HISTORY)
                 .values(
                     enterprise_id=event.enterprise_id,
                     subscription_id=event.subscription_id,
@@ -52,7 +56,7 @@ class SqlHistoryRepository(SqlRepository):
                     details=event.details,
                     created_at=event.created_at,
                 )
-                .returning(HistoryEventRow.id)
+                .returning(_HISTORY.c.id)
             )
         ).scalar_one()
         return replace(event, id=HistoryEventId(new_id))

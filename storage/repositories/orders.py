@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, delete, func, or_, select, update
+from sqlalchemy import Table, bindparam, case, delete, func, or_, select, update
 
 from domain.catalog import ServiceKind
 from domain.model import (
@@ -38,6 +38,13 @@ from storage.repositories._common import SqlRepository, rowcount, utcnow
 _NO_SYNC = {"synchronize_session": False}
 
 
+# Tables, not mapped classes, in the statements of placing an order: Core statements skip the
+# ORM's bulk-insert machinery and entity loading.
+_COUNTERS = cast(Table, CounterRow.__table__)
+_ORDERS = cast(Table, OrderRow.__table__)
+_ORDER_BY_KEY = select(_ORDERS).where(_ORDERS.c.idempotency_key == bindparam("key"))
+
+
 class SqlCounterRepository(SqlRepository):
     """Named counters. ``next`` is one ``INSERT … ON CONFLICT DO UPDATE … RETURNING``: the row
     stays locked until the transaction ends, so concurrent callers queue and a rollback gives
@@ -46,10 +53,10 @@ class SqlCounterRepository(SqlRepository):
     __slots__ = ()
 
     async def next(self, name: str) -> int:
-        stmt = self._insert(CounterRow).values(name=name, value=1)
+        stmt = self._insert(_COUNTERS).values(name=name, value=1)
         stmt = stmt.on_conflict_do_update(
-            index_elements=[CounterRow.name], set_={"value": CounterRow.value + 1}
-        ).returning(CounterRow.value)
+            index_elements=[_COUNTERS.c.name], set_={"value": _COUNTERS.c.value + 1}
+        ).returning(_COUNTERS.c.value)
         return int((await self._session.execute(stmt)).scalar_one())
 
     async def current(self, name: str) -> int:
@@ -130,10 +137,10 @@ class SqlOrderRepository(SqlRepository):
 
     async def add(self, order: Order) -> Order:
         stmt = (
-            self._insert(OrderRow)
+            self._insert(_ORDERS)
             .values(_order_values(order))
-            .on_conflict_do_nothing(index_elements=[OrderRow.idempotency_key])
-            .returning(OrderRow.id)
+            .on_conflict_do_nothing(index_elements=[_ORDERS.c.idempotency_key])
+            .returning(_ORDERS.c.id)
         )
         new_id = (await self._session.execute(stmt)).scalar_one_or_none()
         if new_id is None:
@@ -154,7 +161,7 @@ class SqlOrderRepository(SqlRepository):
         return to_order(row) if row is not None else None
 
     async def by_idempotency_key(self, key: str) -> Order | None:
-        row = await self._session.scalar(select(OrderRow).where(OrderRow.idempotency_key == key))
+        row = (await self._session.execute(_ORDER_BY_KEY, {"key": key})).first()
         return to_order(row) if row is not None else None
 
     async def list_expired(self, now: datetime, limit: int = 100) -> list[Order]:
@@ -403,6 +410,19 @@ class SqlPaymentRepository(SqlRepository):
         return (await self._session.execute(stmt)).scalar_one_or_none() is not None
 
 
+_REDEMPTIONS = cast(Table, PromotionRedemptionRow.__table__)
+#: read before every quote of the registration: built once (no construction nor cache key)
+_USAGE = (
+    select(
+        _REDEMPTIONS.c.promotion_code,
+        func.count(),
+        func.sum(case((_REDEMPTIONS.c.enterprise_id == bindparam("enterprise_id"), 1), else_=0)),
+    )
+    .where(_REDEMPTIONS.c.promotion_code.in_(bindparam("codes", expanding=True)))
+    .group_by(_REDEMPTIONS.c.promotion_code)
+)
+
+
 class SqlPromotionUsageRepository(SqlRepository):
     """A use of a promotion is a ``promotion_redemptions`` row: one per order and code, taken
     when the order is placed and given back (deleted) when the order expires or is cancelled."""
@@ -417,15 +437,8 @@ class SqlPromotionUsageRepository(SqlRepository):
         mine = dict.fromkeys(wanted, 0)
         if not wanted:
             return totals, mine
-        r = PromotionRedemptionRow
         rows = await self._session.execute(
-            select(
-                r.promotion_code,
-                func.count(),
-                func.sum(case((r.enterprise_id == enterprise_id, 1), else_=0)),
-            )
-            .where(r.promotion_code.in_(wanted))
-            .group_by(r.promotion_code)
+            _USAGE, {"codes": wanted, "enterprise_id": enterprise_id}
         )
         for code, total, by_enterprise in rows:
             totals[code] = int(total)

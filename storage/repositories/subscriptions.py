@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import Table, and_, select, update
 
 from domain.catalog import ServiceKind
 from domain.model import (
@@ -65,6 +65,10 @@ def _subscription_changes(s: Subscription) -> dict[str, Any]:
     }
 
 
+#: the table, not the mapped class: a Core INSERT skips the ORM's bulk-insert machinery
+_SUBSCRIPTIONS = cast(Table, SubscriptionRow.__table__)
+
+
 class SqlSubscriptionRepository(SqlRepository):
     __slots__ = ()
 
@@ -76,7 +80,7 @@ class SqlSubscriptionRepository(SqlRepository):
         s = subscription
         new_id = (
             await self._session.execute(
-                self._insert(SubscriptionRow)
+                self._insert(_SUBSCRIPTIONS)
                 .values(
                     code=s.code,
                     order_id=s.order_id,
@@ -89,7 +93,7 @@ class SqlSubscriptionRepository(SqlRepository):
                     created_at=s.created_at,
                     **_subscription_changes(s),
                 )
-                .returning(SubscriptionRow.id)
+                .returning(_SUBSCRIPTIONS.c.id)
             )
         ).scalar_one()
         return replace(s, id=SubscriptionId(new_id))

@@ -64,8 +64,10 @@ def measured(bot: BotHarness) -> Iterator[PressCost]:
     seen_ids: set[int] = set()
     press = UpdateWindow()
 
-    def on_begin(conn: Any) -> None:
-        if press.owns_current():
+    def on_statement(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        # every SQLite transaction starts with a BEGIN statement, also the draft's save that
+        # bypasses SQLAlchemy's transactions (storage.sqlite_direct) and its "begin" event
+        if press.owns_current() and statement.lstrip()[:5].upper() == "BEGIN":
             cost.transactions += 1
 
     def profile(frame: FrameType, what: str, arg: Any) -> None:
@@ -89,7 +91,7 @@ def measured(bot: BotHarness) -> Iterator[PressCost]:
 
     engine = bot.database.engine.sync_engine
     with bot.updates.window(press):
-        event.listen(engine, "begin", on_begin)
+        event.listen(engine, "before_cursor_execute", on_statement)
         sys.setprofile(profile)
         threading.setprofile(profile)
         try:
@@ -97,7 +99,7 @@ def measured(bot: BotHarness) -> Iterator[PressCost]:
         finally:
             sys.setprofile(None)
             threading.setprofile(None)
-            event.remove(engine, "begin", on_begin)
+            event.remove(engine, "before_cursor_execute", on_statement)
 
 
 async def _press_confirm(bot: BotHarness, user: Any) -> PressCost:
