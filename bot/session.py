@@ -39,6 +39,8 @@ _JSON = {"Content-Type": "application/json"}
 _RESULT_UNREAD = frozenset({"editMessageText", "editMessageReplyMarkup"})
 #: calls whose answer is a ``Message`` read only in part (see 4. above)
 _RESULT_HEAD = frozenset({"sendMessage"})
+#: values aiogram's ``prepare_value`` returns as they are (exact types: a ``str`` enum is not)
+_ATOMS = frozenset({str, int, bool, float})
 
 
 class BotSession(AiohttpSession):
@@ -96,17 +98,47 @@ class BotSession(AiohttpSession):
 
         The same values as aiogram's form: defaults resolved, ``None`` and empty strings
         left out, objects as their Bot API JSON; numbers and booleans stay JSON numbers and
-        booleans instead of strings."""
+        booleans instead of strings. pydantic leaves the ``None`` fields out
+        (``exclude_none``, which aiogram's ``prepare_value`` would drop one by one), and
+        strings, numbers and booleans are taken as they are; anything else (defaults,
+        files, dates, enums) goes through aiogram's ``prepare_value``."""
         files: dict[str, Any] = {}
         body: dict[str, Any] = {}
-        for key, value in method.model_dump(warnings=False).items():
-            prepared = self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
-            if prepared is None or prepared == "":
+        for key, value in method.model_dump(exclude_none=True, warnings=False).items():
+            if type(value) not in _ATOMS:
+                value = self._prepared(value, bot, files)
+                if value is None:
+                    continue
+            if value == "":
                 continue
-            body[key] = prepared
+            body[key] = value
         if files:
             return None
         return self.json_dumps(body)
+
+    def _prepared(self, value: Any, bot: Bot, files: dict[str, Any]) -> Any:
+        """aiogram's ``prepare_value`` (objects not dumped to JSON strings), with dicts and
+        lists of plain values walked here."""
+        kind = type(value)
+        if kind is dict:
+            prepared_dict: dict[str, Any] = {}
+            for key, item in value.items():
+                if type(item) not in _ATOMS:
+                    item = self._prepared(item, bot, files)
+                    if item is None:
+                        continue
+                prepared_dict[key] = item
+            return prepared_dict
+        if kind is list:
+            prepared_list: list[Any] = []
+            for item in value:
+                if type(item) not in _ATOMS:
+                    item = self._prepared(item, bot, files)
+                    if item is None:
+                        continue
+                prepared_list.append(item)
+            return prepared_list
+        return self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
 
     async def make_request(
         self,
