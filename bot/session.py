@@ -39,6 +39,7 @@ _JSON = {"Content-Type": "application/json"}
 _RESULT_UNREAD = frozenset({"editMessageText", "editMessageReplyMarkup"})
 #: calls whose answer is a ``Message`` read only in part (see 4. above)
 _RESULT_HEAD = frozenset({"sendMessage"})
+_UNREAD_ANSWER = {"ok": True, "result": True}
 #: values aiogram's ``prepare_value`` returns as they are (exact types: a ``str`` enum is not)
 _ATOMS = frozenset({str, int, bool, float})
 
@@ -66,8 +67,10 @@ class BotSession(AiohttpSession):
             result = self._ok_result(content)
             if name in _RESULT_UNREAD:
                 if result is not None:
+                    # validated: pydantic's model_construct fills the fields in Python (5 µs
+                    # against 1.4 µs)
                     return cast(
-                        Response[TelegramType], response_type.model_construct(ok=True, result=True)
+                        Response[TelegramType], response_type.model_validate(_UNREAD_ANSWER)
                     )
             else:
                 head = _message_head(result)
