@@ -26,8 +26,25 @@ from typing import Any, ClassVar, cast
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.exceptions import TelegramNetworkError
-from aiogram.methods import Response, TelegramMethod
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    EditMessageReplyMarkup,
+    EditMessageText,
+    GetUpdates,
+    Response,
+    SendMessage,
+    TelegramMethod,
+)
 from aiogram.methods.base import TelegramType
+from aiogram.types import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
 from aiohttp import ClientError, ClientTimeout
 from pydantic import ValidationError
 
@@ -44,8 +61,45 @@ _UNREAD_ANSWER = {"ok": True, "result": True}
 _ATOMS = frozenset({str, int, bool, float})
 
 
+#: built by :meth:`BotSession.prepare_types` in this order: the types a later one holds first
+_PREPARED_TYPES = (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Message,
+    Update,
+)
+#: the calls of (almost) every update, whose answer types are built at start-up
+_PREPARED_CALLS = (
+    GetUpdates,
+    SendMessage,
+    EditMessageText,
+    EditMessageReplyMarkup,
+    AnswerCallbackQuery,
+)
+
+
 class BotSession(AiohttpSession):
     _response_types: ClassVar[dict[Any, Any]] = {}
+
+    @classmethod
+    def prepare_types(cls) -> None:
+        """Build the types every update uses now (see 5. above); once per process."""
+        for model in _PREPARED_TYPES:
+            model.model_rebuild()
+        for method in _PREPARED_CALLS:
+            cls._response_type(method.__returning__)
+
+    @classmethod
+    def _response_type(cls, returning: Any) -> Any:
+        response_type = cls._response_types.get(returning)
+        if response_type is None:
+            # built (and cached by pydantic) once; this reference keeps it alive
+            response_type = Response[returning]
+            cls._response_types[returning] = response_type
+        return response_type
 
     def check_response(
         self,
@@ -54,12 +108,7 @@ class BotSession(AiohttpSession):
         status_code: int,
         content: str,
     ) -> Response[TelegramType]:
-        returning = method.__returning__
-        response_type = self._response_types.get(returning)
-        if response_type is None:
-            # built (and cached by pydantic) once; this reference keeps it alive
-            response_type = Response[returning]  # type: ignore[valid-type]
-            self._response_types[returning] = response_type
+        response_type = self._response_type(method.__returning__)
         name = method.__api_method__
         if (name in _RESULT_UNREAD or name in _RESULT_HEAD) and (
             HTTPStatus.OK <= status_code <= HTTPStatus.IM_USED

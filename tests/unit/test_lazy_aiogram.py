@@ -190,3 +190,45 @@ def test_nothing_is_changed_when_the_controller_is_not_aiograms_as_known() -> No
         """
     )
     assert out == "(False, True) (False, True) (True, False)"
+
+
+def test_the_session_builds_what_an_update_uses_before_the_first_update() -> None:
+    out = run(
+        """
+        import json
+        import bot
+        import pydantic._internal._model_construction as construction
+        from aiogram import Bot
+        from aiogram.methods import AnswerCallbackQuery, EditMessageText, GetUpdates, SendMessage
+        from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+        from bot.session import BotSession
+
+        print(Message.__pydantic_complete__, Update.__pydantic_complete__)
+        BotSession.prepare_types()
+        built = []
+        original = construction.complete_model_class
+        def complete_model_class(cls, *args, **kwargs):
+            built.append(cls.__name__)
+            return original(cls, *args, **kwargs)
+        construction.complete_model_class = complete_model_class
+
+        session = BotSession()
+        bot = Bot("42:token", session=session)
+        message = {"message_id": 3, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "x"}
+        def answer(result):
+            return json.dumps({"ok": True, "result": result})
+        keyboard = InlineKeyboardMarkup(
+            inline_keyboard=[[InlineKeyboardButton(text="a", callback_data="b")]]
+        )
+        updates = session.check_response(
+            bot, GetUpdates(), 200, answer([{"update_id": 1, "message": message}])
+        ).result
+        session.check_response(bot, SendMessage(chat_id=1, text="x"), 200, answer(message))
+        edit = EditMessageText(chat_id=1, message_id=3, text="x", reply_markup=keyboard)
+        session.check_response(bot, edit, 200, answer(message))
+        session.check_response(bot, AnswerCallbackQuery(callback_query_id="q"), 200, answer(True))
+        Update.model_validate({"update_id": 2, "message": message}, context={"bot": bot})
+        print(updates[0].message.bot is bot, built)
+        """
+    )
+    assert out.splitlines() == ["False False", "True []"]
