@@ -46,6 +46,7 @@ from bot.http import RetryLater, RouteDef, WebhookEndpoint, create_http_app
 from bot.i18n import I18n
 from bot.logging import configure_logging
 from bot.middlewares import UpdateGate
+from bot.session import BotSession
 from bot.settings import Settings, mask_url_password
 from bot.stopping import stop_task
 from domain.ports import Clock, LockTimeout
@@ -227,6 +228,7 @@ class BotApp:
         """Start the HTTP server, then take updates (polling or webhook) and keep the catalog
         fresh. Returns once everything runs; :meth:`stop` ends it."""
         settings = self.settings
+        BotSession.prepare_types()  # before the first update, not during it
         self._runner = web.AppRunner(self.http_app, access_log=None, shutdown_timeout=5.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, settings.http_host, settings.http_port)

@@ -3,12 +3,39 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
+from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.methods import EditMessageReplyMarkup, EditMessageText, SendMessage
-from aiogram.types import Message
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    BanChatMember,
+    EditMessageReplyMarkup,
+    EditMessageText,
+    GetUpdates,
+    SendMessage,
+    SendPhoto,
+    SetMyCommands,
+    TelegramMethod,
+)
+from aiogram.types import (
+    BotCommand,
+    BufferedInputFile,
+    CopyTextButton,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    KeyboardButtonRequestUsers,
+    LinkPreviewOptions,
+    Message,
+    MessageEntity,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
 
 from bot.session import BotSession
 
@@ -93,3 +120,87 @@ def test_a_failed_edit_is_still_an_error(session: BotSession) -> None:
         session.check_response(
             bot, EditMessageText(chat_id=5, message_id=7, text="x"), 400, failure
         )
+
+
+def form_of(session: BotSession, bot: Bot, method: TelegramMethod[Any]) -> dict[str, str]:
+    """What aiogram itself would post: its form's fields, each a string."""
+    form = session.build_form_data(bot, method)
+    return {options["name"]: value for options, _headers, value in form._fields}
+
+
+def as_form(body: dict[str, Any]) -> dict[str, str]:
+    """A JSON body's fields as aiogram's form writes them (objects and numbers as JSON)."""
+    return {
+        key: value if isinstance(value, str) else json.dumps(value) for key, value in body.items()
+    }
+
+
+INLINE = InlineKeyboardMarkup(
+    inline_keyboard=[
+        [
+            InlineKeyboardButton(text="Gói một ✅", callback_data="f:pick:1:3"),
+            InlineKeyboardButton(text="Trang", url="https://example.com/x"),
+        ],
+        [InlineKeyboardButton(text="Sao chép", copy_text=CopyTextButton(text="MÃ-123"))],
+    ]
+)
+
+
+@pytest.mark.parametrize("default_parse_mode", [ParseMode.HTML, None])
+@pytest.mark.parametrize(
+    "method",
+    [
+        SendMessage(chat_id=5, text="xin <b>chào</b>", reply_markup=INLINE),
+        SendMessage(chat_id="@kenh", text="x", parse_mode=ParseMode.MARKDOWN_V2),
+        SendMessage(
+            chat_id=5,
+            text="x",
+            entities=[MessageEntity(type="bold", offset=0, length=1)],
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+            reply_markup=ReplyKeyboardRemove(remove_keyboard=True),
+        ),
+        SendMessage(
+            chat_id=5,
+            text="Tên?",
+            reply_markup=ReplyKeyboardMarkup(
+                keyboard=[
+                    [KeyboardButton(text="Chia sẻ", request_contact=True)],
+                    [
+                        KeyboardButton(
+                            text="Chọn",
+                            request_users=KeyboardButtonRequestUsers(
+                                request_id=1, user_is_bot=False, max_quantity=3, request_name=True
+                            ),
+                        )
+                    ],
+                ],
+                resize_keyboard=True,
+                one_time_keyboard=True,
+            ),
+        ),
+        EditMessageText(chat_id=5, message_id=7, text="x", reply_markup=INLINE),
+        EditMessageText(chat_id=5, message_id=7, text="", reply_markup=None),
+        EditMessageReplyMarkup(chat_id=5, message_id=7, reply_markup=INLINE),
+        AnswerCallbackQuery(callback_query_id="q", text=None, show_alert=None),
+        AnswerCallbackQuery(callback_query_id="q", text="Đã lưu", show_alert=True),
+        AnswerCallbackQuery(callback_query_id="q", text="x", show_alert=False, cache_time=0),
+        BanChatMember(chat_id=5, user_id=6, until_date=datetime(2030, 1, 2, tzinfo=UTC)),
+        GetUpdates(offset=10, timeout=30, allowed_updates=["message", "callback_query"]),
+        SetMyCommands(commands=[BotCommand(command="start", description="Bắt đầu")]),
+    ],
+)
+def test_the_json_body_carries_what_aiogram_would_post(
+    method: TelegramMethod[Any], default_parse_mode: ParseMode | None
+) -> None:
+    session = BotSession()
+    bot = Bot(TOKEN, session=session, default=DefaultBotProperties(parse_mode=default_parse_mode))
+    body = session.json_body(bot, method)
+    assert body is not None
+    assert as_form(json.loads(body)) == form_of(session, bot, method)
+
+
+def test_a_call_with_a_file_is_not_posted_as_json() -> None:
+    session = BotSession()
+    bot = Bot(TOKEN, session=session)
+    photo = SendPhoto(chat_id=5, photo=BufferedInputFile(b"png", filename="qr.png"), caption="x")
+    assert session.json_body(bot, photo) is None

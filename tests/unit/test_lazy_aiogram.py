@@ -76,3 +76,159 @@ def test_every_type_and_method_builds_lazily() -> None:
         """
     )
     assert out == "[]"
+
+
+def test_aiogram_objects_bind_the_bot_in_one_step_and_keep_it() -> None:
+    out = run(
+        """
+        import bot
+        from aiogram import Bot
+        from aiogram.client.context_controller import BotContextController
+        from aiogram.methods import SendMessage
+        from aiogram.types import InlineKeyboardButton, Update
+        from bot.lazy_aiogram import _bind_bot
+
+        classes, fast = [BotContextController], 0
+        while classes:
+            cls = classes.pop()
+            classes.extend(cls.__subclasses__())
+            fast += cls is not BotContextController and cls.model_post_init is _bind_bot
+        print(fast > 600, InlineKeyboardButton.model_post_init is _bind_bot,
+              SendMessage.model_post_init is _bind_bot)
+
+        bot = Bot("42:token")
+        update = Update.model_validate({
+            "update_id": 7,
+            "callback_query": {
+                "id": "q", "chat_instance": "c", "data": "go",
+                "from": {"id": 1, "is_bot": False, "first_name": "A"},
+                "message": {"message_id": 3, "date": 0, "chat": {"id": 1, "type": "private"},
+                            "text": "hi"},
+            },
+        }, context={"bot": bot})
+        query = update.callback_query
+        print(update.bot is bot, query.bot is bot, query.message.bot is bot,
+              query.message.chat.bot is bot, query.from_user.bot is bot)
+        answer = query.message.answer("x")
+        print(answer.bot is bot, answer.chat_id, query.answer().callback_query_id)
+        button = InlineKeyboardButton(text="t", callback_data="d")
+        print(button.bot, repr(button.__pydantic_private__), button.as_(bot).bot is bot)
+        print(button.model_copy().bot is bot, SendMessage(chat_id=1, text="x").bot)
+        """
+    )
+    assert out.splitlines() == [
+        "True True True",
+        "True True True True True",
+        "True 1 q",
+        "None {'_bot': None} True",
+        "True None",
+    ]
+
+
+def test_the_bot_is_bound_in_one_step_when_aiogram_came_first_and_in_later_subclasses() -> None:
+    out = run(
+        """
+        import aiogram.types
+        import bot
+        from typing import Any
+        from pydantic import PrivateAttr
+        from aiogram.types import Message, TelegramObject
+        from bot.lazy_aiogram import _bind_bot
+
+        class Plain(TelegramObject):
+            x: int
+
+        class Own(TelegramObject):
+            x: int
+            def model_post_init(self, context: Any, /) -> None:
+                super().model_post_init(context)
+                object.__setattr__(self, "seen", context)
+
+        class Extra(TelegramObject):
+            x: int
+            _cache: int = PrivateAttr(default=5)
+
+        print(Message.model_post_init is _bind_bot, Plain.model_post_init is _bind_bot,
+              Own.model_post_init is _bind_bot, Extra.model_post_init is _bind_bot)
+        own = Own.model_validate({"x": 1}, context={"bot": "B"})
+        extra = Extra.model_validate({"x": 1}, context={"bot": "B"})
+        print(Plain.model_validate({"x": 1}, context={"bot": "B"}).bot, own.bot, own.seen,
+              extra.bot, extra._cache)
+        """
+    )
+    assert out.splitlines() == ["True True False False", "B B {'bot': 'B'} B 5"]
+
+
+def test_nothing_is_changed_when_the_controller_is_not_aiograms_as_known() -> None:
+    out = run(
+        """
+        import sys, types
+        from typing import Any
+        from pydantic import BaseModel, PrivateAttr
+        from bot.lazy_aiogram import bind_bot_in_one_step
+
+        def fake(post_init, **private):
+            module = types.ModuleType("aiogram.client.context_controller")
+            namespace = {"__annotations__": {}, "_bot": PrivateAttr(), **private,
+                         "model_post_init": post_init}
+            controller = type(BaseModel)("BotContextController", (BaseModel,), namespace)
+            module.BotContextController = controller
+            sys.modules[module.__name__] = module
+            child = type(BaseModel)("Child", (controller,), {"__annotations__": {"x": int}})
+            before = child.model_post_init
+            return bind_bot_in_one_step(), child.model_post_init is before
+
+        def other_key(self, context: Any, /) -> None:
+            self._bot = context.get("robot") if context else None
+        other_key.__qualname__ = "BotContextController.model_post_init"
+
+        def aiograms(self, context: Any, /) -> None:
+            self._bot = context.get("bot") if context else None
+        aiograms.__qualname__ = "BotContextController.model_post_init"
+
+        print(fake(other_key), fake(aiograms, _more=PrivateAttr(default=1)), fake(aiograms))
+        """
+    )
+    assert out == "(False, True) (False, True) (True, False)"
+
+
+def test_the_session_builds_what_an_update_uses_before_the_first_update() -> None:
+    out = run(
+        """
+        import json
+        import bot
+        import pydantic._internal._model_construction as construction
+        from aiogram import Bot
+        from aiogram.methods import AnswerCallbackQuery, EditMessageText, GetUpdates, SendMessage
+        from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+        from bot.session import BotSession
+
+        print(Message.__pydantic_complete__, Update.__pydantic_complete__)
+        BotSession.prepare_types()
+        built = []
+        original = construction.complete_model_class
+        def complete_model_class(cls, *args, **kwargs):
+            built.append(cls.__name__)
+            return original(cls, *args, **kwargs)
+        construction.complete_model_class = complete_model_class
+
+        session = BotSession()
+        bot = Bot("42:token", session=session)
+        message = {"message_id": 3, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "x"}
+        def answer(result):
+            return json.dumps({"ok": True, "result": result})
+        keyboard = InlineKeyboardMarkup(
+            inline_keyboard=[[InlineKeyboardButton(text="a", callback_data="b")]]
+        )
+        updates = session.check_response(
+            bot, GetUpdates(), 200, answer([{"update_id": 1, "message": message}])
+        ).result
+        session.check_response(bot, SendMessage(chat_id=1, text="x"), 200, answer(message))
+        edit = EditMessageText(chat_id=1, message_id=3, text="x", reply_markup=keyboard)
+        session.check_response(bot, edit, 200, answer(message))
+        session.check_response(bot, AnswerCallbackQuery(callback_query_id="q"), 200, answer(True))
+        Update.model_validate({"update_id": 2, "message": message}, context={"bot": bot})
+        print(updates[0].message.bot is bot, built)
+        """
+    )
+    assert out.splitlines() == ["False False", "True []"]
