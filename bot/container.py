@@ -133,6 +133,7 @@ from storage.conversation_store import SqlConversationStore
 from storage.db import Database
 from storage.job_lock import JobLock
 from storage.local_store import CachedConversationStore, LocalChatLock, MemoryUpdateDeduper
+from storage.outbox_probe import SqlDueProbe
 from storage.redis_store import (
     RedisChatLock,
     RedisConversationStore,
@@ -388,7 +389,9 @@ class Container:
         name = worker_name()
         lease = timedelta(seconds=settings.outbox_lease_seconds)
         worker = OutboxWorker(
-            claim=ClaimNotices(worker_uow, self.clock, name, lease),
+            claim=ClaimNotices(
+                worker_uow, self.clock, name, lease, due=SqlDueProbe(outbox_database)
+            ),
             settle=SettleDelivery(worker_uow, self.clock, name),
             depth=OutboxDepth(worker_uow, self.clock),
             clock=self.clock,
