@@ -35,7 +35,8 @@ from aiogram.exceptions import (
     TelegramConflictError,
     TelegramUnauthorizedError,
 )
-from aiogram.types import BotCommand, BotCommandScopeDefault, Update
+from aiogram.methods import Response
+from aiogram.types import BotCommand, BotCommandScopeDefault, Message, Update
 from aiohttp import web
 
 from bot import webhook_reply
@@ -82,6 +83,26 @@ RoutesFactory = Callable[[Container], Sequence[RouteDef]]
 def default_engine_factory(container: Container) -> ConversationEngine:
     """The real engine (:attr:`Container.engine`)."""
     return container.engine
+
+
+#: the Bot API answers read on the update path (getUpdates; sendMessage; the edits;
+#: answerCallbackQuery and the like)
+_ANSWER_TYPES: tuple[Any, ...] = (list[Update], Message, Message | bool, bool)
+#: built once per process, held here: pydantic keeps parametrised generics only weakly
+_BUILT_TYPES: list[Any] = []
+
+
+def build_update_types() -> None:
+    """Build, now, the models of the updates and of the answers the update path reads.
+
+    aiogram's types are built on first use (``bot.lazy_aiogram``), so without this the first
+    updates after a start pay for it: ~0.2–0.5 s of CPU (``Update``, ``Response[Message]``,
+    ``Response[list[Update]]``…), also in those users' waiting time. Measured in
+    docs/performance.md. Once per process."""
+    if _BUILT_TYPES:
+        return
+    Update.model_rebuild()
+    _BUILT_TYPES.extend(Response[returning] for returning in _ANSWER_TYPES)  # type: ignore[valid-type]
 
 
 class _InFlight:
@@ -187,6 +208,7 @@ class BotApp:
         memory and publish the command menu (Vietnamese by default, English by language)."""
         if migrate:
             await ensure_schema(self.settings.database_url)
+        build_update_types()
         await self._apply_start_settings()
         await self.catalog.refresh()
         if set_commands:

@@ -76,3 +76,21 @@ def test_every_type_and_method_builds_lazily() -> None:
         """
     )
     assert out == "[]"
+
+
+def test_the_update_path_types_are_built_at_start_not_by_the_first_updates() -> None:
+    out = run(
+        """
+        import bot.app
+        from aiogram.types import Update
+
+        def built(cls):
+            return type(cls.__pydantic_validator__).__name__ == "SchemaValidator"
+
+        before = built(Update)
+        bot.app.build_update_types()
+        kept = [r.__pydantic_generic_metadata__["args"] for r in bot.app._BUILT_TYPES]
+        print(before, built(Update), all(built(r) for r in bot.app._BUILT_TYPES), len(kept))
+        """
+    )
+    assert out == "False True True 4"
