@@ -112,6 +112,8 @@ class RunResult:
     cpu_s_by_thread: dict[str, float] = field(default_factory=dict)
     #: p50 and p99 in ms of each step of the script ("3 press Gói Văn phòng nhỏ": [p50, p99])
     latency_by_step: dict[str, list[float]] = field(default_factory=dict)
+    #: the event loop the bot's process ran on: asyncio or uvloop
+    event_loop: str = ""
     violations: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -273,6 +275,7 @@ async def _measure(
     updates_before = account.next_update_id
     spy = await start_py_spy(config, spec, mode, pid)
     cpu_before = procstat.cpu_seconds(pid)
+    result.event_loop = procstat.event_loop(pid)
     threads_before = procstat.thread_cpu_seconds(pid)
     latencies: list[float] = []
     by_step: dict[int, list[float]] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cpu_seconds", "peak_rss_bytes", "rss_bytes"]
+__all__ = ["cpu_seconds", "event_loop", "peak_rss_bytes", "rss_bytes"]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -50,3 +50,13 @@ def thread_cpu_seconds(pid: int) -> dict[str, float]:
         fields = raw[raw.rindex(")") + 2 :].split()
         totals[name] = totals.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / _TICKS
     return totals
+
+
+def event_loop(pid: int) -> str:
+    """``uvloop`` when uvloop's extension is loaded in ``pid`` (the product loads it only to
+    run on it), else ``asyncio``."""
+    try:
+        maps = Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return "unknown"
+    return "uvloop" if "/uvloop/loop." in maps else "asyncio"

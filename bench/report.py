@@ -78,6 +78,7 @@ def aggregate(runs: list[tuple[int, RunResult]]) -> dict[str, Any]:
                 values = [getattr(r, key) for r in results if getattr(r, key) is not None]
                 if values:
                     entry[key] = _stats([float(v) for v in values])
+            entry["event_loop"] = ",".join(sorted({r.event_loop for r in results}))
             entry["failed_users"] = sum(r.failed_users for r in results)
             entry["violations"] = sum(r.violations for r in results)
             missed = [r.missed_ticks for r in results if r.missed_ticks is not None]
@@ -117,13 +118,14 @@ def _cell(stats: dict[str, float] | None, fmt: str, spread: bool) -> str:
 def table(document: dict[str, Any], repeats: int) -> str:
     spread = repeats > 1
     lines: list[str] = []
-    head = ["mode", "bot", *(title for _, title, _ in METRICS)]
+    head = ["mode", "bot", "loop", *(title for _, title, _ in METRICS)]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "---|" * len(head))
     for mode, bots in document["figures"].items():
         for bot, entry in bots.items():
             cells = [_cell(entry.get(key), fmt, spread) for key, _, fmt in METRICS]
-            lines.append(f"| {mode} | {bot} | " + " | ".join(cells) + " |")
+            loop = entry.get("event_loop") or "–"
+            lines.append(f"| {mode} | {bot} | {loop} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("| mode | ratio | " + " | ".join(RATIO_METRICS) + " |")
     lines.append("|" + "---|" * (2 + len(RATIO_METRICS)))

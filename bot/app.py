@@ -187,6 +187,9 @@ class BotApp:
         memory and publish the command menu (Vietnamese by default, English by language)."""
         if migrate:
             await ensure_schema(self.settings.database_url)
+        # aiogram's types are built on first use (bot.lazy_aiogram): the update path's ones
+        # now, not by the first updates (docs/performance.md, round 6)
+        BotSession.prepare_types()
         await self._apply_start_settings()
         await self.catalog.refresh()
         if set_commands:
@@ -489,6 +492,7 @@ async def run_bot(settings: Settings) -> None:
     app = build_app(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    log.info("event loop: %s.%s", type(loop).__module__, type(loop).__name__)
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)

@@ -146,6 +146,7 @@ from storage.local_store import (
     LockedUpdateTurns,
     MemoryUpdateDeduper,
 )
+from storage.outbox_probe import SqlDueProbe
 from storage.redis_store import (
     RedisChatLock,
     RedisConversationStore,
@@ -418,7 +419,9 @@ class Container:
         name = worker_name()
         lease = timedelta(seconds=settings.outbox_lease_seconds)
         worker = OutboxWorker(
-            claim=ClaimNotices(worker_uow, self.clock, name, lease),
+            claim=ClaimNotices(
+                worker_uow, self.clock, name, lease, due=SqlDueProbe(outbox_database)
+            ),
             settle=SettleDelivery(worker_uow, self.clock, name),
             depth=OutboxDepth(worker_uow, self.clock),
             clock=self.clock,

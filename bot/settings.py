@@ -37,6 +37,7 @@ _RULES: dict[str, str] = {
     "http_port": "must be between 1 and 65535",
     "default_locale": "must be vi or en",
     "log_format": "must be text or json",
+    "event_loop": "must be asyncio or uvloop",
     "log_level": f"must be one of {', '.join(_LOG_LEVELS)}",
     "admin_ids": "must be comma-separated Telegram user ids, e.g. 123456789,987654321",
     "draft_ttl_hours": "must be a whole number ≥ 1",
@@ -118,6 +119,8 @@ class Settings(BaseSettings):
     default_locale: Literal["vi", "en"] = "vi"
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
+    #: the event loop of ``run``: asyncio's own, or uvloop (installed with the ``uvloop`` extra)
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
     draft_ttl_hours: int = 24
     order_expiry_minutes: int = 30
     reconcile_after_minutes: int = 5
@@ -280,7 +283,7 @@ class Settings(BaseSettings):
         ids = tuple(_whole_number(item, 1, None, rule) for item in items)
         return tuple(dict.fromkeys(ids))
 
-    @field_validator("default_locale", "log_format", mode="before")
+    @field_validator("default_locale", "log_format", "event_loop", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value

@@ -175,3 +175,11 @@ class OutboxRepository(Protocol):
     async def get(self, message_id: int) -> OutboxMessage | None: ...
 
     async def stats(self, now: datetime) -> OutboxStats: ...
+
+
+class DueProbe(Protocol):
+    async def __call__(self, now: datetime) -> bool:
+        """Whether a row may be claimable at ``now`` (PENDING, available, not under a live
+        lease): a read that locks nothing, for a worker deciding whether to claim. A claim may
+        still find none (another worker took them meanwhile)."""
+        ...

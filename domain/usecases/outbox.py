@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from domain.model import User, UserId
-from domain.outbox import OutboxMessage, OutboxStats, OutboxStatus, retry_delay
+from domain.outbox import DueProbe, OutboxMessage, OutboxStats, OutboxStatus, retry_delay
 from domain.ports import Clock, UowFactory
 
 __all__ = [
@@ -39,13 +39,28 @@ MAX_ATTEMPTS = 8
 
 
 class ClaimNotices:
-    def __init__(self, uow: UowFactory, clock: Clock, worker: str, lease: timedelta) -> None:
+    """With a ``due`` probe, a round that finds nothing due ends after that read: no write
+    transaction (on SQLite the process' write turn and ``BEGIN IMMEDIATE``) for the idle
+    polling of every worker."""
+
+    def __init__(
+        self,
+        uow: UowFactory,
+        clock: Clock,
+        worker: str,
+        lease: timedelta,
+        *,
+        due: DueProbe | None = None,
+    ) -> None:
         self._uow = uow
         self._clock = clock
+        self._due = due
         self.worker = worker
         self.lease = lease
 
     async def __call__(self, limit: int) -> list[OutboxMessage]:
+        if self._due is not None and not await self._due(self._clock.now()):
+            return []
         async with self._uow() as uow:
             claimed = await uow.outbox.claim(self.worker, self._clock.now(), self.lease, limit)
             await uow.commit()

@@ -31,6 +31,7 @@ def check_sane(result: RunResult) -> None:
     assert 1.0 <= result.api_calls_per_update <= 2.0
     assert result.startup_s > 0
     assert result.state_bytes_per_draft is not None and result.state_bytes_per_draft > 50
+    assert result.event_loop == "asyncio"  # every bot's default
 
 
 @pytest.mark.parametrize(
@@ -162,7 +163,13 @@ async def test_a_failed_user_leaves_the_open_loop_and_frees_its_place(
 def test_the_report_compares_bots_of_the_same_repeat() -> None:
     def run(bot: str, cpu: float, repeat_p99: float) -> RunResult:
         return RunResult(
-            bot=bot, mode="polling", users=1, inflight=1, cpu_us_per_update=cpu, p99_ms=repeat_p99
+            bot=bot,
+            mode="polling",
+            users=1,
+            inflight=1,
+            cpu_us_per_update=cpu,
+            p99_ms=repeat_p99,
+            event_loop="uvloop" if bot == "product" else "asyncio",
         )
 
     runs = [
@@ -182,6 +189,8 @@ def test_the_report_compares_bots_of_the_same_repeat() -> None:
     assert vs_ptb == {"min": 0.45, "median": pytest.approx(0.625), "max": 0.8}
     shown = table(document, repeats=2)
     assert "| polling | product/aiogram | 1.05 (0.90–1.20)" in shown
+    assert "| polling | product | uvloop | 1050 (900–1200) |" in shown
+    assert "| polling | aiogram | asyncio | 1000 (1000–1000) |" in shown
 
 
 def test_bad_usage_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:

@@ -369,6 +369,39 @@ def test_run_and_sandbox_dispatch_lazily(
         assert err == [err[0]] and "not available yet" in err[0]
 
 
+def test_run_takes_the_event_loop_of_the_settings(
+    cli_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    loops: list[Any] = []
+
+    async def run_bot(settings: Any) -> None:
+        loops.append(asyncio.get_running_loop())
+
+    class FakeUvloopLoop(asyncio.SelectorEventLoop):
+        pass
+
+    fake_uvloop = types.SimpleNamespace(new_event_loop=FakeUvloopLoop)
+    cli_env.setitem(sys.modules, "bot.app", types.SimpleNamespace(run_bot=run_bot))
+    cli_env.setitem(sys.modules, "uvloop", fake_uvloop)
+    assert run(capsys, "run") == (0, [], [])
+    cli_env.setenv("EVENT_LOOP", "uvloop")
+    assert run(capsys, "run") == (0, [], [])
+    assert [type(loop) for loop in loops] == [type(loops[0]), FakeUvloopLoop]
+    assert not isinstance(loops[0], FakeUvloopLoop)  # the default: asyncio's own
+
+    cli_env.setitem(sys.modules, "uvloop", None)  # not installed
+    code, _, err = run(capsys, "run")
+    assert code == 2
+    assert err == [
+        "onesme-bot: EVENT_LOOP=uvloop, but uvloop is not installed"
+        " (pip install 'onesme-bot[uvloop]')"
+    ]
+    assert len(loops) == 2
+    cli_env.setenv("EVENT_LOOP", "libuv")
+    code, _, err = run(capsys, "run")
+    assert code == 2 and err == ["onesme-bot: EVENT_LOOP: must be asyncio or uvloop (got 'libuv')"]
+
+
 def test_the_console_script_and_python_m_bot(
     db_url: str, cli_env: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -25,6 +25,7 @@ from domain.usecases.outbox import (
     SettleDelivery,
 )
 from storage.db import Database, SqlUnitOfWork
+from storage.outbox_probe import SqlDueProbe
 
 NOW = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
@@ -184,6 +185,46 @@ async def test_depth_and_oldest_age(uow: SqlUnitOfWork) -> None:
     await SettleDelivery(lambda: uow, clock, "w")(first, DeliveryResult.SENT)
     stats = await depth()
     assert stats.depth == 1 and stats.oldest_age_seconds == pytest.approx(60.0)
+
+
+async def test_the_due_probe_sees_exactly_what_a_claim_would_take(database: Database) -> None:
+    uow = database.uow
+    clock = Clock()
+    due = SqlDueProbe(database)
+    claim = ClaimNotices(lambda: uow, clock, "w", LEASE)
+    assert not await due(NOW)
+    await add(uow, notice(1), at=NOW + timedelta(seconds=5))
+    assert not await due(NOW)  # not yet available
+    assert await due(NOW + timedelta(seconds=5))
+    clock.advance(timedelta(seconds=5))
+    [message] = await claim(5)
+    assert not await due(clock.now())  # under a live lease
+    assert await due(clock.now() + LEASE)  # the lease is over: claimable again
+    await SettleDelivery(lambda: uow, clock, "w")(message, DeliveryResult.SENT)
+    assert not await due(clock.now() + LEASE)  # sent
+
+
+async def test_a_claim_with_a_due_probe_opens_no_transaction_when_nothing_is_due(
+    uow: SqlUnitOfWork,
+) -> None:
+    opened = 0
+
+    def counting() -> SqlUnitOfWork:
+        nonlocal opened
+        opened += 1
+        return uow
+
+    answers: list[bool] = []
+
+    async def due(now: datetime) -> bool:
+        return answers.pop(0)
+
+    await add(uow, notice(1))
+    claim = ClaimNotices(counting, Clock(), "w", LEASE, due=due)
+    answers.append(False)
+    assert await claim(5) == [] and opened == 0
+    answers.append(True)
+    assert [m.notice.chat_id for m in await claim(5)] == [1] and opened == 1
 
 
 async def test_a_rolled_back_transaction_leaves_no_row(uow: SqlUnitOfWork) -> None:

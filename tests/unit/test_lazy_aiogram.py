@@ -232,3 +232,29 @@ def test_the_session_builds_what_an_update_uses_before_the_first_update() -> Non
         """
     )
     assert out.splitlines() == ["False False", "True []"]
+
+
+def test_the_update_path_types_are_built_when_the_app_prepares() -> None:
+    out = run(
+        """
+        import asyncio
+        from aiogram.types import Update
+        from bot.app import BotApp
+        from bot.session import BotSession
+
+        def built(cls):
+            return type(cls.__pydantic_validator__).__name__ == "SchemaValidator"
+
+        class NoApp:  # prepare() with everything but the types stubbed out
+            async def _apply_start_settings(self): pass
+            class catalog:
+                @staticmethod
+                async def refresh(): pass
+
+        before = len(BotSession._response_types)
+        asyncio.run(BotApp.prepare(NoApp(), migrate=False, set_commands=False))
+        kept = BotSession._response_types.values()
+        print(before, built(Update), all(built(r) for r in kept), len(kept))
+        """
+    )
+    assert out == "0 True True 4"  # getUpdates, sendMessage, the edits, the callback answer

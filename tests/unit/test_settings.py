@@ -47,6 +47,7 @@ def test_defaults_are_the_contracts() -> None:
     assert s.admin_ids == ()
     assert s.default_locale == "vi"
     assert (s.log_level, s.log_format) == ("INFO", "text")
+    assert s.event_loop == "asyncio"
     assert (s.draft_ttl_hours, s.order_expiry_minutes) == (24, 30)
     assert (s.reconcile_after_minutes, s.catalog_refresh_seconds) == (5, 30)
 
