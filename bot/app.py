@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import signal
 from collections.abc import Callable, Iterator, Sequence
@@ -395,6 +396,13 @@ class BotApp:
         stop_wait = asyncio.create_task(stop.wait())
         try:
             await self.prepare()
+            # what start-up built (aiogram's and SQLAlchemy's schemas, the catalog, the locale
+            # texts) lives as long as the process: kept out of the collector's full passes,
+            # which otherwise walk it all again and again (docs/performance.md, round 6). In
+            # the bot's own process only: tests that prepare many apps in one process would
+            # keep their garbage for ever.
+            gc.collect()
+            gc.freeze()
             await self.start()
             waiters: set[asyncio.Future[Any]] = {stop_wait}
             if self._poller is not None:

@@ -258,3 +258,28 @@ def test_the_update_path_types_are_built_when_the_app_prepares() -> None:
         """
     )
     assert out == "0 True True 4"  # getUpdates, sendMessage, the edits, the callback answer
+
+
+def test_the_running_bot_keeps_what_start_up_built_out_of_the_collectors_way() -> None:
+    out = run(
+        """
+        import asyncio, gc
+        from bot.app import BotApp
+
+        class Stub:  # run_until with prepare, start and stop stubbed out
+            _poller = None
+            async def prepare(self): pass
+            async def start(self): pass
+            async def stop(self): pass
+
+        async def main():
+            stop = asyncio.Event()
+            stop.set()
+            before = gc.get_freeze_count()
+            await BotApp.run_until(Stub(), stop)
+            print(before, gc.get_freeze_count() > 10_000)
+
+        asyncio.run(main())
+        """
+    )
+    assert out == "0 True"
