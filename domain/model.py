@@ -41,6 +41,12 @@ JoinRequestId = NewType("JoinRequestId", int)
 
 JsonDict = dict[str, Any]
 
+
+def amount_of(value: object) -> int:
+    """A money amount read from a JSON detail (history, notices): its int, else 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 T = TypeVar("T")
 
 

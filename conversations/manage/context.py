@@ -282,9 +282,5 @@ def iso_time(value: object) -> datetime | None:
         return None
 
 
-def amount_of(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def text_of(value: object) -> str:
     return value if isinstance(value, str) else ""

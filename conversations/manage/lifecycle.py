@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from conversations.manage.context import amount_of, iso_time, text_of
+from conversations.manage.context import iso_time, text_of
 from conversations.screens import Button, Day, Money, Msg, Param, Plain
-from domain.model import Subscription, SubscriptionStatus
+from domain.model import Subscription, SubscriptionStatus, amount_of
 from domain.usecases.manage import Rights
 
 #: the entry action of the renewal flow

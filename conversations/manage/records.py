@@ -10,7 +10,6 @@ from conversations.manage.change_rows import CHANGE_EVENTS, change_event_text
 from conversations.manage.context import (
     Ctx,
     TabContent,
-    amount_of,
     iso_time,
     page_line,
     paging,
@@ -32,6 +31,7 @@ from domain.model import (
     OrderProgress,
     Page,
     SubscriptionStatus,
+    amount_of,
 )
 from domain.pricing import Quote
 from domain.usecases.manage import InvoiceRequest

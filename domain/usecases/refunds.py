@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from domain.errors import DomainError, NotFound, PermissionDenied
-from domain.model import HistoryEvent, Order, UserId
+from domain.model import HistoryEvent, Order, UserId, amount_of
 from domain.outbox import JsonValue, Notice, NoticeKind
 from domain.policy import Permission
 from domain.ports import Clock, UnitOfWork
@@ -119,20 +119,16 @@ async def _staff(uow: UnitOfWork, actor_id: int) -> None:
         raise PermissionDenied("only staff record refunds")
 
 
-def _int(value: JsonValue) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def dues_of(order: Order, events: list[HistoryEvent]) -> tuple[RefundDue, ...]:
     """The amounts of ``order`` due for refund, oldest first, each with its refund if any."""
     refunded = {
-        _int(e.details.get("due_event")): e.created_at for e in events if e.action == REFUNDED
+        amount_of(e.details.get("due_event")): e.created_at for e in events if e.action == REFUNDED
     }
     return tuple(
         RefundDue(
             event_id=int(e.id),
             order_code=order.code,
-            amount=_int(e.details.get("amount")),
+            amount=amount_of(e.details.get("amount")),
             due_at=e.created_at,
             duplicate=e.action == DUPLICATE,
             refunded_at=refunded.get(int(e.id)),
