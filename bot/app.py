@@ -232,7 +232,6 @@ class BotApp:
         """Start the HTTP server, then take updates (polling or webhook) and keep the catalog
         fresh. Returns once everything runs; :meth:`stop` ends it."""
         settings = self.settings
-        BotSession.prepare_types()  # before the first update, not during it
         self._runner = web.AppRunner(self.http_app, access_log=None, shutdown_timeout=5.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, settings.http_host, settings.http_port)
