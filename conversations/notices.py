@@ -34,6 +34,7 @@ from conversations.screens import (
     Param,
     Plain,
     Screen,
+    money_in,
 )
 from domain.catalog import Catalog
 from domain.model import PaymentMethod, Role
@@ -157,6 +158,21 @@ def _duplicate(params: Params, _: Catalog) -> Screen:
     if code:
         rows.append((Button(Msg("btn.manage_subscriptions"), action=_MANAGE_ENTRY, arg=code),))
     return _notice(Msg(f"payment_notice.duplicate_{audience}", shown), *rows)
+
+
+def _amount_mismatch(params: Params, _: Catalog) -> Screen:
+    """The gateway reported a success in another amount or currency than the order's; nothing
+    was applied (to the owners: support will check; to the staff: check it with the gateway)."""
+    currency = _str(params, "currency") or "VND"
+    shown: dict[str, Param] = {
+        "order": Plain(_str(params, "order")),
+        "total": Money(_int(params, "total")),
+        "reported": money_in(_int(params, "reported"), currency),
+        "reference": Plain(_str(params, "reference") or "—"),
+        "transaction": Plain(_str(params, "transaction") or "—"),
+    }
+    audience = "staff" if _str(params, "audience") == "staff" else "owner"
+    return _notice(Msg(f"payment_notice.mismatch_{audience}", shown))
 
 
 def _refunded(params: Params, _: Catalog) -> Screen:
@@ -380,6 +396,7 @@ _SCREENS: dict[NoticeKind, Callable[[Params, Catalog], Screen]] = {
     NoticeKind.PAYMENT_REFUND_DUE: _refund_due,
     NoticeKind.PAYMENT_DUPLICATE: _duplicate,
     NoticeKind.PAYMENT_REFUNDED: _refunded,
+    NoticeKind.PAYMENT_AMOUNT_MISMATCH: _amount_mismatch,
 }
 
 

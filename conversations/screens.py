@@ -59,6 +59,12 @@ class Join:
 Param = Money | Day | Cycle | Plain | Msg | Join | int | str
 
 
+def money_in(amount: int, currency: str) -> Param:
+    """An amount a payment gateway reported: formatted as money in đồng (``VND``), else shown
+    as given, with its currency."""
+    return Money(amount) if currency == "VND" else Plain(f"{amount} {currency}")
+
+
 class ButtonStyle(enum.StrEnum):
     NORMAL = "normal"
     CHECKED = "checked"  # a toggle that is on: rendered with a ✅ mark

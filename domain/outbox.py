@@ -76,6 +76,10 @@ class NoticeKind(enum.StrEnum):
     PAYMENT_DUPLICATE = "payment_duplicate"
     #: to the business owners: support recorded that an amount due was given back
     PAYMENT_REFUNDED = "payment_refunded"
+    #: to the order's chat and the owners (not recorded, support will check) and the reachable
+    #: admins (check it with the gateway): a success reported in another amount or currency
+    #: than the payment attempt's; nothing was applied
+    PAYMENT_AMOUNT_MISMATCH = "payment_amount_mismatch"
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,9 +3,10 @@ answer with a signed reply (``vnptpay-protocol.md`` §4).
 
 The order of checks is the protocol's: the checksum over the raw values before anything else
 (``07``), then the message itself (merchant service id, fields: ``99``), the order (``01``),
-amount and currency against the stored attempt (``99``); only then is anything applied,
-through the idempotent use cases (a repeat answers ``02``). Any other error answers ``08`` so
-the gateway tries again; reconciliation catches what the retries do not.
+amount and currency against the stored attempt (``99``; a *success* in another amount applies
+nothing but is recorded and told to the staff by ConfirmPayment, once); only then is anything
+applied, through the idempotent use cases (a repeat answers ``02``). Any other error answers
+``08`` so the gateway tries again; reconciliation catches what the retries do not.
 
 Nothing here sends messages to users: the caller does that with the returned
 :class:`IpnOutcome`, after the transaction committed. Logs name the merchant order id and the
@@ -170,7 +171,10 @@ async def _apply(
             attempt.amount,
             CURRENCY,
         )
-        return IpnOutcome(IpnResult.AMOUNT_MISMATCH, IpnReply.OTHER, moid)
+        if not notification.success:  # no money moved: nothing to tell
+            return IpnOutcome(IpnResult.AMOUNT_MISMATCH, IpnReply.OTHER, moid)
+        # money reported in another amount: ConfirmPayment applies nothing, records it and
+        # tells the staff (once); the gateway is still answered "not applied"
     if notification.success:
         confirmed = await confirm(ConfirmPaymentRequest.from_notification(notification))
         result, code = _CONFIRM_RESULTS[confirmed.status]

@@ -20,7 +20,7 @@ from conversations.manage.draft import HISTORY_PAGE, INVOICE_PAGE, Action
 from conversations.manage.lifecycle import lifecycle_params
 from conversations.manage.paying import pay_button
 from conversations.payment import REPAY_ACTION
-from conversations.screens import Button, Day, Join, Money, Msg, Param, Plain
+from conversations.screens import Button, Day, Join, Money, Msg, Param, Plain, money_in
 from domain.catalog import Service
 from domain.model import (
     HistoryEvent,
@@ -48,6 +48,7 @@ KNOWN_EVENTS: Final = frozenset(
         "payment.retried",
         "invoice.pay_started",
         "payment.duplicate",
+        "payment.amount_mismatch",
         "order.expired",
         "subscription.activated",
         "invoice.paid",
@@ -212,6 +213,11 @@ def event_text(event: HistoryEvent, service: Service | None = None) -> Msg:
         params["status"] = Msg(f"manage.status.{status}") if known else Plain(status or "—")
         what = "change" if text_of(d.get("purpose")) == "CHANGE" else "renewal"
         params["what"] = Msg(f"renew_notice.what_{what}")
+    if action == "payment.amount_mismatch":
+        params["amount"] = Money(amount_of(d.get("amount")))
+        params["order"] = Plain(text_of(d.get("order")))
+        currency = text_of(d.get("currency")) or "VND"
+        params["reported"] = money_in(amount_of(d.get("reported")), currency)
     if action == "payment.refunded":
         params["amount"] = Money(amount_of(d.get("amount")))
         params["order"] = Plain(text_of(d.get("order")))

@@ -5,6 +5,7 @@ catalog, as in tests/integration/test_payment_usecases.py, which keeps what need
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, timedelta
 from typing import Any
 
@@ -40,6 +41,7 @@ from domain.usecases.payments import (
     FailureStatus,
     PaymentFailureRequest,
     PaymentSource,
+    ReconcilePayments,
     RetryPaymentRequest,
     RetryStatus,
     subscription_period,
@@ -224,7 +226,51 @@ async def test_a_different_amount_or_currency_applies_nothing(
     result = await world.confirm(request)
 
     assert result.status is ConfirmStatus.AMOUNT_MISMATCH and not result.newly_applied
-    assert await world.snapshot() == before
+    after = await world.snapshot()
+    # nothing applied: only the order's history and the outbox (who is told) changed
+    assert replace(after, history=before.history, outbox=before.outbox) == before
+    assert (await world.history(placed.order_id or 0)).count("payment.amount_mismatch") == 1
+
+
+async def test_money_reported_in_another_amount_is_recorded_and_told_once(world: World) -> None:
+    async with world.db.uow as uow:
+        await uow.users.upsert(User(id=ADMIN, first_name="Admin", created_at=world.clock.now()))
+        await uow.users.set_global_role(ADMIN, Role.ADMIN)
+        await uow.commit()
+    await reachable(world, ADMIN)  # type: ignore[arg-type]
+    placed = await world.place()
+    moid = f"{placed.order_code}-1"
+    short = world.online(moid, placed.total - 1000)
+
+    first = await world.confirm(short)
+    again = await world.confirm(short)  # the gateway repeats its notification
+    query = await world.confirm(
+        world.online(moid, placed.total - 1000, source=PaymentSource.QUERY)
+    )  # and reconciliation asks
+
+    assert {first.status, again.status, query.status} == {ConfirmStatus.AMOUNT_MISMATCH}
+    events = await world.history(placed.order_id or 0)
+    assert events.count("payment.amount_mismatch") == 1
+    told_now = [(n.chat_id, n.params) for n in told(world, NoticeKind.PAYMENT_AMOUNT_MISMATCH)]
+    base = {
+        "order": placed.order_code,
+        "total": placed.total,
+        "reported": placed.total - 1000,
+        "currency": "VND",
+        "reference": moid,
+        "transaction": f"TX-{moid}",
+    }
+    assert told_now == [
+        (OWNER_CHAT, {**base, "audience": "owner"}),
+        (int(ADMIN), {**base, "audience": "staff"}),
+    ]
+    # another amount reported later is a new fact: recorded and told again
+    await world.confirm(world.online(moid, placed.total + 5000))
+    assert (await world.history(placed.order_id or 0)).count("payment.amount_mismatch") == 2
+    assert len(told(world, NoticeKind.PAYMENT_AMOUNT_MISMATCH)) == 4
+    # the right amount still pays the order
+    paid = await world.confirm(world.online(moid, placed.total))
+    assert paid.status is ConfirmStatus.APPLIED
 
 
 async def test_an_unknown_merchant_order_id_is_not_found(world: World) -> None:
@@ -559,3 +605,27 @@ async def test_cash_cannot_pay_an_online_order(world: World) -> None:
     )
     assert result.status is ConfirmStatus.WRONG_METHOD
     assert await world.snapshot() == before
+
+
+async def test_reconciliation_told_of_another_amount_records_it_and_applies_nothing(
+    world: World,
+) -> None:
+    gateway: ScriptedGateway = world.gateway
+    placed = await world.place()
+    assert placed.order_id is not None
+    await StartPayment(world.uow, gateway, world.clock)(placed.order_id)
+    moid = f"{placed.order_code}-1"
+    gateway.statuses[moid] = PaymentStatus.SUCCESS
+    gateway.amounts[moid] = placed.total - 1
+    world.clock.advance(timedelta(minutes=10))
+    reconcile = ReconcilePayments(
+        world.uow, gateway, world.clock, world.confirm, world.fail, after=timedelta(minutes=5)
+    )
+
+    report = await reconcile()
+
+    assert (report.checked, report.confirmed, report.errors) == (1, (), 0)
+    assert (await world.history(placed.order_id)).count("payment.amount_mismatch") == 1
+    assert [n.chat_id for n in told(world, NoticeKind.PAYMENT_AMOUNT_MISMATCH)] == [OWNER_CHAT]
+    [attempt] = await world.attempts(placed.order_id)
+    assert attempt.status is PaymentAttemptStatus.PENDING

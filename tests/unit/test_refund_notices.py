@@ -11,7 +11,7 @@ from bot.render import html_to_plain
 from conversations.notices import notice_screen
 from conversations.payment import _cash_screen
 from domain.model import PaymentMethod
-from domain.outbox import NoticeKind
+from domain.outbox import Notice, NoticeKind
 from domain.usecases import notices
 from domain.usecases.payments import ConfirmStatus, PaymentConfirmed
 from tests.unit.test_manage_flow import CATALOG, RENDER
@@ -90,3 +90,30 @@ def test_the_agent_who_took_the_cash_is_told_it_is_due_for_refund(
     text = RENDER.text(lang, screen.text)
     for word in words:
         assert word in text, text
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_money_reported_in_another_amount_reads_differently_to_owners_and_staff(lang: str) -> None:
+    params = {
+        "order": "DH-2027-000002",
+        "total": 1_100_000,
+        "reported": 1_000_000,
+        "currency": "VND",
+        "reference": "DH-2027-000002-1",
+        "transaction": "TX-7",
+    }
+
+    def shown(audience: str, **changed: object) -> str:
+        notice = Notice(
+            NoticeKind.PAYMENT_AMOUNT_MISMATCH, 1, lang, {**params, **changed, "audience": audience}
+        )
+        screen = notice_screen(notice, CATALOG)
+        assert not screen.buttons
+        return html_to_plain(RENDER.text(lang, screen.text))
+
+    owner, staff = shown("owner"), shown("staff")
+    for text in (owner, staff):
+        assert "DH-2027-000002" in text and "1.000.000" in text and "1.100.000" in text
+    assert "TX-7" in staff and "DH-2027-000002-1" in staff and "TX-7" not in owner
+    assert owner != staff
+    assert "1000000 USD" in shown("staff", currency="USD", reported=1_000_000)

@@ -69,6 +69,8 @@ class ConfirmPayment:
         async with self._uow() as uow:
             found = await self._locate(uow, req, now)
             if isinstance(found, PaymentConfirmed):
+                if found.status is ConfirmStatus.AMOUNT_MISMATCH:
+                    await uow.commit()  # the mismatch recorded and told (once), if online
                 return found
             order, attempt = found
             if req.source is PaymentSource.NOTIFICATION:
@@ -115,6 +117,7 @@ class ConfirmPayment:
                 attempt.amount,
                 CURRENCY,
             )
+            await _record_mismatch(uow, order, attempt, req, now)
             return _summary(ConfirmStatus.AMOUNT_MISMATCH, order, attempt)
         return order, attempt
 
@@ -432,6 +435,12 @@ async def _already(uow: UnitOfWork, order: Order, moid: str) -> PaymentConfirmed
     )
 
 
+async def _order_chats(uow: UnitOfWork, order: Order) -> tuple[int, ...]:
+    """The order's chat, then the business owners' chats, each once."""
+    first = (order.chat_id,) if order.chat_id is not None else ()
+    return tuple(dict.fromkeys((*first, *await _owner_chats(uow, order))))
+
+
 async def _duplicate_notices(
     uow: UnitOfWork, order: Order, attempt: PaymentAttempt, transaction: str
 ) -> list[Notice]:
@@ -449,8 +458,7 @@ async def _duplicate_notices(
         "transaction": transaction,
         "subscription": subscription.code if subscription is not None else "",
     }
-    first = (order.chat_id,) if order.chat_id is not None else ()
-    chats = tuple(dict.fromkeys((*first, *await _owner_chats(uow, order))))
+    chats = await _order_chats(uow, order)
     told = [
         Notice(NoticeKind.PAYMENT_DUPLICATE, chat, order.locale, {**params, "audience": "owner"})
         for chat in chats
@@ -461,3 +469,67 @@ async def _duplicate_notices(
         if chat not in chats
     )
     return told
+
+
+#: history action of a success reported in another amount or currency (nothing applied)
+AMOUNT_MISMATCH_EVENT = "payment.amount_mismatch"
+
+
+async def _record_mismatch(
+    uow: UnitOfWork,
+    order: Order,
+    attempt: PaymentAttempt,
+    req: ConfirmPaymentRequest,
+    now: datetime,
+) -> None:
+    """The gateway reports a success for ``attempt`` in another amount or currency. Nothing is
+    applied (the order stays as it was), but money may have moved: recorded in the order's
+    history and told to the order's chat and owners (support will check) and to the reachable
+    admins (check it with the gateway), once per reported amount and currency however often
+    the gateway repeats it (IPN retries, reconciliation rounds)."""
+    reported = req.amount if req.amount is not None else 0
+    for event in await uow.history.list_for_order(order.id):
+        d = event.details
+        if (
+            event.action == AMOUNT_MISMATCH_EVENT
+            and d.get("merchant_order_id") == attempt.merchant_order_id
+            and d.get("reported") == reported
+            and d.get("currency") == req.currency
+        ):
+            return
+    transaction = req.transaction_id or ""
+    await uow.history.add(
+        HistoryEvent(
+            action=AMOUNT_MISMATCH_EVENT,
+            created_at=now,
+            enterprise_id=order.enterprise_id,
+            subscription_id=order.subscription_id,
+            order_id=order.id,
+            details={
+                "order": order.code,
+                "merchant_order_id": attempt.merchant_order_id,
+                "amount": attempt.amount,
+                "reported": reported,
+                "currency": req.currency,
+                "transaction_id": transaction,
+                "source": req.source.value,
+            },
+        )
+    )
+    params: dict[str, JsonValue] = {
+        "order": order.code,
+        "total": attempt.amount,
+        "reported": reported,
+        "currency": req.currency,
+        "reference": attempt.merchant_order_id,
+        "transaction": transaction,
+    }
+    chats = await _order_chats(uow, order)
+    kind = NoticeKind.PAYMENT_AMOUNT_MISMATCH
+    told = [Notice(kind, chat, order.locale, {**params, "audience": "owner"}) for chat in chats]
+    told.extend(
+        Notice(kind, int(admin.id), notices.locale_of(admin), {**params, "audience": "staff"})
+        for admin in await uow.users.reachable_admins()
+        if int(admin.id) not in chats
+    )
+    await notices.add_notices(uow, told, now)

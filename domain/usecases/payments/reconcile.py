@@ -59,8 +59,7 @@ async def _apply_query(
                 info.currency,
                 attempt.amount,
                 CURRENCY,
-            )
-            return None
+            )  # ConfirmPayment applies nothing; it records the mismatch and tells the staff
         return await confirm(ConfirmPaymentRequest.from_query(info))
     if info.status is PaymentStatus.FAILED:
         return await fail(
