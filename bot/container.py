@@ -124,7 +124,12 @@ from domain.usecases.outbox import (
     RecordContact,
     SettleDelivery,
 )
-from domain.usecases.refunds import RecordRefund, RefundServices, RefundsOfOrder
+from domain.usecases.refunds import (
+    PendingRefunds,
+    RecordRefund,
+    RefundServices,
+    RefundsOfOrder,
+)
 from domain.usecases.registration import ConfirmRegistration, OrderSettings, PayAgain, PlaceOrder
 from domain.usecases.renewal import (
     CancelNow,
@@ -476,7 +481,11 @@ class Container:
                 PAY_FLOW: PayFlow(pay_again),
                 CASH_FLOW: CashFlow(self.payments.confirm_cash),
                 REFUND_FLOW: RefundFlow(
-                    RefundServices(RefundsOfOrder(self.uow), RecordRefund(self.uow, self.clock))
+                    RefundServices(
+                        RefundsOfOrder(self.uow),
+                        RecordRefund(self.uow, self.clock),
+                        PendingRefunds(self.uow),
+                    )
                 ),
                 **account_flows(accounts),
                 MANAGE_FLOW: ManageFlow(manage),

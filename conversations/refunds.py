@@ -1,4 +1,5 @@
-"""``/refund <order code>``: support records that money due for refund was given back.
+"""``/refund <order code>``: support records that money due for refund was given back;
+``/refund`` alone lists what is still due across orders (a button per order).
 
 A one-turn flow, started afresh by the engine, from the command or from the **Đã hoàn tiền**
 button of the staff notice that a refund is due (entry action ``refund``, arg = order code).
@@ -35,8 +36,10 @@ _OK: Final = "ok."
 
 
 class Refunds(Protocol):
-    """The refund use cases (``domain.usecases.refunds``). Both raise ``PermissionDenied``
-    and ``NotFound``; ``record`` also ``RefundNotDue``."""
+    """The refund use cases (``domain.usecases.refunds``). All raise ``PermissionDenied``;
+    ``dues`` and ``record`` also ``NotFound``, ``record`` also ``RefundNotDue``."""
+
+    async def pending(self, actor_id: int) -> tuple[RefundDue, ...]: ...
 
     async def dues(self, actor_id: int, order_code: str) -> tuple[RefundDue, ...]: ...
 
@@ -52,12 +55,16 @@ def _notice(text: Msg | Join, *rows: tuple[Button, ...]) -> Screen:
     return Screen(text, tuple(rows), delivery=Delivery.NEW, final=True)
 
 
-def _due_line(due: RefundDue) -> Msg:
-    params: dict[str, Param] = {
+def _due_params(due: RefundDue) -> dict[str, Param]:
+    return {
         "total": Money(due.amount),
         "reason": Msg(f"refund.reason.{'duplicate' if due.duplicate else 'not_applied'}"),
         "due": Day(due.due_at),
     }
+
+
+def _due_line(due: RefundDue) -> Msg:
+    params = _due_params(due)
     if due.refunded_at is not None:
         return Msg("refund.line_refunded", {**params, "refunded": Day(due.refunded_at)})
     return Msg("refund.line_due", params)
@@ -85,6 +92,24 @@ def dues_screen(order_code: str, dues: tuple[RefundDue, ...]) -> Screen:
     return _notice(Join(tuple(parts)), *rows)
 
 
+def pending_screen(dues: tuple[RefundDue, ...]) -> Screen:
+    """What is still due across orders, newest first, with a button per order (its dues, to
+    confirm one)."""
+    if not dues:
+        return _notice(Msg("refund.pending_none"))
+    parts: list[Param] = [Msg("refund.pending_title", {"count": len(dues)})]
+    parts.extend(
+        Msg("refund.pending_line", {"order": Plain(d.order_code), **_due_params(d)}) for d in dues
+    )
+    parts.append(Msg("refund.pending_hint"))
+    orders = dict.fromkeys(d.order_code for d in dues)
+    rows = tuple(
+        (Button(Msg("btn.refund_open", {"order": Plain(code)}), action=REFUND_ACTION, arg=code),)
+        for code in orders
+    )
+    return _notice(Join(tuple(parts)), *rows)
+
+
 def recorded_screen(result: RefundRecorded) -> Screen:
     due = result.due
     params: dict[str, Param] = {"order": Plain(due.order_code), "total": Money(due.amount)}
@@ -107,6 +132,12 @@ class RefundFlow(OneTurnFlow):
         t.draft["s"] = REFUND_FLOW
         t.done = True
         arg = arg.strip()
+        if not arg:  # /refund alone: what is still due, across orders
+            try:
+                t.extra.append(pending_screen(await self._refunds.pending(t.user_id)))
+            except PermissionDenied:
+                t.extra.append(_notice(Msg("refund.staff_only")))
+            return
         event_id: int | None = None
         code = arg
         if arg.startswith(_OK):

@@ -467,6 +467,8 @@ class EmployeeRow(Base):
 
 class HistoryEventRow(Base):
     __tablename__ = "history_events"
+    #: the newest events of some actions across businesses (amounts due for refund: /refund)
+    __table_args__ = (Index("ix_history_events_action_id", "action", "id"),)
 
     id: Mapped[int] = _id()
     enterprise_id: Mapped[int | None] = mapped_column(Id, ForeignKey("enterprises.id"), index=True)

@@ -5,7 +5,7 @@ case shares (see :mod:`domain.ports`).
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -47,6 +47,12 @@ class HistoryRepository(Protocol):
 
     async def list_for_order(self, order_id: OrderId) -> builtins.list[HistoryEvent]:
         """Oldest first."""
+        ...
+
+    async def latest_of(
+        self, actions: Collection[str], limit: int = 100
+    ) -> builtins.list[HistoryEvent]:
+        """The newest ``limit`` events with one of ``actions``, of any business; newest first."""
         ...
 
     async def page_for_subscription(

@@ -7,7 +7,8 @@ and the staff concerned are told (``notices.payment_succeeded`` with ``refund_du
 payment of an order already paid (``payment.duplicate``) is due for refund too.
 
 Support gives the money back outside the bot (a bank transfer, cash), then records it here:
-:class:`RefundsOfOrder` lists what an order has due, :class:`RecordRefund` records one amount
+:class:`PendingRefunds` lists what is still due across orders, :class:`RefundsOfOrder` what an
+order has due, :class:`RecordRefund` records one amount
 as refunded (history :data:`REFUNDED`, once per amount due, under the order's row lock) and
 tells the business owners through the outbox.
 """
@@ -155,6 +156,35 @@ class RefundsOfOrder:
             return dues_of(order, await uow.history.list_for_order(order.id))
 
 
+class PendingRefunds:
+    """The amounts still due for refund across all orders (``/refund`` alone), newest first:
+    at most ``limit``, found among the newest ``scan`` amounts ever due. Staff only (raises
+    ``PermissionDenied``)."""
+
+    def __init__(self, uow: Callable[[], UnitOfWork], limit: int = 15, scan: int = 200) -> None:
+        self._uow = uow
+        self._limit = limit
+        self._scan = scan
+
+    async def __call__(self, actor_id: int) -> tuple[RefundDue, ...]:
+        async with self._uow() as uow:
+            await _staff(uow, actor_id)
+            pending: list[RefundDue] = []
+            seen: set[int] = set()
+            for said in await uow.history.latest_of(DUE_ACTIONS, self._scan):
+                if said.order_id is None or said.order_id in seen:
+                    continue
+                seen.add(said.order_id)
+                order = await uow.orders.get(said.order_id)
+                if order is None:
+                    continue
+                dues = dues_of(order, await uow.history.list_for_order(order.id))
+                pending.extend(d for d in reversed(dues) if not d.refunded)
+                if len(pending) >= self._limit:
+                    break
+            return tuple(pending[: self._limit])
+
+
 class RecordRefund:
     """Support gave an amount due back: recorded once (the order's row is locked while its
     history is read, so two staff members pressing together record it once), with the actor;
@@ -228,13 +258,17 @@ class RecordRefund:
 
 @dataclass(frozen=True, slots=True)
 class RefundServices:
-    """The two use cases behind ``/refund`` (``conversations.refunds.Refunds``)."""
+    """The use cases behind ``/refund`` (``conversations.refunds.Refunds``)."""
 
     of_order: RefundsOfOrder
     recorder: RecordRefund
+    pending_all: PendingRefunds
 
     async def dues(self, actor_id: int, order_code: str) -> tuple[RefundDue, ...]:
         return await self.of_order(actor_id, order_code)
+
+    async def pending(self, actor_id: int) -> tuple[RefundDue, ...]:
+        return await self.pending_all(actor_id)
 
     async def record(self, req: RecordRefundRequest) -> RefundRecorded:
         return await self.recorder(req)

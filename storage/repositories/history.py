@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Collection
 from dataclasses import replace
 from typing import Any, cast
 
@@ -66,6 +67,18 @@ class SqlHistoryRepository(SqlRepository):
             select(HistoryEventRow)
             .where(HistoryEventRow.order_id == order_id)
             .order_by(HistoryEventRow.created_at, HistoryEventRow.id)
+        )
+        return [to_history_event(r) for r in rows]
+
+    async def latest_of(
+        self, actions: Collection[str], limit: int = 100
+    ) -> builtins.list[HistoryEvent]:
+        check_page(0, limit)
+        rows = await self._session.scalars(
+            select(HistoryEventRow)
+            .where(HistoryEventRow.action.in_(sorted(actions)))
+            .order_by(HistoryEventRow.id.desc())
+            .limit(limit)
         )
         return [to_history_event(r) for r in rows]
 

@@ -378,6 +378,13 @@ class FakeHistoryRepository(FakeRepository):
         rows = await self._where(lambda e: e.order_id == order_id)
         return sorted(rows, key=lambda e: (e.created_at, e.id))
 
+    async def latest_of(
+        self, actions: Collection[str], limit: int = 100
+    ) -> builtins.list[HistoryEvent]:
+        check_page(0, limit)
+        rows = await self._where(lambda e: e.action in actions)
+        return sorted(rows, key=lambda e: e.id, reverse=True)[:limit]
+
     async def page_for_subscription(
         self,
         subscription_id: SubscriptionId,

@@ -14,8 +14,10 @@ import pytest
 
 from domain.errors import NotFound, PermissionDenied
 from domain.outbox import NoticeKind
+from domain.usecases.payments import PaymentFailureRequest, PaymentSource, RetryPaymentRequest
 from domain.usecases.refunds import (
     REFUNDED,
+    PendingRefunds,
     RecordRefund,
     RecordRefundRequest,
     RefundNotDue,
@@ -119,3 +121,31 @@ async def test_only_staff_record_refunds_and_only_of_what_is_due(w: ChangeWorld)
         await record(RecordRefundRequest(AGENT, first.code, due.event_id))
     assert REFUNDED not in await w.events(sub.id)
     assert await w.notices(NoticeKind.PAYMENT_REFUNDED) == []
+
+
+async def test_refund_alone_lists_what_is_still_due_across_orders(w: ChangeWorld) -> None:
+    assert await PendingRefunds(w.uow)(AGENT) == ()
+    _, placed = await refund_due(w)
+    # later, another order paid twice (a declined first attempt paid after all): due too
+    other = await w.place()
+    first_moid = f"{other.order_code}-1"
+    await w.fail(PaymentFailureRequest(first_moid, "01", PaymentSource.NOTIFICATION))
+    retry = await w.retry(RetryPaymentRequest(OWNER, order_id=other.order_id))
+    await w.confirm(w.online(retry.merchant_order_id, other.total))
+    w.clock.at += timedelta(hours=1)
+    await w.confirm(w.online(first_moid, other.total))
+
+    pending = await PendingRefunds(w.uow)(AGENT)
+
+    assert [(d.order_code, d.amount, d.duplicate) for d in pending] == [
+        (other.order_code, other.total, True),  # newest first
+        (placed.order_code, placed.total, False),
+    ]
+    assert [d.order_code for d in await PendingRefunds(w.uow, limit=1)(AGENT)] == [other.order_code]
+    with pytest.raises(PermissionDenied):
+        await PendingRefunds(w.uow)(OWNER)
+    # refunded: no longer listed
+    await RecordRefund(w.uow, w.clock)(
+        RecordRefundRequest(AGENT, placed.order_code, pending[1].event_id)
+    )
+    assert [d.order_code for d in await PendingRefunds(w.uow)(AGENT)] == [other.order_code]

@@ -39,7 +39,14 @@ TWICE = RefundDue(23, ORDER, 275_000, NOW - timedelta(days=1), duplicate=True)
 class FakeRefunds:
     dues_of: tuple[RefundDue, ...] | DomainError = ()
     recorded: RefundRecorded | DomainError | None = None
+    pending_all: tuple[RefundDue, ...] | DomainError = ()
     calls: list[tuple[str, int, str, int | None]] = field(default_factory=list)
+
+    async def pending(self, actor_id: int) -> tuple[RefundDue, ...]:
+        self.calls.append(("pending", actor_id, "", None))
+        if isinstance(self.pending_all, DomainError):
+            raise self.pending_all
+        return self.pending_all
 
     async def dues(self, actor_id: int, order_code: str) -> tuple[RefundDue, ...]:
         self.calls.append(("dues", actor_id, order_code, None))
@@ -131,8 +138,8 @@ async def test_refusals_say_why(error: DomainError, key: str) -> None:
     texts(screen)  # both languages render
 
 
-@pytest.mark.parametrize("arg", ["", "  ", "ok.", "ok.x.DH-1", "ok.17.", "ok..DH-1"])
-async def test_without_an_order_or_with_a_forged_button_it_shows_the_usage(arg: str) -> None:
+@pytest.mark.parametrize("arg", ["ok.", "ok.x.DH-1", "ok.17.", "ok..DH-1"])
+async def test_with_a_forged_button_it_shows_the_usage(arg: str) -> None:
     refunds = FakeRefunds()
     [screen] = (await run(refunds, press(arg))).screens
     assert keys(screen.text) == ["refund.usage"] and refunds.calls == []
@@ -197,3 +204,32 @@ def test_a_duplicate_payment_is_told_to_the_owners_and_to_staff_with_the_refund_
     assert keys(owner.text) == ["payment_notice.duplicate_owner"]
     assert [b[1] for b in buttons(owner)] == ["subs"]
     assert "hoàn lại" in texts(owner)["vi"] and ORDER in texts(owner)["en"]
+
+
+OTHER = "DH-2026-000011"
+
+
+@pytest.mark.parametrize("event", [command(""), command("  "), press("")])
+async def test_refund_alone_lists_what_is_still_due_with_a_button_per_order(event: Event) -> None:
+    later = RefundDue(31, OTHER, 99_000, NOW, duplicate=True)
+    refunds = FakeRefunds(pending_all=(later, TWICE, DUE))
+    [screen] = (await run(refunds, event)).screens
+    assert refunds.calls == [("pending", STAFF, "", None)]
+    assert keys(screen.text)[:1] == ["refund.pending_title"]
+    assert buttons(screen) == [
+        ("btn.refund_open", REFUND_ACTION, OTHER, None),
+        ("btn.refund_open", REFUND_ACTION, ORDER, None),
+    ]
+    vi, en = texts(screen)["vi"], texts(screen)["en"]
+    assert vi.index(OTHER) < vi.index("275.000") < vi.index("1.320.000")
+    assert "(3, mới nhất trước)" in vi and "99.000" in en and "thanh toán trùng" in vi
+    assert OTHER in first_label(screen)
+
+
+async def test_refund_alone_says_when_nothing_is_due_and_refuses_non_staff() -> None:
+    [screen] = (await run(FakeRefunds(), command(""))).screens
+    assert keys(screen.text) == ["refund.pending_none"] and buttons(screen) == []
+    texts(screen)
+    refused = FakeRefunds(pending_all=PermissionDenied("staff only"))
+    [screen] = (await run(refused, command(""))).screens
+    assert keys(screen.text) == ["refund.staff_only"]
