@@ -35,6 +35,7 @@ from conversations.screens import (
     Plain,
     Screen,
     money_in,
+    notice,
 )
 from domain.catalog import Catalog
 from domain.model import PaymentMethod, Role
@@ -80,10 +81,6 @@ def _business_params(params: Params) -> dict[str, Param]:
         "business": Plain(_str(params, "business")),
         "tax_code": Plain(_str(params, "tax_code")),
     }
-
-
-def _notice(text: Msg | Join, *rows: tuple[Button, ...]) -> Screen:
-    return Screen(text, tuple(rows), delivery=Delivery.NEW, final=True)
 
 
 def _payment_succeeded(params: Params, _: Catalog) -> Screen:
@@ -138,7 +135,7 @@ def _refund_due(params: Params, _: Catalog) -> Screen:
     if audience == "staff":  # once the money is back: record it (the owners are told)
         rows.append((refund_button(_str(params, "order")),))
     rows.append((Button(Msg("btn.manage_subscriptions"), action=_MANAGE_ENTRY, arg=code),))
-    return _notice(Msg(f"renew_notice.refund_due_{audience}", shown), *rows)
+    return notice(Msg(f"renew_notice.refund_due_{audience}", shown), *rows)
 
 
 def _duplicate(params: Params, _: Catalog) -> Screen:
@@ -157,7 +154,7 @@ def _duplicate(params: Params, _: Catalog) -> Screen:
         rows.append((refund_button(order),))
     if code:
         rows.append((Button(Msg("btn.manage_subscriptions"), action=_MANAGE_ENTRY, arg=code),))
-    return _notice(Msg(f"payment_notice.duplicate_{audience}", shown), *rows)
+    return notice(Msg(f"payment_notice.duplicate_{audience}", shown), *rows)
 
 
 def _amount_mismatch(params: Params, _: Catalog) -> Screen:
@@ -172,7 +169,7 @@ def _amount_mismatch(params: Params, _: Catalog) -> Screen:
         "transaction": Plain(_str(params, "transaction") or "—"),
     }
     audience = "staff" if _str(params, "audience") == "staff" else "owner"
-    return _notice(Msg(f"payment_notice.mismatch_{audience}", shown))
+    return notice(Msg(f"payment_notice.mismatch_{audience}", shown))
 
 
 def _refunded(params: Params, _: Catalog) -> Screen:
@@ -183,13 +180,13 @@ def _refunded(params: Params, _: Catalog) -> Screen:
     }
     code = _str(params, "subscription")
     rows = ((Button(Msg("btn.manage_subscriptions"), action=_MANAGE_ENTRY, arg=code),),)
-    return _notice(Msg("refund.notice", shown), *(rows if code else ()))
+    return notice(Msg("refund.notice", shown), *(rows if code else ()))
 
 
 def _order_expired(params: Params, _: Catalog) -> Screen:
     code = _str(params, "subscription")
     if code and _str(params, "purpose") == "RENEWAL":  # not renewed: Gia hạn again
-        return _notice(
+        return notice(
             Msg(
                 "renew_notice.order_expired",
                 {
@@ -202,7 +199,7 @@ def _order_expired(params: Params, _: Catalog) -> Screen:
             (Button(Msg("btn.manage_subscriptions"), action=_MANAGE_ENTRY, arg=code),),
         )
     if code:  # a CHANGE order: the subscription keeps its plan; Đổi gói again from it
-        return _notice(
+        return notice(
             Msg(
                 "chg.notice.expired",
                 {
@@ -233,16 +230,16 @@ def _join_requested(params: Params, _: Catalog) -> Screen:
 def _join_decided(params: Params, _: Catalog) -> Screen:
     shown: dict[str, Param] = {"name": Plain(_str(params, "name")), **_business_params(params)}
     if params.get("accepted"):
-        return _notice(
+        return notice(
             Msg("acc.join_accepted_you", shown),
             (Button(Msg("btn.manage_subscriptions"), action=_MANAGE_ENTRY),),
         )
-    return _notice(Msg("acc.join_refused_you", shown))
+    return notice(Msg("acc.join_refused_you", shown))
 
 
 def _invitation_used(params: Params, _: Catalog) -> Screen:
     role = Role(_str(params, "role") or Role.MEMBER.value)
-    return _notice(
+    return notice(
         Msg(
             "acc.invitation_used_by",
             {
@@ -317,7 +314,7 @@ def _trial(key: str) -> Callable[[Params, Catalog], Screen]:
         service = catalog.service(_str(params, "service"))
         plan = service.plan(_str(params, "plan")) if service is not None else None
         ends = _moment(params, "ends_at")
-        return _notice(
+        return notice(
             Msg(
                 key,
                 {
@@ -370,7 +367,7 @@ def _change_paid(params: Params, catalog: Catalog) -> Screen:
     start, end = _moment(params, "period_start"), _moment(params, "period_end")
     if start is not None and end is not None:
         parts.append(Msg("pay.period", {"start": Day(start), "end": Day(end)}))
-    return _notice(
+    return notice(
         Join(tuple(parts)),
         (Button(Msg("btn.manage_subscriptions"), action=_MANAGE_ENTRY, arg=code),),
     )

@@ -23,7 +23,18 @@ from __future__ import annotations
 from typing import Protocol
 
 from conversations.kit import copy_order_button, unexpected
-from conversations.screens import Button, Day, Delivery, Join, Money, Msg, Param, Plain, Screen
+from conversations.screens import (
+    Button,
+    Day,
+    Delivery,
+    Join,
+    Money,
+    Msg,
+    Param,
+    Plain,
+    Screen,
+    notice,
+)
 from conversations.turn import Turn
 from domain.constants import CASH_VAT_LIMIT
 from domain.errors import NotFound, PermissionDenied
@@ -78,10 +89,6 @@ class TakeCash(Protocol):
     async def __call__(self, req: ConfirmCashRequest, /) -> PaymentConfirmed: ...
 
 
-def _notice(text: Msg | Join, *rows: tuple[Button, ...]) -> Screen:
-    return Screen(text, tuple(rows), delivery=Delivery.NEW, final=True)
-
-
 def _repay_button(order_code: str) -> tuple[Button, ...]:
     return (Button(Msg("btn.pay_again"), action=REPAY_ACTION, arg=order_code),)
 
@@ -114,7 +121,7 @@ def success_screen(result: PaymentConfirmed) -> Screen:
         parts.append(
             Msg("pay.period", {"start": Day(result.period_start), "end": Day(result.period_end)})
         )
-    return _notice(Join(tuple(parts)), (Button(Msg("btn.manage_subscriptions"), action="subs"),))
+    return notice(Join(tuple(parts)), (Button(Msg("btn.manage_subscriptions"), action="subs"),))
 
 
 def failure_screen(result: PaymentFailed) -> Screen:
@@ -126,12 +133,12 @@ def failure_screen(result: PaymentFailed) -> Screen:
     else:
         text = Msg("payment_notice.failed", {**params, "code": Plain(result.response_code or "—")})
     rows = (_repay_button(result.order_code),) if result.can_retry else ()
-    return _notice(text, *rows)
+    return notice(text, *rows)
 
 
 def expired_screen(result: OrderExpired) -> Screen:
     """The unpaid order expired; **Dịch vụ** starts a new registration."""
-    return _notice(
+    return notice(
         Msg(
             "payment_notice.expired",
             {"order": Plain(result.order_code), "total": Money(result.total)},
@@ -144,20 +151,20 @@ def pay_link_screen(result: RetryResult) -> Screen:
     """The outcome of **Thanh toán lại**: the link (URL button and QR code) or why not."""
     order = Plain(result.order_code)
     if result.status is RetryStatus.PAID:
-        return _notice(
+        return notice(
             Msg("payment_notice.retry_paid", {"order": order}),
             (Button(Msg("btn.manage_subscriptions"), action="subs"),),
         )
     if result.status is RetryStatus.EXPIRED:
-        return _notice(
+        return notice(
             Msg("payment_notice.retry_expired", {"order": order}),
             (Button(Msg("btn.services"), action="menu", arg="services"),),
         )
     if result.status is RetryStatus.NOT_ONLINE:
-        return _notice(Msg("pay.not_online", {"order": order}))
+        return notice(Msg("pay.not_online", {"order": order}))
     total = Money(result.amount)
     if not result.redirect_url:
-        return _notice(
+        return notice(
             Msg("pay.link_failed", {"order": order, "total": total}),
             _repay_button(result.order_code),
         )
@@ -209,10 +216,10 @@ class PayFlow(OneTurnFlow):
                 raise NotFound("no order code", field="order")
             result = await self._pay.pay_again(t.user_id, code)
         except PermissionDenied:
-            t.extra.append(_notice(Msg("pay.not_yours", {"order": order})))
+            t.extra.append(notice(Msg("pay.not_yours", {"order": order})))
             return
         except NotFound:
-            t.extra.append(_notice(Msg("pay.order_not_found", {"order": order})))
+            t.extra.append(notice(Msg("pay.order_not_found", {"order": order})))
             return
         t.extra.append(pay_link_screen(result))
 
@@ -228,7 +235,7 @@ class CashFlow(OneTurnFlow):
         t.done = True
         code = arg.strip().upper()
         if not code:
-            t.extra.append(_notice(Msg("pay.cash_usage")))
+            t.extra.append(notice(Msg("pay.cash_usage")))
             return
         shown = Plain(code)
         try:
@@ -236,10 +243,10 @@ class CashFlow(OneTurnFlow):
                 ConfirmCashRequest(subscription_code=code, actor_id=t.user_id)
             )
         except PermissionDenied:
-            t.extra.append(_notice(Msg("pay.cash_staff_only")))
+            t.extra.append(notice(Msg("pay.cash_staff_only")))
             return
         except NotFound:
-            t.extra.append(_notice(Msg("pay.cash_not_found", {"subscription": shown})))
+            t.extra.append(notice(Msg("pay.cash_not_found", {"subscription": shown})))
             return
         t.extra.append(_cash_screen(result, code))
 
@@ -249,7 +256,7 @@ def _cash_screen(result: PaymentConfirmed, code: str) -> Screen:
     if result.status is ConfirmStatus.APPLIED and result.refund_due:
         status = result.subscription_status
         what = "change" if result.purpose == "CHANGE" else "renewal"
-        return _notice(
+        return notice(
             Msg(
                 "payment_notice.cash_refund_due",
                 {
@@ -276,9 +283,9 @@ def _cash_screen(result: PaymentConfirmed, code: str) -> Screen:
             parts.append(Msg("pay.cash_owners_told"))
         if result.total >= CASH_VAT_LIMIT:
             parts.append(Msg("reg.cash_vat_warning", {"limit": Money(CASH_VAT_LIMIT)}))
-        return _notice(Join(tuple(parts)))
+        return notice(Join(tuple(parts)))
     if result.status in (ConfirmStatus.ALREADY_APPLIED, ConfirmStatus.DUPLICATE_PAYMENT):
-        return _notice(Msg("payment_notice.cash_already", {"subscription": subscription}))
+        return notice(Msg("payment_notice.cash_already", {"subscription": subscription}))
     if result.status is ConfirmStatus.WRONG_METHOD:
-        return _notice(Msg("pay.cash_wrong_method", {"subscription": subscription}))
-    return _notice(Msg("pay.cash_not_found", {"subscription": subscription}))
+        return notice(Msg("pay.cash_wrong_method", {"subscription": subscription}))
+    return notice(Msg("pay.cash_not_found", {"subscription": subscription}))

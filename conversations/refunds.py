@@ -16,7 +16,17 @@ from __future__ import annotations
 from typing import Final, Protocol
 
 from conversations.payment import OneTurnFlow
-from conversations.screens import Button, Day, Delivery, Join, Money, Msg, Param, Plain, Screen
+from conversations.screens import (
+    Button,
+    Day,
+    Join,
+    Money,
+    Msg,
+    Param,
+    Plain,
+    Screen,
+    notice,
+)
 from conversations.turn import Turn
 from domain.errors import NotFound, PermissionDenied
 from domain.usecases.refunds import (
@@ -51,10 +61,6 @@ def refund_button(order_code: str) -> Button:
     return Button(Msg("btn.refund"), action=REFUND_ACTION, arg=order_code)
 
 
-def _notice(text: Msg | Join, *rows: tuple[Button, ...]) -> Screen:
-    return Screen(text, tuple(rows), delivery=Delivery.NEW, final=True)
-
-
 def _due_params(due: RefundDue) -> dict[str, Param]:
     return {
         "total": Money(due.amount),
@@ -74,7 +80,7 @@ def dues_screen(order_code: str, dues: tuple[RefundDue, ...]) -> Screen:
     """The order's amounts due for refund, with a button per amount still due."""
     order = Plain(order_code)
     if not dues:
-        return _notice(Msg("refund.none", {"order": order}))
+        return notice(Msg("refund.none", {"order": order}))
     open_dues = [d for d in dues if not d.refunded]
     parts: list[Param] = [Msg("refund.title", {"order": order})]
     parts.extend(_due_line(d) for d in dues)
@@ -89,14 +95,14 @@ def dues_screen(order_code: str, dues: tuple[RefundDue, ...]) -> Screen:
         )
         for d in open_dues
     )
-    return _notice(Join(tuple(parts)), *rows)
+    return notice(Join(tuple(parts)), *rows)
 
 
 def pending_screen(dues: tuple[RefundDue, ...]) -> Screen:
     """What is still due across orders, newest first, with a button per order (its dues, to
     confirm one)."""
     if not dues:
-        return _notice(Msg("refund.pending_none"))
+        return notice(Msg("refund.pending_none"))
     parts: list[Param] = [Msg("refund.pending_title", {"count": len(dues)})]
     parts.extend(
         Msg("refund.pending_line", {"order": Plain(d.order_code), **_due_params(d)}) for d in dues
@@ -107,7 +113,7 @@ def pending_screen(dues: tuple[RefundDue, ...]) -> Screen:
         (Button(Msg("btn.refund_open", {"order": Plain(code)}), action=REFUND_ACTION, arg=code),)
         for code in orders
     )
-    return _notice(Join(tuple(parts)), *rows)
+    return notice(Join(tuple(parts)), *rows)
 
 
 def recorded_screen(result: RefundRecorded) -> Screen:
@@ -115,11 +121,11 @@ def recorded_screen(result: RefundRecorded) -> Screen:
     params: dict[str, Param] = {"order": Plain(due.order_code), "total": Money(due.amount)}
     if result.status is RefundStatus.ALREADY:
         refunded = due.refunded_at
-        return _notice(
+        return notice(
             Msg("refund.already", {**params, "refunded": Day(refunded) if refunded else Plain("—")})
         )
     key = "refund.recorded" if result.owners_told else "refund.recorded_untold"
-    return _notice(Msg(key, params))
+    return notice(Msg(key, params))
 
 
 class RefundFlow(OneTurnFlow):
@@ -136,7 +142,7 @@ class RefundFlow(OneTurnFlow):
             try:
                 t.extra.append(pending_screen(await self._refunds.pending(t.user_id)))
             except PermissionDenied:
-                t.extra.append(_notice(Msg("refund.staff_only")))
+                t.extra.append(notice(Msg("refund.staff_only")))
             return
         event_id: int | None = None
         code = arg
@@ -147,7 +153,7 @@ class RefundFlow(OneTurnFlow):
                 code = ""
         code = code.strip().upper()
         if not code:
-            t.extra.append(_notice(Msg("refund.usage")))
+            t.extra.append(notice(Msg("refund.usage")))
             return
         order = Plain(code)
         try:
@@ -156,12 +162,12 @@ class RefundFlow(OneTurnFlow):
                 return
             result = await self._refunds.record(RecordRefundRequest(t.user_id, code, event_id))
         except PermissionDenied:
-            t.extra.append(_notice(Msg("refund.staff_only")))
+            t.extra.append(notice(Msg("refund.staff_only")))
             return
         except NotFound:
-            t.extra.append(_notice(Msg("refund.order_not_found", {"order": order})))
+            t.extra.append(notice(Msg("refund.order_not_found", {"order": order})))
             return
         except RefundNotDue:
-            t.extra.append(_notice(Msg("refund.not_due", {"order": order})))
+            t.extra.append(notice(Msg("refund.not_due", {"order": order})))
             return
         t.extra.append(recorded_screen(result))

@@ -127,3 +127,8 @@ class Screen:
     #: a file to send after the message, as a document: (file name, content); the message
     #: stays the flow's message
     document: tuple[str, bytes] | None = None
+
+
+def notice(text: Msg | Join, *rows: tuple[Button, ...]) -> Screen:
+    """A message of its own that ends the flow (a notice, a one-turn command's answer)."""
+    return Screen(text, tuple(rows), delivery=Delivery.NEW, final=True)

@@ -11,7 +11,7 @@ from typing import Final, Protocol, TypeVar
 
 from conversations.engine import main_menu
 from conversations.kit import retry_notice, unexpected
-from conversations.screens import Button, Delivery, Join, Msg, Param, Plain, Screen
+from conversations.screens import Delivery, Join, Msg, Param, Plain, Screen
 from conversations.turn import Turn
 from domain.errors import InvalidInput
 from domain.model import Role
@@ -148,10 +148,6 @@ def person(t: Turn) -> Person:
         username=actor.username,
         locale=t.lang,
     )
-
-
-def notice(text: Msg | Join, *rows: tuple[Button, ...]) -> Screen:
-    return Screen(text, tuple(rows), delivery=Delivery.NEW, final=True)
 
 
 def business_params(b: BusinessView) -> dict[str, Param]:

@@ -13,13 +13,12 @@ from conversations.accounts.common import (
     business_params,
     finish,
     go,
-    notice,
     person,
 )
 from conversations.kit import unexpected
 from conversations.payment import CASH_ACTION
 from conversations.registration import PICKED_BY_STAFF
-from conversations.screens import Button, Delivery, Join, Msg, Param, Plain, Screen
+from conversations.screens import Button, Delivery, Join, Msg, Param, Plain, Screen, notice
 from conversations.turn import Turn
 from domain.catalog import ServiceKind
 from domain.errors import InvalidInput, NotFound, PermissionDenied

@@ -19,7 +19,6 @@ from conversations.accounts.common import (
     business_params,
     finish,
     invite_link,
-    notice,
     role_msg,
 )
 from conversations.accounts.draft import InviteDraft, InviteStep
@@ -36,6 +35,7 @@ from conversations.screens import (
     Plain,
     ReplyKeyboard,
     Screen,
+    notice,
 )
 from conversations.session import SharedUser
 from conversations.turn import Turn

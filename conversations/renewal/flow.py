@@ -20,6 +20,7 @@ from conversations.screens import (
     Param,
     Plain,
     Screen,
+    notice,
 )
 from conversations.turn import Turn
 from domain.catalog import Catalog, Promotion, PromotionScope, Purchase, ServiceKind
@@ -78,10 +79,6 @@ class RenewalBackend(Protocol):
     ) -> LifecycleChange: ...
 
     async def cancel_now(self, req: CancelNowRequest) -> LifecycleChange: ...
-
-
-def _notice(text: Msg | Join, *rows: tuple[Button, ...]) -> Screen:
-    return Screen(text, tuple(rows), delivery=Delivery.NEW, final=True)
 
 
 def _manage_button(code: str) -> tuple[Button, ...]:
@@ -147,7 +144,7 @@ class RenewalFlow:
     @staticmethod
     def _said(t: Turn, text: Msg | Join, code: str, *rows: tuple[Button, ...]) -> None:
         t.done = True
-        t.extra.append(_notice(text, *rows, _manage_button(code)))
+        t.extra.append(notice(text, *rows, _manage_button(code)))
 
     async def _set(self, t: Turn, sub: Subscription, *, renew: bool) -> None:
         change = await self._backend.set_renewal(t.user_id, int(sub.id), renew=renew)
@@ -345,7 +342,7 @@ class RenewalFlow:
         t.done = True
         if outcome.kind_of_service == ServiceKind.OS.value:
             t.extra.append(
-                _notice(
+                notice(
                     Msg(
                         "renew.cash_pending", {"order": order, "total": total, "code": Plain(code)}
                     ),
@@ -364,7 +361,7 @@ class RenewalFlow:
             )
         else:
             t.extra.append(
-                _notice(
+                notice(
                     Msg("pay.link_failed", {"order": order, "total": total}),
                     _repay_button(outcome.order_code),
                 )
@@ -518,7 +515,7 @@ def reminder_notice(params: Params, catalog: Catalog) -> Screen:
     code = _text(params, "subscription")
     days = params.get("days")
     shown: dict[str, Any] = {**_notice_params(params, catalog), "days": int(str(days or 0))}
-    return _notice(
+    return notice(
         Msg("renew_notice.reminder", shown),
         (Button(Msg("renew.btn.renew"), action=RENEW_ACTION, arg=code),),
         _manage_button(code),
@@ -529,19 +526,19 @@ def ended_notice(params: Params, catalog: Catalog) -> Screen:
     """EXPIRED (**Gia hạn** still possible) or CANCELLED at the period end as asked."""
     code = _text(params, "subscription")
     if _text(params, "status") == SubscriptionStatus.EXPIRED.value:
-        return _notice(
+        return notice(
             Msg("renew_notice.expired", _notice_params(params, catalog)),
             (Button(Msg("renew.btn.renew"), action=RENEW_ACTION, arg=code),),
             _manage_button(code),
         )
-    return _notice(
+    return notice(
         Msg("renew_notice.ended_cancelled", _notice_params(params, catalog)), _manage_button(code)
     )
 
 
 def staff_cancelled_notice(params: Params, catalog: Catalog) -> Screen:
     code = _text(params, "subscription")
-    return _notice(
+    return notice(
         Msg(
             "renew_notice.cancelled",
             {**_notice_params(params, catalog), "reason": Plain(_text(params, "reason"))},
