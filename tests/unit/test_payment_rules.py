@@ -232,12 +232,17 @@ async def test_a_different_amount_or_currency_applies_nothing(
     assert (await world.history(placed.order_id or 0)).count("payment.amount_mismatch") == 1
 
 
-async def test_money_reported_in_another_amount_is_recorded_and_told_once(world: World) -> None:
+async def reachable_admin(world: World) -> None:
+    """An admin who has written to the bot (so the staff notices reach them)."""
     async with world.db.uow as uow:
         await uow.users.upsert(User(id=ADMIN, first_name="Admin", created_at=world.clock.now()))
         await uow.users.set_global_role(ADMIN, Role.ADMIN)
         await uow.commit()
     await reachable(world, ADMIN)  # type: ignore[arg-type]
+
+
+async def test_money_reported_in_another_amount_is_recorded_and_told_once(world: World) -> None:
+    await reachable_admin(world)
     placed = await world.place()
     moid = f"{placed.order_code}-1"
     short = world.online(moid, placed.total - 1000)
@@ -281,11 +286,7 @@ async def test_an_unknown_merchant_order_id_is_not_found(world: World) -> None:
 
 
 async def test_a_second_payment_of_a_paid_order_is_kept_for_a_refund(world: World) -> None:
-    async with world.db.uow as uow:
-        await uow.users.upsert(User(id=ADMIN, first_name="Admin", created_at=world.clock.now()))
-        await uow.users.set_global_role(ADMIN, Role.ADMIN)
-        await uow.commit()
-    await reachable(world, ADMIN)  # type: ignore[arg-type]
+    await reachable_admin(world)
     placed = await world.place()
     first_moid = f"{placed.order_code}-1"
     await world.fail(PaymentFailureRequest(first_moid, "01", PaymentSource.NOTIFICATION))
