@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--bare", action="store_true", help="aiogram alone, as the bare bot")
     args = parser.parse_args()
     if not args.bare:
-        import bot  # installs the lazy types and the one-step bot binding
+        import bot  # noqa: F401  # installs the lazy types and the one-step bot binding
 
     from aiogram import Bot
     from aiogram.client.default import DefaultBotProperties
@@ -76,16 +76,18 @@ def main() -> None:
 
         session = BotSession()
         serialise = session.json_body
-    bot = Bot("123:abc", session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    client = Bot(
+        "123:abc", session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML)
+    )
     updates = json.dumps({"ok": True, "result": [PRESS]})
     edited = json.dumps({"ok": True, "result": PRESS["callback_query"]["message"]})  # type: ignore[index]
     poll = GetUpdates(offset=5, timeout=30)
 
     def press() -> None:
-        session.check_response(bot, poll, 200, updates)
+        session.check_response(client, poll, 200, updates)
         answer = AnswerCallbackQuery(callback_query_id="4382bfdwdsb323b2d9", text=None)
-        serialise(bot, answer)
-        session.check_response(bot, answer, 200, '{"ok": true, "result": true}')
+        serialise(client, answer)
+        session.check_response(client, answer, 200, '{"ok": true, "result": true}')
         keyboard = InlineKeyboardMarkup(
             inline_keyboard=[
                 [
@@ -98,8 +100,8 @@ def main() -> None:
         edit = EditMessageText(
             chat_id=111, message_id=42, text="<b>Chọn gói</b>\nMột hai ba", reply_markup=keyboard
         )
-        serialise(bot, edit)
-        session.check_response(bot, edit, 200, edited)
+        serialise(client, edit)
+        session.check_response(client, edit, 200, edited)
 
     low, median = rounds(press)
     way = "bare aiogram" if args.bare else "product"

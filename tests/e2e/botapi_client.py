@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, Self
 
 from sandbox.botapi import (
     BotApiState,
@@ -104,7 +104,7 @@ class ChatUser:
         quiet: float = 0.08,
         strict: bool = True,
         updates: HandledUpdates | None = None,
-    ) -> ChatUser:
+    ) -> Self:
         user = state.create_user(
             first_name,
             user_id=user_id,

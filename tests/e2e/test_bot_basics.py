@@ -285,7 +285,7 @@ async def test_a_webhook_update_delivered_three_times_at_once_is_handled_once(
         ) as response:
             return response.status
 
-    assert await asyncio.gather(deliver(), deliver(), deliver()) == [200, 200, 200]
+    assert list(await asyncio.gather(deliver(), deliver(), deliver())) == [200, 200, 200]
     sent = harness.api_calls(predicate=lambda c: c.method == "sendMessage")
     assert len(sent) - before == 1
     assert await deliver() == 200  # a later repeat too

@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from bot.change_rounds import ChangeRounds
 from domain.constants import VN_TZ
-from domain.model import MemoKind, MemoStatus, OrderPurpose, SubscriptionStatus
+from domain.model import MemoKind, MemoStatus, OrderPurpose, SubscriptionId, SubscriptionStatus
 from tests.e2e.botapi_client import ChatUser
 from tests.e2e.harness import BotHarness
 from tests.e2e.payments_fixtures import (  # noqa: F401 - the fixtures
@@ -63,7 +63,7 @@ async def subscription(shop: Shop, code: str) -> Any:
 
 async def history(shop: Shop, sub_id: int) -> list[str]:
     async with shop.bot.database.uow as uow:
-        page = await uow.history.page_for_subscription(sub_id, None, 0, 100)
+        page = await uow.history.page_for_subscription(SubscriptionId(sub_id), None, 0, 100)
     return [e.action for e in page.items]
 
 
@@ -279,7 +279,8 @@ async def test_trial_ends_with_the_owner_told_beforehand(shop: Shop) -> None:
     report = await rounds(shop).run_once()
     assert report.trials is not None and report.trials.reminded == 1
     await user.wait_for_text("sẽ kết thúc", timeout=15)
-    assert (await rounds(shop).run_once()).trials.reminded == 0  # once
+    again = await rounds(shop).run_once()
+    assert again.trials is not None and again.trials.reminded == 0  # once
     shop.clock.advance(timedelta(days=3))
     report = await rounds(shop).run_once()
     assert report.trials is not None and report.trials.ended == 1

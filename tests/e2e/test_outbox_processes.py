@@ -26,7 +26,7 @@ import pytest
 from sqlalchemy import text
 
 from bot.payments_http import IPN_PATH, RETURN_PATH
-from domain.outbox import Notice, NoticeKind
+from domain.outbox import JsonValue, Notice, NoticeKind
 from sandbox.botapi import BotApiServer
 from sandbox.vnptpay import SimulatorConfig, start_simulator
 from storage.db import Database
@@ -284,7 +284,7 @@ async def test_two_processes_drain_one_outbox_each_row_sent_once(
             now = datetime.now(UTC)
             for i in range(count):
                 user = users[i % len(users)]
-                params = {"order": f"DH-{i}", "total": 1000 + i}
+                params: dict[str, JsonValue] = {"order": f"DH-{i}", "total": 1000 + i}
                 await uow.outbox.add(Notice(NoticeKind.ORDER_EXPIRED, user.id, "vi", params), now)
             await uow.commit()
     finally:

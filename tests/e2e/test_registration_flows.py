@@ -320,7 +320,7 @@ async def test_a_button_from_an_older_message_changes_nothing(bot_factory: BotFa
     before = user.last_text()
     await user.press("Bảng giá", message_id=catalog_message)
     answer = user.last_callback_answer()
-    assert answer is not None and "Menu này đã cũ" in answer.text
+    assert answer is not None and answer.text is not None and "Menu này đã cũ" in answer.text
     assert "Lắp đặt camera giám sát" in user.last_text()  # the current step shown again
     assert before.split("\n")[0] in user.last_text()
 
@@ -451,7 +451,7 @@ async def test_a_user_without_permission_is_told_what_to_do(bot_factory: BotFact
     await stranger.press("1 tháng", prefix=True)
     await stranger.press("Đăng ký")
     answer = stranger.last_callback_answer()
-    assert answer is not None and answer.show_alert
+    assert answer is not None and answer.show_alert and answer.text is not None
     assert "chưa có quyền" in answer.text
 
 

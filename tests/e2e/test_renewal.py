@@ -111,7 +111,7 @@ async def test_an_on_subscription_reminded_then_renewed_with_a_card(shop: Shop) 
     summary = owner.last_text()
     new_end = plus_months(sub, 12)
     assert "Kỳ mới" in summary and money(PERSONAL_TOTAL) in summary
-    assert f"{new_end:%d/%m/%Y}" in summary  # type: ignore[str-format]
+    assert f"{new_end:%d/%m/%Y}" in summary
     # the renewal promotion of the catalog is offered here (never on a first registration)
     await owner.press("⬜ Gia hạn giảm 10%")
     # 250.000 − 10 % = 225.000, + 10 % VAT = 247.500

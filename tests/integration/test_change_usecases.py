@@ -265,6 +265,8 @@ async def test_trial_once_paid_then_active(w: ChangeWorld) -> None:
     assert (await w.start_trial(no_trial)).status is TrialStatus.NOT_OFFERED
     async with w.db.uow as uow:
         trial_sub = await uow.subscriptions.get_by_code(started[0].subscription_code)
+    assert trial_sub is not None and trial_sub.current_period_end is not None
+    assert trial_sub.current_period_start is not None
     assert trial_sub.status is SubscriptionStatus.IN_TRIAL
     assert trial_sub.current_period_end - trial_sub.current_period_start == timedelta(days=14)
 
@@ -299,6 +301,7 @@ async def test_trial_reminded_once_then_ended(w: ChangeWorld) -> None:
     assert (await w.trials()).ended == 1
     async with w.db.uow as uow:
         ended = await uow.subscriptions.get_by_code(started.subscription_code)
+    assert ended is not None
     assert ended.status is SubscriptionStatus.EXPIRED
     assert [chat for chat, _ in await w.notices(NoticeKind.TRIAL_ENDED)] == [OWNER_CHAT]
     assert (await w.trials()).ended == 0
@@ -308,6 +311,7 @@ async def test_an_order_service_change_waits_for_cash_then_applies(w: ChangeWorl
     placed = await w.place("SETUP", "SETUP-ONSITE", "Y1")
     done = await w.cash(ConfirmCashRequest(placed.subscription_code, AGENT))
     assert done.newly_applied
+    assert done.subscription_id is not None
     sub = await w.sub(done.subscription_id)
     w.clock.at = vn(2026, 6, 10, 9, 0)
     outcome = await w.confirm_change(sub.id, ChangeTarget("SETUP-PLUS", "Y1"), "os-change")

@@ -118,6 +118,7 @@ class Stack:
 
     async def order_with_link(self, locale: str = "vi") -> tuple[Any, str]:
         placed = await self.world.place(locale=locale)
+        assert placed.order_id is not None
         started = await self.start(placed.order_id)
         assert started.redirect_url.startswith(self.sim.base_url)
         return placed, started.merchant_order_id

@@ -393,8 +393,10 @@ async def table_snapshot(database: Database) -> dict[str, list[tuple[Any, ...]]]
     return snapshot
 
 
-def vn(*args: int) -> datetime:
-    return datetime(*args, tzinfo=VN)  # type: ignore[misc]
+def vn(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=VN)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from domain.model import Role, User, UserId
-from domain.outbox import REFUSED_BEFORE, Notice, NoticeKind, OutboxStatus
+from domain.outbox import REFUSED_BEFORE, JsonValue, Notice, NoticeKind, OutboxStatus
 from domain.ports import UnitOfWork
 from tests.integration import test_uow_contract as contract
 
@@ -53,7 +53,13 @@ async def status_of(uow: UnitOfWork, message_id: int) -> OutboxStatus | None:
 
 async def test_an_added_notice_round_trips_as_json_and_waits(uow: UnitOfWork) -> None:
     hanoi = NOW.astimezone(timezone(timedelta(hours=7)))
-    params = {"order": "DH-1", "total": 275_000, "cancelled": False, "ids": [1, 2], "code": None}
+    params: dict[str, JsonValue] = {
+        "order": "DH-1",
+        "total": 275_000,
+        "cancelled": False,
+        "ids": [1, 2],
+        "code": None,
+    }
     await add(uow, Notice(NoticeKind.PAYMENT_FAILED, 42, "en", params), at=hanoi)
     async with uow:
         [message] = await uow.outbox.claim("w", NOW, LEASE, 5)
@@ -71,7 +77,7 @@ async def test_an_added_notice_round_trips_as_json_and_waits(uow: UnitOfWork) ->
         None,
         None,
     )
-    assert (stats.depth, stats.oldest_age_seconds) == (1, pytest.approx(30.0))
+    assert stats.depth == 1 and stats.oldest_age_seconds == pytest.approx(30.0)
     async with uow:
         assert await uow.outbox.get(message.id + 1000) is None
 

@@ -34,7 +34,7 @@ from conversations.turn import RegistrationServices
 from domain.catalog import Catalog
 from domain.errors import NotFound, PermissionDenied
 from domain.model import JoinRequestStatus, Role, User, UserId
-from domain.outbox import Notice, NoticeKind
+from domain.outbox import JsonValue, Notice, NoticeKind
 from domain.registration import Access, EnterpriseRef
 from domain.usecases.accounts import (
     AcceptInvitationRequest,
@@ -445,7 +445,12 @@ async def test_an_owner_accepts_and_the_requester_is_told() -> None:
     ("accepted", "key"), [(True, "acc.join_accepted_you"), (False, "acc.join_refused_you")]
 )
 def test_the_requester_s_answer_renders_from_its_notice(accepted: bool, key: str) -> None:
-    params = {"business": A.name, "tax_code": A.tax_code, "name": "Khách", "accepted": accepted}
+    params: dict[str, JsonValue] = {
+        "business": A.name,
+        "tax_code": A.tax_code,
+        "name": "Khách",
+        "accepted": accepted,
+    }
     shown = notice_screen(Notice(NoticeKind.JOIN_DECIDED, 300, "vi", params), Catalog())
     assert key in screen_keys(shown)
     assert bool(shown.buttons) is accepted  # Quản lý thuê bao once a member
@@ -720,7 +725,7 @@ async def test_an_agents_on_order_goes_to_the_owners_too() -> None:
     assert (request.actor_id, request.enterprise_id) == (1, A.id)
     assert chat.accounts.called("owners") == [(A.id, (1,))]
     assert reply.outgoing == ()  # the owners' copy goes through the outbox
-    params = {
+    params: dict[str, JsonValue] = {
         "agent": "Hỗ trợ",
         "service": "NOPE",
         "business": A.name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -148,9 +149,10 @@ def test_reminder_key_is_per_subscription_period_and_offset() -> None:
 def test_validate_reminder_days() -> None:
     assert validate_reminder_days([1, 7, 3]) == (7, 3, 1)
     assert validate_reminder_days([]) == ()
-    for bad in ([0], [-1], [401], [3, 3], [True], ["7"]):
+    bad_lists: list[list[Any]] = [[0], [-1], [401], [3, 3], [True], ["7"]]
+    for bad in bad_lists:
         with pytest.raises(ValueError):
-            validate_reminder_days(bad)  # type: ignore[list-item]
+            validate_reminder_days(bad)
 
 
 A = LifecycleAction

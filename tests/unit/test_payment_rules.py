@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -69,7 +69,7 @@ class FakeWorld(World):
     """The payment world on a :class:`FakeDatabase`."""
 
     async def snapshot(self) -> Any:
-        return self.db.snapshot()
+        return cast(FakeDatabase, self.db).snapshot()
 
 
 def told(world: World, kind: NoticeKind) -> list[Notice]:
@@ -216,7 +216,7 @@ async def test_a_different_amount_or_currency_applies_nothing(
     world: World, change: dict[str, Any]
 ) -> None:
     placed = await world.place()
-    before = await world.snapshot()
+    before: Any = await world.snapshot()
     request = world.online(
         f"{placed.order_code}-1",
         placed.total + change.get("amount_delta", 0),
@@ -226,7 +226,7 @@ async def test_a_different_amount_or_currency_applies_nothing(
     result = await world.confirm(request)
 
     assert result.status is ConfirmStatus.AMOUNT_MISMATCH and not result.newly_applied
-    after = await world.snapshot()
+    after: Any = await world.snapshot()
     # nothing applied: only the order's history and the outbox (who is told) changed
     assert replace(after, history=before.history, outbox=before.outbox) == before
     assert (await world.history(placed.order_id or 0)).count("payment.amount_mismatch") == 1

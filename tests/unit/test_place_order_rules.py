@@ -250,7 +250,7 @@ async def test_staff_registering_for_a_business_tells_its_owners_who_use_the_bot
     placing: Placing,
 ) -> None:
     world = placing.world
-    setup = {"service": "SETUP", "plan": "SETUP-ONSITE", "cycle": "Y1"}
+    setup: dict[str, Any] = {"service": "SETUP", "plan": "SETUP-ONSITE", "cycle": "Y1"}
     await placing.place(placing.request("os-1", actor=AGENT, **setup))
     assert agent_notices(placing) == []  # the owner never wrote to the bot
     async with placing.db.uow as uow:

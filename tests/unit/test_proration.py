@@ -78,8 +78,10 @@ def _catalog(pro_downgrade: DowngradePolicy = DowngradePolicy.IMMEDIATELY) -> Ca
     )
 
 
-def vn(*args: int) -> datetime:
-    return datetime(*args, tzinfo=VN_TZ)
+def vn(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=VN_TZ)
 
 
 MARCH = {"period_start": vn(2026, 3, 1), "period_end": vn(2026, 4, 1)}

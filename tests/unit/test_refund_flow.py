@@ -18,7 +18,7 @@ from conversations.session import Actor, ChatSession, Event, EventKind
 from conversations.turn import RegistrationServices
 from domain.catalog import Catalog
 from domain.errors import DomainError, NotFound, PermissionDenied
-from domain.outbox import Notice, NoticeKind
+from domain.outbox import JsonValue, Notice, NoticeKind
 from domain.usecases.refunds import (
     RecordRefundRequest,
     RefundDue,
@@ -146,7 +146,7 @@ async def test_with_a_forged_button_it_shows_the_usage(arg: str) -> None:
 
 
 def test_the_staff_notice_has_the_refund_button_and_the_owners_do_not() -> None:
-    params = {
+    params: dict[str, JsonValue] = {
         "order": ORDER,
         "subscription": "TB-2026-000004",
         "total": 1_320_000,
@@ -169,7 +169,11 @@ def test_the_staff_notice_has_the_refund_button_and_the_owners_do_not() -> None:
 
 
 def test_the_owners_are_told_of_the_refund() -> None:
-    params = {"order": ORDER, "total": 1_320_000, "subscription": "TB-2026-000004"}
+    params: dict[str, JsonValue] = {
+        "order": ORDER,
+        "total": 1_320_000,
+        "subscription": "TB-2026-000004",
+    }
     screen = notice_screen(Notice(NoticeKind.PAYMENT_REFUNDED, 1, "vi", params), Catalog())
     assert keys(screen.text) == ["refund.notice"]
     said = texts(screen)
@@ -182,7 +186,7 @@ def test_the_owners_are_told_of_the_refund() -> None:
 
 
 def test_a_duplicate_payment_is_told_to_the_owners_and_to_staff_with_the_refund_button() -> None:
-    params = {
+    params: dict[str, JsonValue] = {
         "order": ORDER,
         "total": 275_000,
         "transaction": "TX-9",

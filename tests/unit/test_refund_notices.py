@@ -11,7 +11,7 @@ from bot.render import html_to_plain
 from conversations.notices import notice_screen
 from conversations.payment import _cash_screen
 from domain.model import PaymentMethod
-from domain.outbox import Notice, NoticeKind
+from domain.outbox import JsonValue, Notice, NoticeKind
 from domain.usecases import notices
 from domain.usecases.payments import ConfirmStatus, PaymentConfirmed
 from tests.unit.test_manage_flow import CATALOG, RENDER
@@ -94,7 +94,7 @@ def test_the_agent_who_took_the_cash_is_told_it_is_due_for_refund(
 
 @pytest.mark.parametrize("lang", ["vi", "en"])
 def test_money_reported_in_another_amount_reads_differently_to_owners_and_staff(lang: str) -> None:
-    params = {
+    params: dict[str, JsonValue] = {
         "order": "DH-2027-000002",
         "total": 1_100_000,
         "reported": 1_000_000,
@@ -103,7 +103,7 @@ def test_money_reported_in_another_amount_reads_differently_to_owners_and_staff(
         "transaction": "TX-7",
     }
 
-    def shown(audience: str, **changed: object) -> str:
+    def shown(audience: str, **changed: JsonValue) -> str:
         notice = Notice(
             NoticeKind.PAYMENT_AMOUNT_MISMATCH, 1, lang, {**params, **changed, "audience": audience}
         )

@@ -195,7 +195,8 @@ async def test_get_updates_goes_straight_through() -> None:
 
 
 def test_transient_errors() -> None:
-    assert is_transient(retry_after(1)(SEND))
+    too_many = retry_after(1)(SEND)
+    assert too_many is not None and is_transient(too_many)
     assert is_transient(server_error(SEND)) and is_transient(network(SEND))
     assert not is_transient(TelegramBadRequest(SEND, "Bad Request: chat not found"))
     assert not is_transient(TelegramForbiddenError(SEND, "Forbidden"))
