@@ -56,6 +56,13 @@ class SqlRepository:
         return Page.of((mapper(r) for r in rows), total, offset, limit)
 
 
+def per_dialect(build: Callable[[Callable[[Any], Any]], T]) -> dict[str, T]:
+    """``build(insert)`` with each dialect's ``insert`` (``on_conflict_do_nothing/do_update``,
+    the same API on both), keyed by dialect name: for statements built once, at import, that
+    :meth:`SqlRepository._insert` would build on every call."""
+    return {"postgresql": build(postgresql.insert), "sqlite": build(sqlite.insert)}
+
+
 def rowcount(result: Result[Any]) -> int:
     return cast(CursorResult[Any], result).rowcount
 
