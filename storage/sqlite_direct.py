@@ -29,16 +29,17 @@ from sqlalchemy.sql.expression import BindParameter, UpdateBase
 from storage.db import write_turns
 from storage.sqlite_inline import patiently
 
-__all__ = ["DirectWrite"]
+__all__ = ["DirectWrite", "own_value"]
 
 _BEGIN = "BEGIN IMMEDIATE"
-_NONE = object()
+#: no value of its own (see :func:`own_value`)
+NONE = object()
 
 
-def _own_value(bind: BindParameter[Any]) -> Any:
-    """The value a parameter carries in the statement (``value + 1``), else ``_NONE``."""
+def own_value(bind: BindParameter[Any]) -> Any:
+    """The value a parameter carries in the statement (``value + 1``), else ``NONE``."""
     if bind.callable is not None or bind.required or bind.value is None:
-        return _NONE
+        return NONE
     return bind.value
 
 
@@ -61,7 +62,7 @@ class DirectWrite:
         self._binds: tuple[tuple[str, Any, Callable[[Any], Any] | None], ...] = tuple(
             (
                 name,
-                _own_value(compiled.binds[name]),
+                own_value(compiled.binds[name]),
                 compiled.binds[name].type.bind_processor(dialect),
             )
             for name in names
@@ -75,7 +76,7 @@ class DirectWrite:
         """The driver's parameters for ``values`` (what SQLAlchemy would send)."""
         parameters = []
         for name, own, process in self._binds:
-            value = values[name] if own is _NONE else values.get(name, own)
+            value = values[name] if own is NONE else values.get(name, own)
             parameters.append(value if process is None else process(value))
         return tuple(parameters)
 
