@@ -23,39 +23,49 @@ from __future__ import annotations
 
 import sqlite3
 from collections import namedtuple
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import exc
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql.expression import Select
+from sqlalchemy.sql.expression import BindParameter, Select
 
-from storage.sqlite_direct import NONE, own_value
 from storage.sqlite_inline import patiently
 
-__all__ = ["DirectRead"]
+__all__ = ["NONE", "Compiled", "DirectRead", "own_value"]
+
+#: no value of its own (see :func:`own_value`)
+NONE = object()
 
 
-class DirectRead:
-    """``await read(values)``: the rows of ``statement`` for the parameters ``values`` (by
-    name), as named tuples of its result columns. An expanding ``IN`` parameter is expanded
-    per call, as SQLAlchemy does."""
+def own_value(bind: BindParameter[Any]) -> Any:
+    """The value a parameter carries in the statement (``value + 1``), else ``NONE``."""
+    if bind.callable is not None or bind.required or bind.value is None:
+        return NONE
+    return bind.value
 
-    def __init__(self, engine: AsyncEngine, statement: Select[Any]) -> None:
-        dialect = engine.dialect
-        if dialect.name == "sqlite":
-            self._fetch = self._on_sqlite
-        elif dialect.driver == "asyncpg":
-            self._fetch = self._on_asyncpg
-        else:
-            raise ValueError(f"DirectRead runs on SQLite and asyncpg, not {dialect.name}")
-        self._engine = engine
-        compiled = statement.compile(dialect=dialect)
+
+class Compiled:
+    """``statement`` compiled once for ``dialect`` (with ``column_keys``: the columns an INSERT
+    without ``.values()`` is given as parameters): the SQL and the driver's parameters for the
+    values by name, and the rows as named tuples with the result processors applied. An
+    expanding ``IN`` parameter is expanded per call, as SQLAlchemy does. Refuses a statement
+    that needs Python-side column defaults (SQLAlchemy computes them at execution)."""
+
+    def __init__(
+        self, statement: Any, dialect: Dialect, column_keys: Sequence[str] | None = None
+    ) -> None:
+        compiled: Any = statement.compile(
+            dialect=dialect, column_keys=list(column_keys) if column_keys is not None else None
+        )
         names = compiled.positiontup
         if names is None:
             raise ValueError("the dialect does not compile positional parameters")
+        if compiled.insert_prefetch or compiled.update_prefetch:
+            raise ValueError("the statement needs column defaults computed at execution")
         self._compiled = compiled
-        self._sql = str(compiled)
+        self.sql: str = str(compiled)
         self._expanding = bool(compiled.post_compile_params)
         self._binds: tuple[tuple[str, Any, Callable[[Any], Any] | None], ...] = tuple(
             (
@@ -65,14 +75,10 @@ class DirectRead:
             )
             for name in names
         )
-        columns = compiled._result_columns
+        columns = compiled._result_columns or []
         row: Any = namedtuple("Row", [c.keyname for c in columns])  # type: ignore[misc]
         self._make: Callable[[list[Any]], Any] = row._make
         self._processors = tuple(c.type._cached_result_processor(dialect, None) for c in columns)
-
-    @property
-    def sql(self) -> str:
-        return self._sql
 
     def statement(self, values: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
         """The SQL and the driver's parameters for ``values`` (what SQLAlchemy would send)."""
@@ -87,16 +93,39 @@ class DirectRead:
         for name, own, process in self._binds:
             value = values[name] if own is NONE else values.get(name, own)
             parameters.append(value if process is None else process(value))
-        return self._sql, tuple(parameters)
+        return self.sql, tuple(parameters)
 
-    async def __call__(self, values: Mapping[str, Any]) -> list[Any]:
-        sql, parameters = self.statement(values)
-        fetched = await self._fetch(sql, parameters)
+    def rows(self, fetched: Iterable[Sequence[Any]]) -> list[Any]:
+        """The driver's rows as a ``Result`` would hold them."""
         make, processors = self._make, self._processors
         return [
             make([v if p is None else p(v) for p, v in zip(processors, raw, strict=True)])
             for raw in fetched
         ]
+
+
+class DirectRead:
+    """``await read(values)``: the rows of ``statement`` for the parameters ``values`` (by
+    name), as named tuples of its result columns (:class:`Compiled`)."""
+
+    def __init__(self, engine: AsyncEngine, statement: Select[Any]) -> None:
+        dialect = engine.dialect
+        if dialect.name == "sqlite":
+            self._fetch = self._on_sqlite
+        elif dialect.driver == "asyncpg":
+            self._fetch = self._on_asyncpg
+        else:
+            raise ValueError(f"DirectRead runs on SQLite and asyncpg, not {dialect.name}")
+        self._engine = engine
+        self._compiled = Compiled(statement, dialect)
+
+    @property
+    def sql(self) -> str:
+        return self._compiled.sql
+
+    async def __call__(self, values: Mapping[str, Any]) -> list[Any]:
+        sql, parameters = self._compiled.statement(values)
+        return self._compiled.rows(await self._fetch(sql, parameters))
 
     def _announce(self, cursor: Any, sql: str, parameters: Any) -> tuple[str, Any]:
         for listener in self._engine.sync_engine.dispatch.before_cursor_execute:

@@ -24,23 +24,15 @@ from typing import Any
 
 from sqlalchemy import exc
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql.expression import BindParameter, UpdateBase
+from sqlalchemy.sql.expression import UpdateBase
 
 from storage.db import write_turns
+from storage.direct_read import NONE, own_value
 from storage.sqlite_inline import patiently
 
-__all__ = ["DirectWrite", "own_value"]
+__all__ = ["DirectWrite"]
 
 _BEGIN = "BEGIN IMMEDIATE"
-#: no value of its own (see :func:`own_value`)
-NONE = object()
-
-
-def own_value(bind: BindParameter[Any]) -> Any:
-    """The value a parameter carries in the statement (``value + 1``), else ``NONE``."""
-    if bind.callable is not None or bind.required or bind.value is None:
-        return NONE
-    return bind.value
 
 
 class DirectWrite:

@@ -240,7 +240,7 @@ class SqlUserRepository(SqlRepository):
         return [to_user(r) for r in rows]
 
     async def principal(self, user_id: UserId) -> Principal | None:
-        return to_principal((await self._session.execute(PRINCIPAL, {"id": user_id})).all())
+        return to_principal(await self._rows(PRINCIPAL, {"id": user_id}))
 
 
 class SqlMembershipRepository(SqlRepository):
@@ -310,8 +310,8 @@ class SqlEnterpriseRepository(SqlRepository):
     __slots__ = ()
 
     async def get(self, enterprise_id: EnterpriseId) -> Enterprise | None:
-        row = (await self._session.execute(ENTERPRISE_BY_ID, {"id": enterprise_id})).first()
-        return to_enterprise(row) if row is not None else None
+        rows = await self._rows(ENTERPRISE_BY_ID, {"id": enterprise_id})
+        return to_enterprise(rows[0]) if rows else None
 
     async def get_many(
         self, enterprise_ids: Collection[EnterpriseId]

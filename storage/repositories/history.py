@@ -48,7 +48,7 @@ class SqlHistoryRepository(SqlRepository):
 
     async def add(self, event: HistoryEvent) -> HistoryEvent:
         new_id = (
-            await self._session.execute(
+            await self._rows(
                 _ADD_EVENT,
                 {
                     "enterprise_id": event.enterprise_id,
@@ -59,8 +59,9 @@ class SqlHistoryRepository(SqlRepository):
                     "details": event.details,
                     "created_at": event.created_at,
                 },
+                insert=True,
             )
-        ).scalar_one()
+        )[0][0]
         return replace(event, id=HistoryEventId(new_id))
 
     async def list_for_order(self, order_id: OrderId) -> builtins.list[HistoryEvent]:

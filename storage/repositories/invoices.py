@@ -76,7 +76,7 @@ class SqlInvoiceRepository(SqlRepository):
     async def add(self, invoice: Invoice) -> Invoice:
         i = invoice
         new_id = (
-            await self._session.execute(
+            await self._rows(
                 _ADD_INVOICE,
                 {
                     "number": i.number,
@@ -91,8 +91,9 @@ class SqlInvoiceRepository(SqlRepository):
                     "created_at": i.created_at,
                     **_invoice_changes(i),
                 },
+                insert=True,
             )
-        ).scalar_one()
+        )[0][0]
         return replace(i, id=InvoiceId(new_id))
 
     async def get(self, invoice_id: InvoiceId, *, for_update: bool = False) -> Invoice | None:

@@ -75,8 +75,8 @@ class SqlCounterRepository(SqlRepository):
     __slots__ = ()
 
     async def next(self, name: str) -> int:
-        result = await self._session.execute(_NEXT_COUNTER[self._dialect], {"counter": name})
-        return int(result.scalar_one())
+        rows = await self._rows(_NEXT_COUNTER[self._dialect], {"counter": name})
+        return int(rows[0][0])
 
     async def current(self, name: str) -> int:
         value = await self._session.scalar(select(CounterRow.value).where(CounterRow.name == name))
@@ -155,13 +155,12 @@ class SqlOrderRepository(SqlRepository):
         return order_code(year, await SqlCounterRepository(self._session).next(order_counter(year)))
 
     async def add(self, order: Order) -> Order:
-        stmt = _ADD_ORDER[self._dialect]
-        new_id = (await self._session.execute(stmt, _order_values(order))).scalar_one_or_none()
-        if new_id is None:
+        rows = await self._rows(_ADD_ORDER[self._dialect], _order_values(order), insert=True)
+        if not rows:  # the idempotency key is taken
             existing = await self.by_idempotency_key(order.idempotency_key)
             assert existing is not None
             return existing
-        return replace(order, id=OrderId(new_id))
+        return replace(order, id=OrderId(rows[0][0]))
 
     async def get(self, order_id: OrderId, *, for_update: bool = False) -> Order | None:
         stmt = select(OrderRow).where(OrderRow.id == order_id)
@@ -175,8 +174,8 @@ class SqlOrderRepository(SqlRepository):
         return to_order(row) if row is not None else None
 
     async def by_idempotency_key(self, key: str) -> Order | None:
-        row = (await self._session.execute(_ORDER_BY_KEY, {"key": key})).first()
-        return to_order(row) if row is not None else None
+        rows = await self._rows(_ORDER_BY_KEY, {"key": key})
+        return to_order(rows[0]) if rows else None
 
     async def list_expired(self, now: datetime, limit: int = 100) -> list[Order]:
         rows = await self._session.scalars(
@@ -460,7 +459,7 @@ class SqlPromotionUsageRepository(SqlRepository):
         wanted = sorted(set(codes))
         if not wanted:
             return {}, {}
-        rows = await self._session.execute(USAGE, {"codes": wanted, "enterprise_id": enterprise_id})
+        rows = await self._rows(USAGE, {"codes": wanted, "enterprise_id": enterprise_id})
         return to_usage(wanted, rows)
 
     async def lock(self, codes: Collection[str]) -> None:

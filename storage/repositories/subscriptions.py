@@ -81,7 +81,7 @@ class SqlSubscriptionRepository(SqlRepository):
     async def add(self, subscription: Subscription) -> Subscription:
         s = subscription
         new_id = (
-            await self._session.execute(
+            await self._rows(
                 _ADD_SUBSCRIPTION,
                 {
                     "code": s.code,
@@ -95,8 +95,9 @@ class SqlSubscriptionRepository(SqlRepository):
                     "created_at": s.created_at,
                     **_subscription_changes(s),
                 },
+                insert=True,
             )
-        ).scalar_one()
+        )[0][0]
         return replace(s, id=SubscriptionId(new_id))
 
     async def get(

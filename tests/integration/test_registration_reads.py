@@ -1,7 +1,8 @@
 """The registration steps' reads outside a unit of work (storage/reads.py) on SQLite and
-PostgreSQL: the same answers as the repositories in a unit of work, one statement each and no
-transaction on SQLite; and placing an order builds no INSERT statement per call (the inserts
-are built once, the values sent as parameters)."""
+PostgreSQL: the same answers as the repositories in a unit of work, one statement each, no
+transaction; placing an order builds no INSERT statement per call (the inserts are built once,
+the values sent as parameters), and on SQLite runs its statements on the driver
+(``SqlRepository._rows``)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,20 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ValuesBase
 
-from domain.model import Enterprise, EnterpriseId, Membership, Role, User, UserId
+from domain.model import (
+    Enterprise,
+    EnterpriseId,
+    HistoryEvent,
+    Membership,
+    OrderId,
+    Role,
+    User,
+    UserId,
+)
 from domain.usecases.checkout import CheckoutOptions, RegistrantDirectory
 from storage.db import Database
 from storage.reads import SqlRegistrationReads
@@ -66,7 +78,7 @@ async def test_the_reads_answer_as_the_repositories(database: Database) -> None:
     assert stored is not None and stored.created_at == NOW and stored.created_at.tzinfo
     # the use cases answer the same with and without the reads
     with_reads, without = (
-        RegistrantDirectory(database.uow, reads),
+        RegistrantDirectory(lambda: database.uow, reads),
         RegistrantDirectory(lambda: database.uow),
     )
     for user_id in (1, 2, 3):
@@ -159,3 +171,53 @@ async def test_placing_an_order_builds_no_insert_statement(
     online = await world.place()  # ON: a payment attempt (not on the registration's path)
     assert placed.subscription_code and online.order_code
     assert [t for t in built if t != "payment_attempts"] == []
+
+
+async def test_placing_an_order_on_sqlite_runs_its_statements_on_the_driver(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite the statements of placing an order (without promotions) run on the
+    transaction's driver connection, not through SQLAlchemy's execution; the statement
+    listeners still see each of them, and the order is stored as before."""
+    executed: list[str] = []
+    execute = AsyncSession.execute
+
+    async def counted(self: AsyncSession, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        executed.append(str(statement).split("\n")[0])
+        return await execute(self, statement, *args, **kwargs)
+
+    monkeypatch.setattr(AsyncSession, "execute", counted)
+    with StatementLog(world.db) as log:
+        placed = await world.place("SETUP", "SETUP-ONSITE", "Y1")
+    inserts = [s.split("(")[0].strip() for s in log.statements if s.startswith("INSERT")]
+    assert inserts == [
+        "INSERT INTO counters",
+        "INSERT INTO orders",
+        "INSERT INTO history_events",
+        "INSERT INTO counters",
+        "INSERT INTO subscriptions",
+        "INSERT INTO invoices",
+        "INSERT INTO history_events",
+    ]
+    if world.db.is_sqlite:
+        assert executed == []
+    else:
+        assert len(executed) == len(log.statements)
+    async with world.db.uow as uow:
+        order = await uow.orders.by_idempotency_key("key-1-SETUP-Y1")
+        assert order is not None and order.code == placed.order_code
+        subscriptions = await uow.subscriptions.for_order(order.id)
+        assert [s.code for s in subscriptions] == [placed.subscription_code]
+        invoices = await uow.invoices.for_subscription(subscriptions[0].id)
+        assert [i.order_id for i in invoices] == [order.id]
+        events = await uow.history.list_for_order(order.id)
+    assert [e.action for e in events] == ["order.created", "subscription.created"]
+    assert events[0].details == {"order": order.code, "total": order.total, "kind": "OS"}
+
+
+async def test_a_driver_error_is_raised_as_sqlalchemy_raises_it(database: Database) -> None:
+    async with database.uow as uow:
+        with pytest.raises(IntegrityError):  # no such order: the foreign key refuses it
+            await uow.history.add(
+                HistoryEvent(action="x", created_at=NOW, order_id=OrderId(999_999))
+            )
