@@ -4,9 +4,9 @@ work: each read is one statement, what was committed when it ran.
 The wizard makes about seven such reads per registration (a business's details, the uses of
 promotions, who the user is); through a unit of work each cost a session and a transaction
 (on SQLite ``BEGIN IMMEDIATE`` after the writer's turn). Here each runs on the driver
-(:class:`storage.direct_read.DirectRead`, SQLite and asyncpg; another driver: a Core
-connection). The statements and the rows' mapping are the repositories' own
-(``storage.repositories.accounts``, ``orders``), so the answers are the same.
+(:class:`storage.direct_read.DirectRead`, SQLite and asyncpg; another driver, and an in-memory
+SQLite database: a Core connection). The statements and the rows' mapping are the
+repositories' own (``storage.repositories.accounts``, ``orders``), so the answers are the same.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Select
 
@@ -34,7 +35,13 @@ __all__ = ["SqlRegistrationReads"]
 class SqlRegistrationReads:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        direct = engine.dialect.name == "sqlite" or engine.dialect.driver == "asyncpg"
+        if engine.dialect.name == "sqlite":
+            # an in-memory database has one connection for everyone (StaticPool): a read
+            # beside another task's transaction would share it, and its return to the pool
+            # would roll that transaction back; there a read takes its turn (Core connection)
+            direct = make_url(str(engine.url)).database not in (None, "", ":memory:")
+        else:
+            direct = engine.dialect.driver == "asyncpg"
         self._direct: dict[int, DirectRead] | None = {} if direct else None
 
     async def _rows(self, statement: Select[Any], values: Mapping[str, Any]) -> list[Any]:

@@ -28,6 +28,7 @@ from domain.model import (
 )
 from domain.usecases.checkout import CheckoutOptions, RegistrantDirectory
 from storage.db import Database
+from storage.models import Base
 from storage.reads import SqlRegistrationReads
 from tests.integration.test_payment_usecases import CATALOG, World
 from tests.integration.test_payment_usecases import clock as clock
@@ -221,3 +222,19 @@ async def test_a_driver_error_is_raised_as_sqlalchemy_raises_it(database: Databa
             await uow.history.add(
                 HistoryEvent(action="x", created_at=NOW, order_id=OrderId(999_999))
             )
+
+
+async def test_in_memory_sqlite_reads_take_their_turn() -> None:
+    """An in-memory database has one connection: the reads go through a Core connection
+    (their turn, as any transaction), not beside another task's transaction."""
+    database = Database("sqlite+aiosqlite://")
+    try:
+        async with database.engine.begin() as connection:
+            await connection.run_sync(Base.metadata.create_all)
+        a, _ = await _seed(database)
+        reads = SqlRegistrationReads(database.engine)
+        assert reads._direct is None
+        stored = await reads.enterprise(a)
+        assert stored is not None and stored.name == "Công ty An Phát"
+    finally:
+        await database.dispose()
