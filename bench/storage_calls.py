@@ -22,12 +22,16 @@ from pathlib import Path
 from bot.catalog_file import load_catalog_file
 from bot.metrics import Metrics, count_statements
 from domain.model import ConversationRecord, Enterprise, Membership, Role, User, UserId
+from domain.pricing import NO_USAGE, Selection, quote
+from domain.registration import ConfirmRequest, ContactInfo, DetailEdits, OrderOutcomeKind
 from domain.usecases.checkout import CheckoutOptions, RegistrantDirectory
 from domain.usecases.outbox import Contact, RecordContact
+from domain.usecases.registration import PlaceOrder
 from storage.conversation_store import SqlConversationStore
 from storage.db import Database
 from storage.local_store import CachedConversationStore
 from storage.migrate import upgrade_to_head
+from storage.reads import SqlRegistrationReads
 
 NOW = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
 DRAFT = {
@@ -88,15 +92,49 @@ async def main(db: str, calls: int, only: set[str] | None) -> None:
     catalog = load_catalog_file(Path.cwd() / "catalog.sample.yaml")
     async with database.uow as uow:
         business = await uow.enterprises.add(
-            Enterprise(tax_code="0101234567", name="Công ty TNHH ABC", created_at=NOW)
+            Enterprise(tax_code="0100233488", name="Công ty TNHH ABC", created_at=NOW)
         )
         await uow.users.upsert(User(id=UserId(77), first_name="An", created_at=NOW))
         await uow.memberships.add(Membership(UserId(77), business.id, Role.OWNER))
         await uow.commit()
     store = CachedConversationStore(SqlConversationStore(database.engine))
-    registrants = RegistrantDirectory(lambda: database.uow)
-    checkout = CheckoutOptions(lambda: database.uow, lambda: catalog)
+    # as the bot wires them: the reads outside a unit of work
+    reads = SqlRegistrationReads(database.engine)
+    registrants = RegistrantDirectory(lambda: database.uow, reads)
+    checkout = CheckoutOptions(lambda: database.uow, lambda: catalog, reads)
+    # as before round 7: each read in a unit of work of its own
+    registrants_uow = RegistrantDirectory(lambda: database.uow)
+    checkout_uow = CheckoutOptions(lambda: database.uow, lambda: catalog)
     record_contact = RecordContact(lambda: database.uow, _Clock())
+    place_order = PlaceOrder(lambda: database.uow, lambda: catalog, _Clock())
+    # the bench's wizard: Wifi doanh nghiệp (an OS service: subscription and invoice at once)
+    selection = Selection(service_code="WIFI-BIZ", plan_code="WIFI-SME", cycle_code="M1")
+    total = quote(catalog, selection, today=NOW.date(), usage=NO_USAGE).total
+
+    async def place(i: int) -> None:
+        outcome = (
+            await place_order.place(
+                ConfirmRequest(
+                    actor_id=77,
+                    enterprise_id=business.id,
+                    selection=selection,
+                    edits=DetailEdits(
+                        invoice={"addr": "1 Lê Lợi, Hà Nội", "email": "kt@anbinh.vn"},
+                        customer={"addr": "1 Lê Lợi, Hà Nội", "phone": "0912345678"},
+                    ),
+                    contact=ContactInfo("Nguyễn Thị Lan", "0912345678", "lan.nguyen@anbinh.vn"),
+                    expected_total=total,
+                    idempotency_key=f"place-{i}-{time.perf_counter_ns()}",
+                    locale="vi",
+                    chat_id=77,
+                )
+            )
+        ).outcome
+        assert outcome.kind is OrderOutcomeKind.CREATED, outcome
+
+    async def principal(i: int) -> None:
+        async with database.uow as uow:
+            await uow.users.principal(UserId(77))
 
     async def put(i: int) -> None:
         key = f"chat:{i % 100}:user:{i % 100}"
@@ -111,8 +149,13 @@ async def main(db: str, calls: int, only: set[str] | None) -> None:
         "enterprise": lambda i: registrants.enterprise(business.id),
         "usage": lambda i: checkout.usage(business.id),
         "access": lambda i: registrants.access(77),
+        "enterprise_uow": lambda i: registrants_uow.enterprise(business.id),
+        "usage_uow": lambda i: checkout_uow.usage(business.id),
+        "access_uow": lambda i: registrants_uow.access(77),
         "record_contact": lambda i: record_contact(Contact(1000 + i % 100, "An", "an", "vi")),
         "empty_uow": empty_uow,
+        "principal": principal,
+        "place": place,
     }
     try:
         for label, call in measured.items():
@@ -129,6 +172,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--only", help="comma-separated: " + "put,enterprise,usage,...")
+    parser.add_argument("--only", help="comma-separated: put,enterprise,usage,...,place")
     args = parser.parse_args()
     asyncio.run(main(args.db, args.calls, set(args.only.split(",")) if args.only else None))

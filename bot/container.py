@@ -152,6 +152,7 @@ from storage.local_store import (
     MemoryUpdateDeduper,
 )
 from storage.outbox_probe import SqlDueProbe
+from storage.reads import SqlRegistrationReads
 from storage.redis_store import (
     RedisChatLock,
     RedisConversationStore,
@@ -462,9 +463,11 @@ class Container:
     def engine(self) -> ConversationEngine:
         """The real engine: the flows on the database, paying through the gateway."""
         settings = self.settings
+        # the steps' reads outside a unit of work (PlaceOrder reads again in its transaction)
+        reads = SqlRegistrationReads(self.database.engine)
         registration = RegistrationServices(
-            registrants=RegistrantDirectory(self.uow),
-            checkout=CheckoutOptions(self.uow, self.catalog.get),
+            registrants=RegistrantDirectory(self.uow, reads),
+            checkout=CheckoutOptions(self.uow, self.catalog.get, reads),
             confirmation=ConfirmRegistration(self.place_order, self.payments.start),
             trial=StartTrial(self.uow, self.catalog.get, self.clock),
         )

@@ -24,22 +24,15 @@ from typing import Any
 
 from sqlalchemy import exc
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql.expression import BindParameter, UpdateBase
+from sqlalchemy.sql.expression import UpdateBase
 
 from storage.db import write_turns
+from storage.direct_read import NONE, own_value
 from storage.sqlite_inline import patiently
 
 __all__ = ["DirectWrite"]
 
 _BEGIN = "BEGIN IMMEDIATE"
-_NONE = object()
-
-
-def _own_value(bind: BindParameter[Any]) -> Any:
-    """The value a parameter carries in the statement (``value + 1``), else ``_NONE``."""
-    if bind.callable is not None or bind.required or bind.value is None:
-        return _NONE
-    return bind.value
 
 
 class DirectWrite:
@@ -61,7 +54,7 @@ class DirectWrite:
         self._binds: tuple[tuple[str, Any, Callable[[Any], Any] | None], ...] = tuple(
             (
                 name,
-                _own_value(compiled.binds[name]),
+                own_value(compiled.binds[name]),
                 compiled.binds[name].type.bind_processor(dialect),
             )
             for name in names
@@ -75,7 +68,7 @@ class DirectWrite:
         """The driver's parameters for ``values`` (what SQLAlchemy would send)."""
         parameters = []
         for name, own, process in self._binds:
-            value = values[name] if own is _NONE else values.get(name, own)
+            value = values[name] if own is NONE else values.get(name, own)
             parameters.append(value if process is None else process(value))
         return tuple(parameters)
 

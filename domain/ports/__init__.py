@@ -14,6 +14,7 @@ from domain.ports.accounts import (
     InvitationRepository,
     JoinRequestRepository,
     MembershipRepository,
+    RegistrationReads,
     UserRepository,
 )
 from domain.ports.commerce import (
@@ -57,6 +58,7 @@ __all__ = [
     "OrderRepository",
     "PaymentRepository",
     "PromotionUsageRepository",
+    "RegistrationReads",
     "RenewalRepository",
     "SubscriptionRepository",
     "SystemClock",

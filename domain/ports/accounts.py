@@ -135,3 +135,24 @@ class JoinRequestRepository(Protocol):
     ) -> bool:
         """Accept or refuse a pending request; True for the one caller that decided it."""
         ...
+
+
+class RegistrationReads(Protocol):
+    """What the registration steps read before **Xác nhận** (who the user is, a business's
+    details, the uses of promotions), each read one statement outside any unit of work: what
+    was committed when it ran. PlaceOrder reads them again in its own transaction."""
+
+    async def principal(self, user_id: UserId) -> Principal | None: ...
+
+    async def enterprise(self, enterprise_id: EnterpriseId) -> Enterprise | None: ...
+
+    async def enterprises(
+        self, enterprise_ids: Collection[EnterpriseId]
+    ) -> dict[EnterpriseId, Enterprise]: ...
+
+    async def promotion_usage(
+        self, codes: Collection[str], enterprise_id: EnterpriseId
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        """As ``PromotionUsageRepository.usage``: the uses of each code in all and by the
+        business."""
+        ...

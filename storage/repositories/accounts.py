@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -29,11 +29,11 @@ _USER_COLUMNS = tuple(UserRow.__table__.c)
 _USERS = cast(Table, UserRow.__table__)
 _MEMBERSHIPS = cast(Table, MembershipRow.__table__)
 _ENTERPRISES = cast(Table, EnterpriseRow.__table__)
-_ENTERPRISE_BY_ID = select(_ENTERPRISES).where(_ENTERPRISES.c.id == bindparam("id"))
-_ENTERPRISES_BY_IDS = select(_ENTERPRISES).where(
+ENTERPRISE_BY_ID = select(_ENTERPRISES).where(_ENTERPRISES.c.id == bindparam("id"))
+ENTERPRISES_BY_IDS = select(_ENTERPRISES).where(
     _ENTERPRISES.c.id.in_(bindparam("ids", expanding=True))
 )
-_PRINCIPAL = (
+PRINCIPAL = (
     select(
         *_USERS.c,
         _MEMBERSHIPS.c.enterprise_id.label("membership_enterprise_id"),
@@ -67,6 +67,23 @@ def to_membership(row: Any) -> Membership:
         enterprise_id=EnterpriseId(row.enterprise_id),
         role=Role(row.role),
     )
+
+
+def to_principal(rows: Sequence[Any]) -> Principal | None:
+    """The user and memberships from the rows of :data:`PRINCIPAL` (None: no rows)."""
+    if not rows:
+        return None
+    user = to_user(rows[0])
+    memberships = tuple(
+        Membership(
+            user_id=user.id,
+            enterprise_id=EnterpriseId(r.membership_enterprise_id),
+            role=Role(r.membership_role),
+        )
+        for r in rows
+        if r.membership_enterprise_id is not None
+    )
+    return Principal(user=user, memberships=memberships)
 
 
 def to_enterprise(row: Any) -> Enterprise:
@@ -223,20 +240,7 @@ class SqlUserRepository(SqlRepository):
         return [to_user(r) for r in rows]
 
     async def principal(self, user_id: UserId) -> Principal | None:
-        rows = (await self._session.execute(_PRINCIPAL, {"id": user_id})).all()
-        if not rows:
-            return None
-        user = to_user(rows[0])
-        memberships = tuple(
-            Membership(
-                user_id=user.id,
-                enterprise_id=EnterpriseId(r.membership_enterprise_id),
-                role=Role(r.membership_role),
-            )
-            for r in rows
-            if r.membership_enterprise_id is not None
-        )
-        return Principal(user=user, memberships=memberships)
+        return to_principal(await self._rows(PRINCIPAL, {"id": user_id}))
 
 
 class SqlMembershipRepository(SqlRepository):
@@ -306,17 +310,15 @@ class SqlEnterpriseRepository(SqlRepository):
     __slots__ = ()
 
     async def get(self, enterprise_id: EnterpriseId) -> Enterprise | None:
-        row = (await self._session.execute(_ENTERPRISE_BY_ID, {"id": enterprise_id})).first()
-        return to_enterprise(row) if row is not None else None
+        rows = await self._rows(ENTERPRISE_BY_ID, {"id": enterprise_id})
+        return to_enterprise(rows[0]) if rows else None
 
     async def get_many(
         self, enterprise_ids: Collection[EnterpriseId]
     ) -> dict[EnterpriseId, Enterprise]:
         if not enterprise_ids:
             return {}
-        rows = await self._session.execute(
-            _ENTERPRISES_BY_IDS, {"ids": sorted(set(enterprise_ids))}
-        )
+        rows = await self._session.execute(ENTERPRISES_BY_IDS, {"ids": sorted(set(enterprise_ids))})
         return {EnterpriseId(r.id): to_enterprise(r) for r in rows}
 
     async def by_tax_code(self, tax_code: str) -> Enterprise | None:

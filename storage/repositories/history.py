@@ -7,7 +7,7 @@ from collections.abc import Collection
 from dataclasses import replace
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, or_, select
+from sqlalchemy import Table, and_, insert, or_, select
 
 from domain.model import (
     EnterpriseId,
@@ -39,6 +39,9 @@ def to_history_event(row: Any) -> HistoryEvent:
 
 #: the table, not the mapped class: a Core INSERT skips the ORM's bulk-insert machinery
 _HISTORY = cast(Table, HistoryEventRow.__table__)
+#: built once, the values as execution parameters (no statement, bound parameters nor type
+#: objects made per call)
+_ADD_EVENT = insert(_HISTORY).returning(_HISTORY.c.id)
 
 
 class SqlHistoryRepository(SqlRepository):
@@ -46,20 +49,20 @@ class SqlHistoryRepository(SqlRepository):
 
     async def add(self, event: HistoryEvent) -> HistoryEvent:
         new_id = (
-            await self._session.execute(
-                self._insert(_HISTORY)
-                .values(
-                    enterprise_id=event.enterprise_id,
-                    subscription_id=event.subscription_id,
-                    order_id=event.order_id,
-                    actor_id=event.actor_id,
-                    action=event.action,
-                    details=event.details,
-                    created_at=event.created_at,
-                )
-                .returning(_HISTORY.c.id)
+            await self._rows(
+                _ADD_EVENT,
+                {
+                    "enterprise_id": event.enterprise_id,
+                    "subscription_id": event.subscription_id,
+                    "order_id": event.order_id,
+                    "actor_id": event.actor_id,
+                    "action": event.action,
+                    "details": event.details,
+                    "created_at": event.created_at,
+                },
+                insert=True,
             )
-        ).scalar_one()
+        )[0][0]
         return replace(event, id=HistoryEventId(new_id))
 
     async def list_for_order(self, order_id: OrderId) -> builtins.list[HistoryEvent]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, insert, select, update
 
 from domain.model import (
     EnterpriseId,
@@ -66,6 +66,8 @@ def _invoice_changes(i: Invoice) -> dict[str, Any]:
 
 #: the table, not the mapped class: a Core INSERT skips the ORM's bulk-insert machinery
 _INVOICES = cast(Table, InvoiceRow.__table__)
+#: built once, the values as execution parameters
+_ADD_INVOICE = insert(_INVOICES).returning(_INVOICES.c.id)
 
 
 class SqlInvoiceRepository(SqlRepository):
@@ -74,24 +76,24 @@ class SqlInvoiceRepository(SqlRepository):
     async def add(self, invoice: Invoice) -> Invoice:
         i = invoice
         new_id = (
-            await self._session.execute(
-                self._insert(_INVOICES)
-                .values(
-                    number=i.number,
-                    order_id=i.order_id,
-                    enterprise_id=i.enterprise_id,
-                    subtotal=i.subtotal,
-                    discount_total=i.discount_total,
-                    vat_total=i.vat_total,
-                    total=i.total,
-                    lines=i.lines,
-                    payment_method=i.payment_method.value,
-                    created_at=i.created_at,
+            await self._rows(
+                _ADD_INVOICE,
+                {
+                    "number": i.number,
+                    "order_id": i.order_id,
+                    "enterprise_id": i.enterprise_id,
+                    "subtotal": i.subtotal,
+                    "discount_total": i.discount_total,
+                    "vat_total": i.vat_total,
+                    "total": i.total,
+                    "lines": i.lines,
+                    "payment_method": i.payment_method.value,
+                    "created_at": i.created_at,
                     **_invoice_changes(i),
-                )
-                .returning(_INVOICES.c.id)
+                },
+                insert=True,
             )
-        ).scalar_one()
+        )[0][0]
         return replace(i, id=InvoiceId(new_id))
 
     async def get(self, invoice_id: InvoiceId, *, for_update: bool = False) -> Invoice | None:

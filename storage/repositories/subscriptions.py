@@ -6,7 +6,7 @@ from collections.abc import Collection
 from dataclasses import replace
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, select, update
+from sqlalchemy import Table, and_, insert, select, update
 
 from domain.catalog import ServiceKind
 from domain.model import (
@@ -67,6 +67,8 @@ def _subscription_changes(s: Subscription) -> dict[str, Any]:
 
 #: the table, not the mapped class: a Core INSERT skips the ORM's bulk-insert machinery
 _SUBSCRIPTIONS = cast(Table, SubscriptionRow.__table__)
+#: built once, the values as execution parameters
+_ADD_SUBSCRIPTION = insert(_SUBSCRIPTIONS).returning(_SUBSCRIPTIONS.c.id)
 
 
 class SqlSubscriptionRepository(SqlRepository):
@@ -79,23 +81,23 @@ class SqlSubscriptionRepository(SqlRepository):
     async def add(self, subscription: Subscription) -> Subscription:
         s = subscription
         new_id = (
-            await self._session.execute(
-                self._insert(_SUBSCRIPTIONS)
-                .values(
-                    code=s.code,
-                    order_id=s.order_id,
-                    enterprise_id=s.enterprise_id,
-                    service_code=s.service_code,
-                    plan_code=s.plan_code,
-                    cycle_code=s.cycle_code,
-                    kind=s.kind.value,
-                    registered_by=s.registered_by,
-                    created_at=s.created_at,
+            await self._rows(
+                _ADD_SUBSCRIPTION,
+                {
+                    "code": s.code,
+                    "order_id": s.order_id,
+                    "enterprise_id": s.enterprise_id,
+                    "service_code": s.service_code,
+                    "plan_code": s.plan_code,
+                    "cycle_code": s.cycle_code,
+                    "kind": s.kind.value,
+                    "registered_by": s.registered_by,
+                    "created_at": s.created_at,
                     **_subscription_changes(s),
-                )
-                .returning(_SUBSCRIPTIONS.c.id)
+                },
+                insert=True,
             )
-        ).scalar_one()
+        )[0][0]
         return replace(s, id=SubscriptionId(new_id))
 
     async def get(
