@@ -157,10 +157,9 @@ from storage.redis_store import (
     RedisChatLock,
     RedisConversationStore,
     RedisUpdateDeduper,
-    RedisUpdateJournal,
-    RedisUpdateTurns,
 )
 from storage.redis_store import connect as connect_redis
+from storage.redis_turns import RedisUpdateJournal, RedisUpdateTurns
 
 if TYPE_CHECKING:  # redis is imported only with REDIS_URL (storage.redis_store.connect)
     from redis.asyncio import Redis
@@ -295,12 +294,10 @@ class Container:
             lock = RedisChatLock(self.redis, prefix=prefix, ttl=timedelta(seconds=10))
             deduper = RedisUpdateDeduper(self.redis, prefix=per_bot)
             journal = RedisUpdateJournal(self.redis, prefix=per_bot)
+            # a turn's lock script reads the draft and the journal; its end saves the draft
+            store = RedisConversationStore(self.redis, prefix=prefix, ttl=ttl)
             return StateStores(
-                RedisConversationStore(self.redis, prefix=prefix, ttl=ttl),
-                lock,
-                deduper,
-                journal,
-                RedisUpdateTurns(lock, deduper, journal),
+                store, lock, deduper, journal, RedisUpdateTurns(lock, deduper, journal, store)
             )
         # REDIS_URL unset means one bot process: drafts are read from memory, written through
         local_lock, memory_deduper = LocalChatLock(), MemoryUpdateDeduper()

@@ -190,14 +190,15 @@ class FloodLimiter:
         ticket = 0
         try:
             while True:
-                wait, ticket = await self._try(chat, token, ticket)
+                wait, ticket, exact = await self._try(chat, token, ticket)
                 if wait <= 0:
                     return Permit(chat, token, weight, self._clock() - started)
                 if cancel_requested():
                     # the cancel was lost inside the Redis call (bot.stopping): a waiter given
                     # up on must not wait on for a slot and send
                     raise asyncio.CancelledError
-                await self._sleep(min(wait, self.limits.poll))
+                # a wait known to the end is slept in one go (one look fewer per poll on Redis)
+                await self._sleep(wait if exact else min(wait, self.limits.poll))
         except BaseException:
             with contextlib.suppress(Exception):  # the queues drop a silent waiter anyway
                 await self._leave(chat, token)
@@ -210,8 +211,12 @@ class FloodLimiter:
         chat_hold = max(self.limits.chat_interval * permit.weight, hold)
         await self._release(permit.chat, permit.token, chat_hold)
 
-    async def _try(self, chat: str, token: str, ticket: int) -> tuple[float, int]:
-        """Take both slots (``(0.0, ticket)``) or say how long to wait before looking again.
+    async def _try(self, chat: str, token: str, ticket: int) -> tuple[float, int, bool]:
+        """Take both slots (``(0.0, ticket, True)``) or say how long to wait before looking
+        again, and whether that wait is exact: nothing can free the slots sooner (the chat's
+        slot was released and is held for at most ``chat_interval``: a release holds a slot at
+        least that long, so neither its holder nor anyone else can end it earlier); else the
+        waiter looks again within ``poll``.
 
         ``ticket`` is 0 on the first look; the answer's ticket is passed on the next ones."""
         raise NotImplementedError
@@ -263,7 +268,7 @@ class LocalFloodLimiter(FloodLimiter):
         self._chat_queues: dict[str, WaitQueue] = {}
         self._tickets = itertools.count(1)
 
-    async def _try(self, chat: str, token: str, ticket: int) -> tuple[float, int]:
+    async def _try(self, chat: str, token: str, ticket: int) -> tuple[float, int, bool]:
         now = self._clock()
         ticket = ticket or next(self._tickets)
         window = self._chats.get(chat)
@@ -273,18 +278,18 @@ class LocalFloodLimiter(FloodLimiter):
         if queue is None:
             queue = self._chat_queues[chat] = WaitQueue()
         if queue.join(token, ticket) > 0:
-            return self.limits.poll, ticket  # an older waiter of this chat goes first
+            return self.limits.poll, ticket, False  # an older waiter of this chat goes first
         wait = window.wait(now)
         if wait > 0:
-            return wait, ticket
+            return wait, ticket, wait <= self.limits.chat_interval
         ahead = self._all_queue.join(token, ticket)
         wait = self._all.wait_for(now, ahead + 1, unknown=self.limits.poll)
         if wait > 0:
-            return wait, ticket
+            return wait, ticket, False
         window.take(now, token, self.limits.lease)
         self._all.take(now, token, self.limits.lease)
         self._dequeue(chat, token)
-        return 0.0, ticket
+        return 0.0, ticket, True
 
     async def _leave(self, chat: str, token: str) -> None:
         self._dequeue(chat, token)
@@ -314,7 +319,7 @@ class LocalFloodLimiter(FloodLimiter):
 # KEYS: chat slots, global slots (member = permit token, score = expiry in µs), chat queue,
 # global queue (score = ticket), chat seen, global seen (score = when a silent waiter is dropped)
 # ARGV: token, ticket (0: first look), global slots, lease µs, poll µs, stale µs
-# → {1, 0, ticket} taken, or {0, µs to wait, ticket}
+# → {1, 0, ticket} taken, or {0, µs to wait, ticket, 1 when it waits for the chat's slot}
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -343,7 +348,7 @@ local function join(q)
 end
 if join(3) > 0 then return {0, poll, ticket} end
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if #first > 0 then return {0, tonumber(first[2]) - now, ticket} end
+if #first > 0 then return {0, tonumber(first[2]) - now, ticket, 1} end
 local ahead = join(4)
 local slots = tonumber(ARGV[3])
 local taken = redis.call('ZCARD', KEYS[2])
@@ -390,6 +395,10 @@ return 1
 """
 
 
+#: seconds added to an exact wait on Redis' clock (the next look must come after it)
+_LATER = 0.002
+
+
 def _micros(seconds: float) -> int:
     return round(seconds * 1_000_000)
 
@@ -425,9 +434,9 @@ class RedisFloodLimiter(FloodLimiter):
             f"{base}seen:all",
         ]
 
-    async def _try(self, chat: str, token: str, ticket: int) -> tuple[float, int]:
+    async def _try(self, chat: str, token: str, ticket: int) -> tuple[float, int, bool]:
         limits = self.limits
-        taken, wait, ticket = await self._acquire(
+        taken, wait, ticket, *chat_slot = await self._acquire(
             keys=self._keys(chat),
             args=[
                 token,
@@ -439,8 +448,12 @@ class RedisFloodLimiter(FloodLimiter):
             ],
         )
         if int(taken) == 1:
-            return 0.0, int(ticket)
-        return max(int(wait), 1) / 1_000_000, int(ticket)
+            return 0.0, int(ticket), True
+        seconds = max(int(wait), 1) / 1_000_000
+        if chat_slot and seconds <= limits.chat_interval:
+            # Redis' clock, not this one: a little later, so the next look finds it free
+            return seconds + _LATER, int(ticket), True
+        return seconds, int(ticket), False
 
     async def _leave(self, chat: str, token: str) -> None:
         await self._leave_script(keys=self._keys(chat), args=[token])

@@ -59,7 +59,7 @@ START = "start"
 
 class UpdateJournal(Protocol):
     """Where the requests of an update being handled are written (Redis). It is dropped as
-    the update is marked handled, in the same script (``storage.redis_store.RedisUpdateTurns``)."""
+    the update is marked handled, in the same script (``storage.redis_turns.RedisUpdateTurns``)."""
 
     async def load(self, update_id: int) -> dict[str, str]: ...
 

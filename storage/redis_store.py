@@ -17,13 +17,14 @@ import logging
 import random
 import secrets
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from domain.model import ConversationRecord
-from domain.ports import LockTimeout, UpdateTurn
+from domain.ports import LockTimeout
 
 if TYPE_CHECKING:  # redis is imported when a client is made (not in SQLite-only mode)
     from redis.asyncio import Redis
@@ -85,10 +86,56 @@ def _seconds(value: timedelta | float) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
+def decode_record(key: str, raw: bytes | str) -> ConversationRecord:
+    """A draft as :class:`RedisConversationStore` keeps it (a JSON string)."""
+    value: dict[str, Any] = json.loads(raw)
+    return ConversationRecord(
+        key=key,
+        state=value["state"],
+        data=value["data"],
+        version=value["version"],
+        updated_at=datetime.fromisoformat(value["updated_at"]),
+    )
+
+
+def encode_record(record: ConversationRecord) -> str:
+    return json.dumps(
+        {
+            "state": record.state,
+            "data": record.data,
+            "version": record.version,
+            "updated_at": record.updated_at.isoformat(),
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+class TurnDraft(Protocol):
+    """The draft of the chat whose update turn is running in this task, read with the turn's
+    lock (``storage.redis_turns``): the store answers from it and leaves its writes to the
+    turn's end, where they are written with the update's done mark in one script."""
+
+    def owns(self, store: RedisConversationStore, name: str) -> bool: ...
+
+    def read(self) -> bytes | str | None: ...
+
+    def stage(self, raw: str | None) -> None: ...
+
+
+#: the draft of the update turn running in this task (``storage.redis_turns``), if any
+CURRENT_DRAFT: ContextVar[TurnDraft | None] = ContextVar("onesme_turn_draft", default=None)
+
+
 class RedisConversationStore:
     """A draft is one JSON string under ``{prefix}conv:{key}``, kept ``ttl`` after its last
     save (GET, SET EX and DEL: one round trip each). The expiry is only garbage collection: the
-    conversation decides from ``updated_at`` when a draft is too old to continue."""
+    conversation decides from ``updated_at`` when a draft is too old to continue.
+
+    Inside an update's turn (``storage.redis_turns.RedisUpdateTurns`` made with this store)
+    the chat's draft was read by the turn's lock script: :meth:`get` answers from it, and
+    :meth:`put` / :meth:`delete` are written by the script that ends the turn, with the
+    update's done mark (atomically), not in a round trip of their own."""
 
     def __init__(
         self,
@@ -99,36 +146,43 @@ class RedisConversationStore:
     ) -> None:
         self._redis = redis
         self._prefix = f"{prefix}conv:"
-        self._ttl = max(1, int(ttl.total_seconds()))
+        self.ttl = max(1, int(ttl.total_seconds()))
+
+    def name(self, key: str) -> str:
+        """The Redis key of the draft ``key``."""
+        return self._prefix + key
 
     async def get(self, key: str) -> ConversationRecord | None:
-        raw = await self._redis.get(self._prefix + key)
-        if raw is None:
-            return None
-        value: dict[str, Any] = json.loads(raw)
-        return ConversationRecord(
-            key=key,
-            state=value["state"],
-            data=value["data"],
-            version=value["version"],
-            updated_at=datetime.fromisoformat(value["updated_at"]),
-        )
+        name = self._prefix + key
+        draft = CURRENT_DRAFT.get()
+        if draft is not None and draft.owns(self, name):
+            raw = draft.read()
+        else:
+            raw = await self._redis.get(name)
+        return None if raw is None else decode_record(key, raw)
 
     async def put(self, record: ConversationRecord) -> None:
-        raw = json.dumps(
-            {
-                "state": record.state,
-                "data": record.data,
-                "version": record.version,
-                "updated_at": record.updated_at.isoformat(),
-            },
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
-        await self._redis.set(self._prefix + record.key, raw, ex=self._ttl)
+        name = self._prefix + record.key
+        draft = CURRENT_DRAFT.get()
+        if draft is not None and draft.owns(self, name):
+            draft.stage(encode_record(record))
+            return
+        await self._redis.set(name, encode_record(record), ex=self.ttl)
 
     async def delete(self, key: str) -> None:
-        await self._redis.delete(self._prefix + key)
+        name = self._prefix + key
+        draft = CURRENT_DRAFT.get()
+        if draft is not None and draft.owns(self, name):
+            draft.stage(None)
+            return
+        await self._redis.delete(name)
+
+    async def write(self, name: str, raw: str | None) -> None:
+        """Writes a staged draft (``raw``, None: deleted) now, in a round trip of its own."""
+        if raw is None:
+            await self._redis.delete(name)
+        else:
+            await self._redis.set(name, raw, ex=self.ttl)
 
 
 _NOW_MS = """
@@ -136,8 +190,10 @@ local t = redis.call("time")
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-#: needs ``now``, ``member`` and ``ttl``; sets ``taken``, and ``done`` (whether the key
-#: ``KEYS[3]``, when given, exists once the lock is taken: an update's done mark). Drops
+#: needs ``now``, ``member`` and ``ttl``; sets ``taken``, ``done`` (whether the key
+#: ``KEYS[3]``, when given, exists once the lock is taken: an update's done mark), and, once
+#: taken for an update not done, ``draft`` (the string ``KEYS[4]``, when given, or false) and
+#: ``journal`` (the hash ``KEYS[5]``, when given, as a flat list: an update turn's reads). Drops
 #: queue heads whose waiter gave up (their deadline, the number after "|", is past on the
 #: server's clock), then takes the lock only for the queue's head (or an empty queue): the
 #: waiter with the smallest update id goes first.
@@ -162,10 +218,20 @@ if (not head or head == member) and redis.call("set", KEYS[1], member, "NX", "PX
         done = redis.call("exists", KEYS[3])
     end
 end
+local draft = false
+local journal = {}
+if taken == 1 and done == 0 then
+    if KEYS[4] then
+        draft = redis.call("get", KEYS[4])
+    end
+    if KEYS[5] then
+        journal = redis.call("hgetall", KEYS[5])
+    end
+end
 """
 
-#: KEYS: lock, queue[, done mark]. ARGV: member, ttl_ms. Returns {1 when the lock was taken
-#: else 0, done}.
+#: KEYS: lock, queue[, done mark[, draft[, journal]]]. ARGV: member, ttl_ms. Returns {1 when
+#: the lock was taken else 0, done, draft, journal}.
 _ACQUIRE = (
     _NOW_MS
     + """
@@ -173,12 +239,12 @@ local member = ARGV[1]
 local ttl = ARGV[2]
 """
     + _TAKE_IF_HEAD
-    + "return {taken, done}\n"
+    + "return {taken, done, draft, journal}\n"
 )
 
-#: KEYS: lock, queue[, done mark]. ARGV: score, token, wait_ms, ttl_ms. Joins the queue, then
-#: tries the lock as :data:`_ACQUIRE` does (one round trip when the chat is free); returns
-#: {the member name, 1 when the lock was taken else 0, done}.
+#: KEYS: lock, queue[, done mark[, draft[, journal]]]. ARGV: score, token, wait_ms, ttl_ms.
+#: Joins the queue, then tries the lock as :data:`_ACQUIRE` does (one round trip when the chat
+#: is free); returns {the member name, 1 when the lock was taken else 0, done, draft, journal}.
 _ENQUEUE_ACQUIRE = (
     _NOW_MS
     + """
@@ -188,7 +254,7 @@ redis.call("zadd", KEYS[2], ARGV[1], member)
 redis.call("pexpire", KEYS[2], tonumber(ARGV[3]) * 2)
 """
     + _TAKE_IF_HEAD
-    + "return {member, taken, done}\n"
+    + "return {member, taken, done, draft, journal}\n"
 )
 
 _EXTEND = """
@@ -241,13 +307,15 @@ class RedisChatLock:
         return self._lock_prefix + key, self._queue_prefix + key
 
     async def take(
-        self, name: str, queue: str, score: int, done_key: str | None
-    ) -> tuple[str, bool]:
-        """Waits for the lock ``name`` in ``queue``'s order; its holder's member name, and
-        whether ``done_key`` (when given) exists once the lock is held."""
-        keys = [name, queue] if done_key is None else [name, queue, done_key]
+        self, name: str, queue: str, score: int, done_key: str | None, reads: Sequence[str] = ()
+    ) -> tuple[str, bool, list[Any]]:
+        """Waits for the lock ``name`` in ``queue``'s order; its holder's member name, whether
+        ``done_key`` (when given) exists once the lock is held, and, when it does not, what
+        ``reads`` (with ``done_key``: a draft's key, then a journal's) held then, read in the
+        same script: [the draft's string or None, the journal's flat field/value list]."""
+        keys = [name, queue] if done_key is None else [name, queue, done_key, *reads]
         wait_ms = max(1, int(self._wait * 1000))
-        raw, taken, done = await self._enqueue_acquire(
+        raw, taken, done, *held = await self._enqueue_acquire(
             keys=keys, args=[score, secrets.token_hex(16), wait_ms, self._ttl_ms]
         )
         member = raw.decode() if isinstance(raw, bytes) else str(raw)
@@ -258,19 +326,19 @@ class RedisChatLock:
             while not taken:
                 await asyncio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.2)
-                taken, done = await self._acquire(keys=keys, args=[member, self._ttl_ms])
+                taken, done, *held = await self._acquire(keys=keys, args=[member, self._ttl_ms])
                 if not taken and loop.time() >= deadline:
                     raise LockTimeout(f"chat {name.removeprefix(self._lock_prefix)} is busy")
         except BaseException:
             await self._redis.zrem(queue, member)
             raise
-        return member, bool(done)
+        return member, bool(done), held
 
     @asynccontextmanager
     async def lock(self, key: str, order: int | None = None) -> AsyncIterator[None]:
         name, queue = self.names(key)
-        member, _ = await self.take(name, queue, _LAST if order is None else order, None)
-        watchdog = _Watchdog(self, name, member)
+        member, _, _ = await self.take(name, queue, _LAST if order is None else order, None)
+        watchdog = Watchdog(self, name, member)
         try:
             yield
         finally:
@@ -280,7 +348,7 @@ class RedisChatLock:
                 await self._release(keys=[name], args=[member])
 
 
-class _Watchdog:
+class Watchdog:
     """Extends a held chat lock every ``ttl / 3`` while its holder runs.
 
     It is a timer, not a task waiting in a loop, and stopping it never cancels a Redis call:
@@ -392,131 +460,3 @@ class RedisUpdateDeduper:
         """Let a redelivery of an update whose processing failed run again."""
         self._marked.pop(update_id, None)
         await self._redis.delete(self.key(update_id))
-
-
-#: KEYS: lock, done mark[, journal]. ARGV: member, mark's ttl (s). The end of an update's turn:
-#: the update marked done, its journal dropped, the chat's lock released if still held by
-#: ``member``. Atomic: a redelivery finds either all three done or none.
-_END_TURN = """
-redis.call("set", KEYS[2], 1, "EX", ARGV[2])
-if KEYS[3] then
-    redis.call("del", KEYS[3])
-end
-if redis.call("get", KEYS[1]) == ARGV[1] then
-    return redis.call("del", KEYS[1])
-end
-return 0
-"""
-
-
-class RedisUpdateTurns:
-    """:class:`domain.ports.UpdateTurns` on Redis: an update's turn at its chat costs two
-    round trips when the chat is free, against five for the lock, the de-duplicator and the
-    journal called one by one. The done check rides on the lock's acquire script (read once
-    the lock is taken, in the same script); the done mark, the journal's deletion and the
-    release are one script (:data:`_END_TURN`). A turn left without ``finished`` (the handler
-    raised) only releases the lock: the update is not marked, its journal is kept, and a
-    redelivery runs it again as before."""
-
-    def __init__(
-        self,
-        lock: RedisChatLock,
-        deduper: RedisUpdateDeduper,
-        journal: RedisUpdateJournal | None = None,
-    ) -> None:
-        self.chat_lock = lock
-        self.deduper = deduper
-        self.journal = journal
-        self._end = lock._redis.register_script(_END_TURN)
-
-    @asynccontextmanager
-    async def turn(self, key: str, update_id: int) -> AsyncIterator[UpdateTurn]:
-        lock, deduper = self.chat_lock, self.deduper
-        name, queue = lock.names(key)
-        done_key = deduper.key(update_id)
-        member, done = await lock.take(name, queue, update_id, done_key)
-        turn = UpdateTurn(done or deduper.knows(update_id))
-        watchdog = _Watchdog(lock, name, member)
-        try:
-            yield turn
-        finally:
-            try:
-                await watchdog.stop()
-            finally:
-                if turn.finished:
-                    await self.end(name, member, update_id)
-                else:
-                    await lock._release(keys=[name], args=[member])
-
-    async def end(self, name: str, member: str, update_id: int) -> None:
-        """Marks ``update_id`` done, drops its journal and releases the lock ``name`` held by
-        ``member``: one script call."""
-        keys = [name, self.deduper.key(update_id)]
-        if self.journal is not None:
-            keys.append(self.journal.key(update_id))
-        await self._end(keys=keys, args=[member, self.deduper.ttl])
-        self.deduper.remember(update_id)
-
-
-#: KEYS: journal. ARGV: field, value, ttl (s).
-_JOURNAL_WRITE = """
-redis.call("hset", KEYS[1], ARGV[1], ARGV[2])
-return redis.call("expire", KEYS[1], ARGV[3])
-"""
-
-#: KEYS: journal. ARGV: start field, its value, ttl (s). The journal as it was (a flat
-#: field/value list), its start field written when it had none.
-_JOURNAL_START = """
-local journal = redis.call("hgetall", KEYS[1])
-if redis.call("hexists", KEYS[1], ARGV[1]) == 0 then
-  redis.call("hset", KEYS[1], ARGV[1], ARGV[2])
-  redis.call("expire", KEYS[1], ARGV[3])
-end
-return journal
-"""
-
-
-class RedisUpdateJournal:
-    """``{prefix}journal:{id}``: a hash of the Bot API requests made while handling one update
-    (see ``bot.replay``); deleted once the update is marked handled, else expires after
-    ``ttl``."""
-
-    def __init__(
-        self,
-        redis: Redis,
-        *,
-        prefix: str = DEFAULT_PREFIX,
-        ttl: timedelta = timedelta(days=1),
-    ) -> None:
-        self._redis = redis
-        self._prefix = f"{prefix}journal:"
-        self._ttl = max(1, int(ttl.total_seconds()))
-        self._write = redis.register_script(_JOURNAL_WRITE)
-        self._start = redis.register_script(_JOURNAL_START)
-
-    def key(self, update_id: int) -> str:
-        return f"{self._prefix}{update_id}"
-
-    async def load(self, update_id: int) -> dict[str, str]:
-        raw = await self._redis.hgetall(f"{self._prefix}{update_id}")
-        return {_text(k): _text(v) for k, v in raw.items()}
-
-    async def start(self, update_id: int, field: str, value: str) -> dict[str, str]:
-        """The journal as :meth:`load` reads it, and ``field`` written (as :meth:`write`
-        does) when it has none: one round trip instead of two, atomically."""
-        flat = await self._start(
-            keys=[f"{self._prefix}{update_id}"], args=[field, value, self._ttl]
-        )
-        return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
-
-    async def write(self, update_id: int, field: str, value: str) -> None:
-        # one script call (atomic, as the MULTI/EXEC pipeline it replaces): about 3.5 writes
-        # per update, and a pipeline cost the client several times a single command
-        await self._write(keys=[f"{self._prefix}{update_id}"], args=[field, value, self._ttl])
-
-    async def delete(self, update_id: int) -> None:
-        await self._redis.delete(f"{self._prefix}{update_id}")
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

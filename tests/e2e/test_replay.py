@@ -12,7 +12,8 @@ import aiohttp
 import pytest
 
 from bot.http import SECRET_HEADER, WEBHOOK_PATH
-from storage.redis_store import RedisChatLock, RedisUpdateTurns
+from storage.redis_store import RedisChatLock
+from storage.redis_turns import RedisUpdateTurns
 from tests.e2e.conftest import BotFactory
 from tests.e2e.harness import WEBHOOK_SECRET, BotHarness
 from tests.e2e.test_bot_basics import engine, make_bot  # noqa: F401 - fixtures
@@ -193,6 +194,7 @@ async def test_an_update_whose_chat_stays_locked_is_refused_for_a_redelivery(
         RedisChatLock(redis_client, prefix=redis_prefix, wait_timeout=0.3),
         turns.deduper,
         turns.journal,
+        turns.store,
     )
     dead = RedisChatLock(redis_client, prefix=redis_prefix)
     async with dead.lock(flow.key(user.id)):  # held by "the dead replica"

@@ -4,6 +4,7 @@ and a waiter that gave up or died does not hold the queue (bot/flood_control.py)
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -97,10 +98,35 @@ async def test_a_dead_waiter_is_dropped_from_the_queue(
     limits = FloodLimits(chat_interval=0.05, poll=0.05)
     limiter = RedisFloodLimiter(redis_client, limits, prefix=redis_prefix, bot_id=1)
     first = await limiter.acquire("4")
-    wait, _ = await limiter._try("4", "dead-waiter", 0)  # queues first, then never looks again
+    wait, _, _ = await limiter._try("4", "dead-waiter", 0)  # queues first, then never looks again
     assert wait > 0
     await limiter.release(first)
     permit = await limiter.acquire("4")  # served once the dead waiter is dropped
     await limiter.release(permit)
     queue = f"{redis_prefix}flood:1:queue:chat:4"
     assert await redis_client.zscore(queue, "dead-waiter") is None
+
+
+async def test_a_released_chat_is_waited_for_with_one_more_look(
+    redis_client: Any, redis_prefix: str
+) -> None:
+    """The wait for a chat whose previous message was answered is known on Redis' clock: the
+    waiter sleeps it in one go and looks once more, instead of every ``poll``; the interval
+    after the answer is kept."""
+    limits = FloodLimits(chat_interval=0.3, poll=0.02)
+    limiter = RedisFloodLimiter(redis_client, limits, prefix=redis_prefix, bot_id=1)
+    looks: list[int] = []
+    script = limiter._acquire
+
+    async def counted(**kwargs: Any) -> Any:
+        looks.append(1)
+        return await script(**kwargs)
+
+    limiter._acquire = counted
+    await limiter.release(await limiter.acquire("5"))
+    answered = time.monotonic()
+    looks.clear()
+    permit = await limiter.acquire("5")
+    assert time.monotonic() - answered >= 0.3
+    assert len(looks) == 2  # polled every 20 ms, it took about 15 looks
+    await limiter.release(permit)

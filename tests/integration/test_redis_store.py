@@ -13,10 +13,9 @@ from storage.redis_store import (
     RedisChatLock,
     RedisConversationStore,
     RedisUpdateDeduper,
-    RedisUpdateJournal,
-    RedisUpdateTurns,
     connect,
 )
+from storage.redis_turns import RedisUpdateJournal, RedisUpdateTurns
 from tests.integration.test_storage_conversations import (
     check_mutual_exclusion,
     check_round_trip,

@@ -97,7 +97,25 @@ async def test_a_message_waits_for_the_one_in_flight_to_its_chat() -> None:
     permit = await flood.acquire("7")
     assert clock.now == pytest.approx(1000.0 + 0.2 + 1.0)
     assert permit.waited == pytest.approx(1.2)
-    assert max(clock.sleeps) == pytest.approx(0.2)  # polls while the first is in flight
+    # polls while the first is in flight, then sleeps the known hold after it in one go
+    assert clock.sleeps == pytest.approx([0.2, 1.0])
+
+
+async def test_a_released_chat_is_waited_for_in_one_sleep() -> None:
+    """Once the chat's previous message was answered, the wait is known to the end (a release
+    holds a slot for ``chat_interval`` at least, so nothing frees it sooner): one sleep, not a
+    look every ``poll``. A longer hold (a 429's) is still polled."""
+    clock = FakeClock()
+    flood = limiter(clock, chat_interval=1.0, poll=0.2)
+    await flood.release(await flood.acquire("8"))
+    clock.now += 0.3
+    again = await flood.acquire("8")
+    assert clock.sleeps == pytest.approx([0.7])
+    assert again.waited == pytest.approx(0.7)
+    await flood.release(again, hold=2.0)
+    clock.sleeps.clear()
+    await flood.acquire("8")
+    assert clock.sleeps == pytest.approx([0.2] * 5 + [1.0])
 
 
 async def test_other_chats_are_not_held_up_by_a_busy_chat() -> None:

@@ -1,0 +1,306 @@
+"""An update's turn at its chat on Redis, and the journal of the Bot API requests it makes.
+
+A turn of a free chat costs two round trips: the lock's script takes the chat's lock and, in
+the same script, reads whether the update was handled already, the chat's draft and the
+update's journal; the script that ends the turn saves the draft, marks the update done, drops
+its journal and releases the lock, atomically. Between the two, the draft is read from what
+the first script returned (``RedisConversationStore`` answers from the turn) and the
+journal's start is written with its first request (``RedisUpdateJournal``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from domain.ports import UpdateTurn
+from storage.redis_store import (
+    CURRENT_DRAFT,
+    DEFAULT_PREFIX,
+    RedisChatLock,
+    RedisConversationStore,
+    RedisUpdateDeduper,
+    Watchdog,
+)
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+__all__ = ["RedisUpdateJournal", "RedisUpdateTurns"]
+
+#: KEYS: lock, done mark[, journal][, draft]. ARGV: member, mark's ttl (s), "1" when the
+#: journal's key is given, the draft's fate ("-" kept, "s" set to ARGV[6] for ARGV[7]
+#: seconds, "d" deleted). The end of an update's turn: its draft saved, the update marked
+#: done, its journal dropped, the chat's lock released if still held by ``member``. Atomic: a
+#: redelivery finds either all of it done or none.
+_END_TURN = """
+local n = 3
+if ARGV[3] == "1" then
+    redis.call("del", KEYS[n])
+    n = n + 1
+end
+if ARGV[4] == "s" then
+    redis.call("set", KEYS[n], ARGV[5], "EX", ARGV[6])
+elseif ARGV[4] == "d" then
+    redis.call("del", KEYS[n])
+end
+redis.call("set", KEYS[2], 1, "EX", ARGV[2])
+if redis.call("get", KEYS[1]) == ARGV[1] then
+    return redis.call("del", KEYS[1])
+end
+return 0
+"""
+
+
+class _TurnReads:
+    """What a turn's lock script read (the draft, the journal) and what the turn writes at its
+    end (the draft) or with its first journal write (the journal's start); the store and the
+    journal find it in ``CURRENT_DRAFT`` while the turn runs in this task."""
+
+    __slots__ = (
+        "dirty",
+        "draft_name",
+        "journal",
+        "open",
+        "pending",
+        "raw",
+        "recorded",
+        "staged",
+        "store",
+        "update_id",
+    )
+
+    def __init__(
+        self,
+        store: RedisConversationStore,
+        draft_name: str,
+        raw: bytes | str | None,
+        journal: RedisUpdateJournal | None,
+        update_id: int,
+        recorded: list[Any] | None,
+    ) -> None:
+        self.store = store
+        self.draft_name = draft_name
+        self.raw = raw
+        self.staged: str | None = None
+        self.dirty = False
+        self.journal = journal
+        self.update_id = update_id
+        #: the journal as the lock script read it (a flat list), until ``start`` takes it
+        self.recorded = recorded
+        #: the journal's start (field, value), written with the journal's next write
+        self.pending: tuple[str, str] | None = None
+        self.open = True
+
+    def owns(self, store: RedisConversationStore, name: str) -> bool:
+        return self.open and store is self.store and name == self.draft_name
+
+    def read(self) -> bytes | str | None:
+        return self.staged if self.dirty else self.raw
+
+    def stage(self, raw: str | None) -> None:
+        self.staged = raw
+        self.dirty = True
+
+    def journals(self, journal: RedisUpdateJournal, update_id: int) -> bool:
+        return self.open and journal is self.journal and update_id == self.update_id
+
+
+def _current(journal: RedisUpdateJournal, update_id: int) -> _TurnReads | None:
+    turn = CURRENT_DRAFT.get()
+    if isinstance(turn, _TurnReads) and turn.journals(journal, update_id):
+        return turn
+    return None
+
+
+class RedisUpdateTurns:
+    """:class:`domain.ports.UpdateTurns` on Redis (see the module doc): two round trips for a
+    free chat's turn, against seven for the lock, the de-duplicator, the draft and the journal
+    called one by one. A turn left without ``finished`` (the handler raised) releases the lock
+    and writes what the handler saved (the journal's start first): the update is not marked,
+    its journal is kept, and a redelivery runs it again as before. Without ``store`` the draft
+    and the journal are not read by the lock script (each is asked in its own round trip)."""
+
+    def __init__(
+        self,
+        lock: RedisChatLock,
+        deduper: RedisUpdateDeduper,
+        journal: RedisUpdateJournal | None = None,
+        store: RedisConversationStore | None = None,
+    ) -> None:
+        self.chat_lock = lock
+        self.deduper = deduper
+        self.journal = journal
+        self.store = store
+        self._end = lock._redis.register_script(_END_TURN)
+
+    @asynccontextmanager
+    async def turn(self, key: str, update_id: int) -> AsyncIterator[UpdateTurn]:
+        lock, deduper, store, journal = self.chat_lock, self.deduper, self.store, self.journal
+        name, queue = lock.names(key)
+        reads: list[str] = []
+        if store is not None:
+            reads.append(store.name(key))
+            if journal is not None:
+                reads.append(journal.key(update_id))
+        member, done, held = await lock.take(name, queue, update_id, deduper.key(update_id), reads)
+        turn = UpdateTurn(done or deduper.knows(update_id))
+        state: _TurnReads | None = None
+        if store is not None and not done:
+            state = _TurnReads(
+                store,
+                reads[0],
+                held[0],
+                journal if len(reads) > 1 else None,
+                update_id,
+                held[1] if len(reads) > 1 else None,
+            )
+            token = CURRENT_DRAFT.set(state)
+        watchdog = Watchdog(lock, name, member)
+        try:
+            yield turn
+        finally:
+            if state is not None:
+                state.open = False
+                with contextlib.suppress(ValueError):  # left in another context
+                    CURRENT_DRAFT.reset(token)
+            try:
+                await watchdog.stop()
+            finally:
+                if turn.finished:
+                    await self.end(name, member, update_id, state)
+                else:
+                    await self._leave(name, member, state)
+
+    async def end(
+        self, name: str, member: str, update_id: int, state: _TurnReads | None = None
+    ) -> None:
+        """Saves the draft the turn staged, marks ``update_id`` done, drops its journal and
+        releases the lock ``name`` held by ``member``: one script call."""
+        keys = [name, self.deduper.key(update_id)]
+        args: list[Any] = [member, self.deduper.ttl, "0", "-"]
+        if self.journal is not None:
+            keys.append(self.journal.key(update_id))
+            args[2] = "1"
+        if state is not None and state.dirty:
+            keys.append(state.draft_name)
+            if state.staged is None:
+                args[3] = "d"
+            else:
+                args[3] = "s"
+                args += [state.staged, state.store.ttl]
+        try:
+            await self._end(keys=keys, args=args)
+        except Exception:
+            # written as before the end had its own script (the update left unmarked)
+            with contextlib.suppress(Exception):
+                await self._save(state)
+            raise
+        self.deduper.remember(update_id)
+
+    async def _leave(self, name: str, member: str, state: _TurnReads | None) -> None:
+        """An unfinished turn: what the handler saved is written, then the lock released."""
+        try:
+            await self._save(state)
+        finally:
+            await self.chat_lock._release(keys=[name], args=[member])
+
+    @staticmethod
+    async def _save(state: _TurnReads | None) -> None:
+        """The draft the turn staged, in round trips of their own: the journal's start first,
+        so that a redelivery finds the draft saved since and takes the update as done."""
+        if state is None or not state.dirty:
+            return
+        if state.pending is not None and state.journal is not None:
+            await state.journal.write(state.update_id, *state.pending)
+            state.pending = None
+        await state.store.write(state.draft_name, state.staged)
+
+
+#: KEYS: journal. ARGV: ttl (s), then field, value pairs.
+_JOURNAL_WRITE = """
+redis.call("hset", KEYS[1], unpack(ARGV, 2))
+return redis.call("expire", KEYS[1], ARGV[1])
+"""
+
+#: KEYS: journal. ARGV: start field, its value, ttl (s). The journal as it was (a flat
+#: field/value list), its start field written when it had none.
+_JOURNAL_START = """
+local journal = redis.call("hgetall", KEYS[1])
+if redis.call("hexists", KEYS[1], ARGV[1]) == 0 then
+  redis.call("hset", KEYS[1], ARGV[1], ARGV[2])
+  redis.call("expire", KEYS[1], ARGV[3])
+end
+return journal
+"""
+
+
+class RedisUpdateJournal:
+    """``{prefix}journal:{id}``: a hash of the Bot API requests made while handling one update
+    (see ``bot.replay``); deleted once the update is marked handled, else expires after
+    ``ttl``. Inside the update's turn (:class:`RedisUpdateTurns` made with a store) the turn's
+    lock script read it already: :meth:`start` answers from that read, and writes its start
+    field with the next :meth:`write` (nothing the start guards happens before: the draft is
+    saved by the script that ends the turn, which drops the journal)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        ttl: timedelta = timedelta(days=1),
+    ) -> None:
+        self._redis = redis
+        self._prefix = f"{prefix}journal:"
+        self._ttl = max(1, int(ttl.total_seconds()))
+        self._write = redis.register_script(_JOURNAL_WRITE)
+        self._start = redis.register_script(_JOURNAL_START)
+
+    def key(self, update_id: int) -> str:
+        return f"{self._prefix}{update_id}"
+
+    async def load(self, update_id: int) -> dict[str, str]:
+        raw = await self._redis.hgetall(f"{self._prefix}{update_id}")
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    async def start(self, update_id: int, field: str, value: str) -> dict[str, str]:
+        """The journal as :meth:`load` reads it, and ``field`` written (as :meth:`write`
+        does) when it has none: one round trip instead of two, atomically; none in a turn
+        whose lock script read the journal (the field is then written with the next write)."""
+        turn = _current(self, update_id)
+        if turn is not None and turn.recorded is not None:
+            journal = _pairs(turn.recorded)
+            turn.recorded = None
+            if field not in journal:
+                turn.pending = (field, value)
+            return journal
+        flat = await self._start(
+            keys=[f"{self._prefix}{update_id}"], args=[field, value, self._ttl]
+        )
+        return _pairs(flat)
+
+    async def write(self, update_id: int, field: str, value: str) -> None:
+        # one script call (atomic, as the MULTI/EXEC pipeline it replaces): about 3.5 writes
+        # per update, and a pipeline cost the client several times a single command
+        turn = _current(self, update_id)
+        pending = turn.pending if turn is not None else None
+        args: list[Any] = [self._ttl, field, value] if pending is None else [self._ttl, *pending]
+        if pending is not None:
+            args += [field, value]
+        await self._write(keys=[f"{self._prefix}{update_id}"], args=args)
+        if turn is not None and pending is not None:
+            turn.pending = None
+
+    async def delete(self, update_id: int) -> None:
+        await self._redis.delete(f"{self._prefix}{update_id}")
+
+
+def _pairs(flat: list[Any]) -> dict[str, str]:
+    return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
