@@ -71,7 +71,9 @@ def message(update_id: int, text: str | None = "hello", **more: Any) -> dict[str
     return {"update_id": update_id, "message": body}
 
 
-def press(update_id: int, data: str | None, message: dict[str, Any] | None = None) -> dict:
+def press(
+    update_id: int, data: str | None, message: dict[str, Any] | None = None
+) -> dict[str, Any]:
     query: dict[str, Any] = {"id": f"q{update_id}", "chat_instance": "ci", "from": USER}
     if data is not None:
         query["data"] = data
