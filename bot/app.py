@@ -2,8 +2,9 @@
 (:class:`bot.container.Container`), :class:`BotApp` runs it.
 
 :func:`build_app` takes the container's pieces (no I/O happens here): the conversation store,
-the per-chat lock and the update de-duplicator, the conversation engine, the aiogram ``Bot``
-and a ``Dispatcher`` with its one router, and the HTTP app. :class:`BotApp` then runs them:
+the per-chat lock and the update de-duplicator, the conversation engine, the aiogram ``Bot``,
+the route from an update to its handler (:class:`bot.handlers.UpdateRoute`, behind the update
+gate) and the HTTP app. :class:`BotApp` then runs them:
 :meth:`BotApp.prepare` (migrations, ``CATALOG_FILE``, ``ADMIN_IDS``, the command menu),
 :meth:`BotApp.start` (HTTP server, then polling or the webhook, and the catalog refresher) and
 :meth:`BotApp.stop` (graceful). :func:`run_bot` is ``onesme-bot run``.
@@ -29,7 +30,6 @@ import signal
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from aiogram import Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.exceptions import (
     TelegramAPIError,
@@ -42,7 +42,7 @@ from aiohttp import web
 from bot import webhook_reply
 from bot.catalog_file import load_catalog_file
 from bot.container import CatalogCache, Container
-from bot.handlers import BOT_COMMANDS, ChatFlow, ConversationEngine, create_router
+from bot.handlers import BOT_COMMANDS, ChatFlow, ConversationEngine, UpdateRoute
 from bot.http import RetryLater, RouteDef, WebhookEndpoint, create_http_app
 from bot.i18n import I18n
 from bot.logging import configure_logging
@@ -129,7 +129,7 @@ class BotApp:
         container: Container,
         *,
         flow: ChatFlow,
-        dispatcher: Dispatcher,
+        route: UpdateRoute,
         extra_routes: Sequence[RouteDef] = (),
     ) -> None:
         self.container = container
@@ -138,7 +138,8 @@ class BotApp:
         self.catalog = container.catalog
         self.metrics = container.metrics
         self.bot = container.bot
-        self.dispatcher = dispatcher
+        #: from an update to its handler (aiogram's Dispatcher did this: bot.handlers)
+        self.route = route
         self.flow = flow
         self.store = container.state.store
         self.chat_lock = container.state.chat_lock
@@ -260,7 +261,7 @@ class BotApp:
         """Handle one update to the end (the webhook awaits this; polling runs it as a task)."""
         with self.inflight.track():
             try:
-                await self.dispatcher.feed_update(self.bot, update)
+                await self.route.feed(self.bot, update)
             except LockTimeout as busy:  # only with ChatFlow.retry_when_busy (webhook)
                 raise RetryLater(str(busy)) from busy
             except Exception:
@@ -468,13 +469,10 @@ def _assemble(
         retry_when_busy=bool(settings.webhook_url),
         journal=state.journal,
     )
-    dispatcher = Dispatcher(disable_fsm=True)
-    dispatcher.update.outer_middleware(
-        UpdateGate(state.deduper, container.metrics, container.contacts, container.first_read)
-    )
-    dispatcher.include_router(create_router(flow))
+    gate = UpdateGate(state.deduper, container.metrics, container.contacts, container.first_read)
+    route = UpdateRoute(flow, gate)
     routes = extra_routes(container) if callable(extra_routes) else extra_routes
-    return BotApp(container, flow=flow, dispatcher=dispatcher, extra_routes=routes)
+    return BotApp(container, flow=flow, route=route, extra_routes=routes)
 
 
 def _secrets(settings: Settings) -> list[str | None]:

@@ -1,14 +1,16 @@
-"""The one router: every update becomes exactly one engine :class:`Event`.
+"""The one route: every update becomes exactly one engine :class:`Event`.
 
-Handlers are thin: they read who sent what (:class:`Actor`, :class:`Event`, :class:`Origin`)
-and hand it to :class:`ChatFlow`, which runs the per-update pipeline:
+:class:`UpdateRoute` takes an update past the gate (``bot.middlewares.UpdateGate``) to its
+handler, reading who sent what (:class:`Actor`, :class:`Event`, :class:`Origin`), and hands it
+to :class:`ChatFlow`, which runs the per-update pipeline:
 
     per-chat lock → load the session once → engine.handle → render → save once
 
-Filters are few and asynchronous (house style, performance habits): messages have no filter at
-all; callback queries go through ``FlowCallback.filter()`` (async), and whatever it rejects —
-forged, garbage or foreign callback data — falls through to a handler that only answers with
-the "menu out of date" notice.
+Messages all go to the flow; callback queries whose data is one of our buttons
+(:class:`FlowCallback`, read as aiogram's ``FlowCallback.filter()`` read it) too, and whatever
+else — forged, garbage or foreign callback data — only gets the "menu out of date" notice.
+The route does what aiogram's ``Dispatcher`` did with one router and these three handlers,
+without its per-update machinery (docs/performance.md, round 7).
 
 Errors never drop an update silently: a :class:`DomainError` escaping the engine becomes a reply
 from its key (``error.*``) with a way forward; anything else is logged with its traceback and
@@ -19,12 +21,20 @@ the session is not saved (the engine may have half-changed it).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol, cast
 
-from aiogram import Bot, Router
-from aiogram.types import CallbackQuery, InaccessibleMessage, Message, Update, User
+from aiogram import Bot
+from aiogram.types import (
+    CallbackQuery,
+    InaccessibleMessage,
+    Message,
+    TelegramObject,
+    Update,
+    User,
+)
 
 from bot.callbacks import FlowCallback
 from bot.i18n import normalize_language, placeholders
@@ -42,8 +52,11 @@ __all__ = [
     "BOT_COMMANDS",
     "ChatFlow",
     "ConversationEngine",
+    "Gate",
+    "UpdateRoute",
     "actor_of",
-    "create_router",
+    "button_event",
+    "flow_callback",
     "parse_command",
     "record_of",
     "session_of",
@@ -308,49 +321,97 @@ def _message_event(message: Message) -> Event:
     return Event(EventKind.TEXT, text=text)
 
 
-def create_router(flow: ChatFlow) -> Router:
-    """The dispatcher's single router."""
-    router = Router(name="onesme")
+def button_event(query: CallbackQuery, data: FlowCallback) -> tuple[int, Event, Origin]:
+    """The chat, engine event and origin of a press on one of our buttons."""
+    message = query.message
+    if message is None:
+        chat_id, message_id = query.from_user.id, None
+    elif isinstance(message, InaccessibleMessage):
+        chat_id, message_id = message.chat.id, None
+    else:
+        chat_id, message_id = message.chat.id, message.message_id
+    event = Event(
+        EventKind.BUTTON, name=data.action, arg=data.arg, rev=data.rev, message_id=message_id
+    )
+    origin = Origin(
+        chat_id=chat_id,
+        kind=EventKind.BUTTON,
+        callback_id=query.id,
+        callback_message_id=message_id,
+    )
+    return chat_id, event, origin
 
-    @router.message()
-    async def on_message(message: Message, bot: Bot, event_update: Update) -> None:
-        if message.from_user is None:
-            return
-        event = _message_event(message)
-        origin = Origin(chat_id=message.chat.id, kind=event.kind)
-        actor = actor_of(message.from_user, message.chat.id)
-        await flow.run(bot, actor, event, origin, event_update.update_id)
 
-    @router.callback_query(FlowCallback.filter())
-    async def on_button(
-        query: CallbackQuery, callback_data: FlowCallback, bot: Bot, event_update: Update
-    ) -> None:
-        message = query.message
-        if message is None:
-            chat_id, message_id = query.from_user.id, None
-        elif isinstance(message, InaccessibleMessage):
-            chat_id, message_id = message.chat.id, None
+def flow_callback(data: str | None) -> FlowCallback | None:
+    """Our button's data, or None when it is not ours (forged, garbage, foreign): what aiogram's
+    ``FlowCallback.filter()`` accepted and rejected, the same way."""
+    if not data:
+        return None
+    try:
+        return FlowCallback.unpack(data)
+    except (TypeError, ValueError):
+        return None
+
+
+class Gate(Protocol):
+    """The update gate (:class:`bot.middlewares.UpdateGate`): runs ``handler(update, data)``
+    unless the update was handled before."""
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any: ...
+
+
+class UpdateRoute:
+    """From an update to its handler: the gate, then a message to :meth:`ChatFlow.run`, a press
+    on one of our buttons to :meth:`ChatFlow.run`, any other press to :meth:`ChatFlow.stale`;
+    other updates (``my_chat_member``: the gate records it) go no further.
+
+    This is what aiogram's ``Dispatcher`` did with one router and three handlers, without its
+    per-update machinery (its error and user-context middlewares, the middleware chains wrapped
+    anew for every update, two levels of routers, filters resolved by signature): an exception
+    reaches :meth:`bot.app.BotApp.process_update` as it did (no error handler was registered).
+    """
+
+    __slots__ = ("flow", "gate")
+
+    def __init__(self, flow: ChatFlow, gate: Gate | None = None) -> None:
+        self.flow = flow
+        self.gate = gate
+
+    async def feed(self, bot: Bot, update: Update) -> None:
+        if update.bot is not bot and update.bot != bot:
+            # as aiogram's Dispatcher.feed_update: the update's objects are bound to this bot
+            update = Update.model_validate(update.model_dump(), context={"bot": bot})
+        data = {"bot": bot}
+        if self.gate is None:
+            await self.handle(update, data)
         else:
-            chat_id, message_id = message.chat.id, message.message_id
-        event = Event(
-            EventKind.BUTTON,
-            name=callback_data.action,
-            arg=callback_data.arg,
-            rev=callback_data.rev,
-            message_id=message_id,
-        )
-        origin = Origin(
-            chat_id=chat_id,
-            kind=EventKind.BUTTON,
-            callback_id=query.id,
-            callback_message_id=message_id,
-        )
-        await flow.run(
-            bot, actor_of(query.from_user, chat_id), event, origin, event_update.update_id
-        )
+            await self.gate(self.handle, update, data)
 
-    @router.callback_query()
-    async def on_foreign_callback(query: CallbackQuery, bot: Bot) -> None:
-        await flow.stale(bot, query)
-
-    return router
+    async def handle(self, received: TelegramObject, data: dict[str, Any]) -> None:
+        """Hand ``received`` (an :class:`Update`; ``data["bot"]`` its bot) to its handler."""
+        update = cast(Update, received)
+        bot: Bot = data["bot"]
+        flow = self.flow
+        message = update.message
+        if message is not None:
+            user = message.from_user
+            if user is None:
+                return
+            event = _message_event(message)
+            chat_id = message.chat.id
+            origin = Origin(chat_id=chat_id, kind=event.kind)
+            await flow.run(bot, actor_of(user, chat_id), event, origin, update.update_id)
+            return
+        query = update.callback_query
+        if query is not None:
+            callback_data = flow_callback(query.data)
+            if callback_data is None:
+                await flow.stale(bot, query)
+                return
+            chat_id, event, origin = button_event(query, callback_data)
+            await flow.run(bot, actor_of(query.from_user, chat_id), event, origin, update.update_id)

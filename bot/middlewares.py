@@ -1,10 +1,11 @@
 """Middlewares: the update gate (de-duplication, who wrote, latency) and the Bot API call
 counter.
 
-The gate is an *outer* middleware on the dispatcher's ``update`` observer, so it runs once per
-update before any routing. It asks the :class:`UpdateDeduper` (Redis or an in-process window)
-whether the update was handled to the end already; a repeat — Telegram re-sending a webhook, a
-replica restarting mid-batch — is skipped. An update is marked done only after it was handled
+The gate runs once per update before any routing (``bot.handlers.UpdateRoute`` calls it with
+the update and its handler, as aiogram called an outer middleware of the ``update``
+observer). It asks the :class:`UpdateDeduper` (Redis or an in-process window) whether the
+update was handled to the end already; a repeat — Telegram re-sending a webhook, a replica
+restarting mid-batch — is skipped. An update is marked done only after it was handled
 (the chat flow as it releases the chat's lock, the gate afterwards for everything else), so the
 redelivery of an update whose replica was killed mid-way runs on another replica. It never
 touches the database.

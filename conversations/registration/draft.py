@@ -9,6 +9,7 @@ staff's business picker keeps ``bz``/``bq``/``bn``) are carried through untouche
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -174,38 +175,18 @@ class RegDraft:
 
     @classmethod
     def load(cls, raw: dict[str, Any]) -> RegDraft:
-        rest = {k: v for k, v in raw.items() if k not in _KEYS}
-        pc = raw.get("pc")
-        pick = raw.get("pick")
-        fk = raw.get("fk")
-        return cls(
-            step=Step(raw.get("s", Step.CATALOG)),
-            service=str(raw.get("sv", "")),
-            plan=str(raw.get("pl", "")),
-            cycle=str(raw.get("cy", "")),
-            quantity=_opt_int(raw.get("q")),
-            business=_opt_int(raw.get("e")) or None,
-            picked=Pick(int(pick)) if pick else None,
-            plan_promo=_opt_str(raw.get("pp")),
-            addons=[str(a) for a in raw["ad"]] if "ad" in raw else None,
-            addon_promos={str(a): str(p) for a, p in raw["ap"].items()} if "ap" in raw else None,
-            addon_index=_opt_int(raw.get("ai")),
-            invoice_promo=_opt_str(raw.get("ip")),
-            invoice=_opt_section(raw.get("inv")),
-            customer=_opt_section(raw.get("cus")),
-            contact=_opt_section(raw.get("ct")),
-            prompt=Field(str(fk)) if fk in _FIELD_KEYS else None,
-            return_to_final=raw.get("ret") == _RETURN_TO_FINAL,
-            agreed=bool(raw["tm"]) if "tm" in raw else None,
-            idempotency_key=_opt_str(raw.get("ik")),
-            total=_opt_int(raw.get("tot")),
-            price_changed=(str(pc[0]), str(pc[1]))
-            if isinstance(pc, list) and len(pc) == 2
-            else None,
-            failures=int(raw.get("fx", 0) or 0),
-            coupon_prompt=bool(raw.get("cpn")),
-            other=rest,
-        )
+        """The typed draft of the stored dict. Only the keys present are read (a key absent
+        leaves the field's default, which is what reading it as absent gave); keys that are not
+        the draft's go to :attr:`other`, in their order."""
+        draft = cls()
+        other = draft.other
+        for key, value in raw.items():
+            read = _READERS.get(key)
+            if read is None:
+                other[key] = value
+            else:
+                read(draft, value)
+        return draft
 
     def dump(self) -> dict[str, Any]:
         out: dict[str, Any] = {"s": self.step.value}
@@ -289,3 +270,52 @@ def _opt_section(value: object) -> dict[str, str] | None:
     if not isinstance(value, dict):
         return None
     return {str(k): str(v) for k, v in value.items()}
+
+
+def _step(value: Any) -> Step:
+    found = _STEPS.get(value) if type(value) is str else None
+    return found if found is not None else Step(value)
+
+
+_STEPS: Final[dict[object, Step]] = {step.value: step for step in Step}
+
+
+def _price_changed(value: object) -> tuple[str, str] | None:
+    if isinstance(value, list) and len(value) == 2:
+        return (str(value[0]), str(value[1]))
+    return None
+
+
+def _set(name: str, read: Callable[[Any], Any]) -> Callable[[RegDraft, Any], None]:
+    def reader(draft: RegDraft, value: Any) -> None:
+        setattr(draft, name, read(value))
+
+    return reader
+
+
+#: how each stored key is read into its field (what ``load`` did for every key, present or not)
+_READERS: Final[dict[str, Callable[[RegDraft, Any], None]]] = {
+    "s": _set("step", _step),
+    "sv": _set("service", str),
+    "pl": _set("plan", str),
+    "cy": _set("cycle", str),
+    "q": _set("quantity", _opt_int),
+    "e": _set("business", lambda v: _opt_int(v) or None),
+    "pick": _set("picked", lambda v: Pick(int(v)) if v else None),
+    "pp": _set("plan_promo", _opt_str),
+    "ad": _set("addons", lambda v: [str(a) for a in v]),
+    "ap": _set("addon_promos", lambda v: {str(a): str(p) for a, p in v.items()}),
+    "ai": _set("addon_index", _opt_int),
+    "ip": _set("invoice_promo", _opt_str),
+    "inv": _set("invoice", _opt_section),
+    "cus": _set("customer", _opt_section),
+    "ct": _set("contact", _opt_section),
+    "fk": _set("prompt", lambda v: Field(str(v)) if v in _FIELD_KEYS else None),
+    "ret": _set("return_to_final", lambda v: v == _RETURN_TO_FINAL),
+    "tm": _set("agreed", bool),
+    "ik": _set("idempotency_key", _opt_str),
+    "tot": _set("total", _opt_int),
+    "pc": _set("price_changed", _price_changed),
+    "fx": _set("failures", lambda v: int(v or 0)),
+    "cpn": _set("coupon_prompt", bool),
+}
