@@ -33,6 +33,9 @@
    CPU more per call, docs/performance.md, round 7). Its errors become aiogram's
    ``TelegramNetworkError`` as aiohttp's do. A session with a proxy, and calls that upload a
    file, stay on aiohttp.
+8. aiogram wraps the session's middlewares around ``make_request`` anew for every call (a
+   ``functools.partial`` per middleware); :meth:`BotSession.__call__` keeps the chain per
+   request timeout and builds it again only when the middlewares registered change.
 """
 
 from __future__ import annotations
@@ -103,7 +106,29 @@ _PREPARED_CALLS = (
 
 class BotSession(AiohttpSession):
     _response_types: ClassVar[dict[Any, Any]] = {}
-    _poster: JsonPoster | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._poster: JsonPoster | None = None
+        #: per request timeout: the middlewares it was built with, the chain (see 8. above)
+        self._chains: dict[Any, tuple[list[Any], Any]] = {}
+
+    async def __call__(
+        self,
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+        timeout: int | None = None,  # noqa: ASYNC109 - aiogram's signature
+    ) -> TelegramType:
+        registered = getattr(self.middleware, "_middlewares", None)
+        if type(registered) is not list:  # not aiogram's manager as known: its own way
+            return await super().__call__(bot, method, timeout)
+        built = self._chains.get(timeout)
+        if built is None or built[0] != registered:
+            chain = self.middleware.wrap_middlewares(self.make_request, timeout=timeout)
+            if len(self._chains) >= 16:
+                self._chains.clear()
+            built = self._chains[timeout] = (list(registered), chain)
+        return cast(TelegramType, await built[1](bot, method))
 
     def _json_poster(self) -> JsonPoster:
         poster = self._poster

@@ -13,8 +13,8 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.telegram import TelegramAPIServer
 
 from bot.metrics import Metrics
-from bot.session import BotSession
 from bot.middlewares import BotApiCallCounter
+from bot.session import BotSession
 from bot.settings import load_settings
 from bot.telegram_policy import send_policy_for
 
