@@ -80,7 +80,7 @@ def _free_port() -> int:
 
 
 async def _wait_listening(port: int) -> None:
-    for _ in range(200):
+    for _ in range(600):  # 30 s: a busy machine starts the child slowly
         try:
             _, writer = await asyncio.open_connection("127.0.0.1", port)
         except OSError:
