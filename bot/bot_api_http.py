@@ -381,7 +381,7 @@ class JsonPoster:
         return connection
 
     async def close(self) -> None:
-        """Close every connection (those in use as their answer is read, or at once)."""
+        """Close every connection, those in use too (their calls fail as disconnected)."""
         self.closed = True
         for idle in self._idle.values():
             for connection in idle:
