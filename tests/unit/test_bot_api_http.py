@@ -159,7 +159,11 @@ async def test_an_answer_up_to_the_connections_end_and_connection_close() -> Non
 
     served: list[bytes] = []
 
-    async with serving(lambda n, r: served.append(r) or answer(n, r)) as (server, port):
+    def serve(n: int, request: bytes) -> bytes:
+        served.append(request)
+        return answer(n, request)
+
+    async with serving(serve) as (server, port):
         client = poster()
         url = f"http://127.0.0.1:{port}/x"
         first = await client.post(url, b"{}", 5)

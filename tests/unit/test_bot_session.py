@@ -281,7 +281,7 @@ async def test_the_call_counter_counts_each_outcome_and_asks_labels_once_each() 
         asked.append(values)
         return labels(*values)
 
-    metrics.bot_api_calls.labels = counting_labels  # type: ignore[method-assign]
+    metrics.bot_api_calls.labels = counting_labels  # type: ignore[method-assign,assignment]
     bot = Bot(TOKEN)
 
     async def ok(bot: Bot, method: TelegramMethod[Any]) -> Any:

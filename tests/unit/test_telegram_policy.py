@@ -111,7 +111,7 @@ async def test_each_result_s_counter_child_is_looked_up_once() -> None:
         asked.append(result)
         return labels(result)
 
-    run.metrics.bot_api_sends.labels = counting_labels  # type: ignore[method-assign]
+    run.metrics.bot_api_sends.labels = counting_labels  # type: ignore[method-assign,assignment]
     for _ in range(3):
         assert await run.send(Script(retry_after(1), server_error, ok)) == "sent"
     assert (run.count("429"), run.count("retry"), run.count("ok")) == (3, 3, 3)
