@@ -126,10 +126,24 @@ async def mark_done(deduper: UpdateDeduper, update_id: int) -> bool:
 
 
 class BotApiCallCounter(BaseRequestMiddleware):
-    """Counts Bot API requests by method and outcome (``ok`` / ``error``)."""
+    """Counts Bot API requests by method and outcome (``ok`` / ``error``).
+
+    The counter's children are looked up once per method and outcome (prometheus'
+    ``labels()`` costs about 1 µs a call, a dict lookup a tenth of it)."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
+        self._children: dict[tuple[type[Any], str], Any] = {}
+
+    def _child(self, kind: type[Any], outcome: str) -> Any:
+        child = self._children.get((kind, outcome))
+        if child is None:
+            name = kind.__name__
+            name = name[:1].lower() + name[1:]
+            child = self._children[(kind, outcome)] = self.metrics.bot_api_calls.labels(
+                name, outcome
+            )
+        return child
 
     async def __call__(
         self,
@@ -137,12 +151,10 @@ class BotApiCallCounter(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
-        name = type(method).__name__
-        name = name[:1].lower() + name[1:]
         try:
             response = await make_request(bot, method)
         except Exception:
-            self.metrics.bot_api_calls.labels(name, "error").inc()
+            self._child(type(method), "error").inc()
             raise
-        self.metrics.bot_api_calls.labels(name, "ok").inc()
+        self._child(type(method), "ok").inc()
         return response

@@ -195,6 +195,8 @@ class TelegramSendPolicy(BaseRequestMiddleware):
         self.retry = retry
         self.metrics = metrics
         self._sleep = sleep
+        #: ``bot_api_sends``' children by result (``labels()`` looked up once each)
+        self._results: dict[str, Any] = {}
 
     async def __call__(
         self,
@@ -295,7 +297,10 @@ class TelegramSendPolicy(BaseRequestMiddleware):
 
     def _count(self, result: str) -> None:
         if self.metrics is not None:
-            self.metrics.bot_api_sends.labels(result).inc()
+            child = self._results.get(result)
+            if child is None:
+                child = self._results[result] = self.metrics.bot_api_sends.labels(result)
+            child.inc()
 
 
 def send_policy_for(

@@ -10,19 +10,21 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
 from bot.metrics import Metrics
 from bot.middlewares import BotApiCallCounter
+from bot.session import BotSession
 from bot.settings import load_settings
 from bot.telegram_policy import send_policy_for
 
 
-class QuickSession(AiohttpSession):
-    """aiogram's session without the 250 ms pause its close() keeps for TLS connections."""
+class QuickSession(BotSession):
+    """The bot's session without the 250 ms pause aiogram's close() keeps for TLS connections."""
 
     async def close(self) -> None:
+        if self._poster is not None:
+            await self._poster.close()
         if self._session is not None and not self._session.closed:
             await self._session.close()
 

@@ -9,6 +9,10 @@ from typing import Any
 import pytest
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.methods import (
@@ -37,6 +41,8 @@ from aiogram.types import (
     ReplyKeyboardRemove,
 )
 
+from bot.metrics import Metrics
+from bot.middlewares import BotApiCallCounter
 from bot.session import BotSession
 
 TOKEN = "42:session-test-token"
@@ -204,3 +210,101 @@ def test_a_call_with_a_file_is_not_posted_as_json() -> None:
     bot = Bot(TOKEN, session=session)
     photo = SendPhoto(chat_id=5, photo=BufferedInputFile(b"png", filename="qr.png"), caption="x")
     assert session.json_body(bot, photo) is None
+
+
+# the session's middleware chain, built once (bot/session.py 8.) and the call counter's
+# children looked up once
+
+
+class Recording(BaseRequestMiddleware):
+    def __init__(self, name: str, seen: list[str]) -> None:
+        self.name = name
+        self.seen = seen
+
+    async def __call__(
+        self, make_request: NextRequestMiddlewareType[Any], bot: Bot, method: TelegramMethod[Any]
+    ) -> Any:
+        self.seen.append(self.name)
+        return await make_request(bot, method)
+
+
+async def test_the_middleware_chain_is_built_once_and_again_when_middlewares_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    session = BotSession()
+    bot = Bot(TOKEN, session=session)
+    timeouts: list[int | None] = []
+
+    async def make_request(
+        bot: Bot,
+        method: TelegramMethod[Any],
+        timeout: int | None = None,  # noqa: ASYNC109 - aiogram's signature
+    ) -> Any:
+        timeouts.append(timeout)
+        return True
+
+    monkeypatch.setattr(session, "make_request", make_request)
+    wraps: list[int] = []
+    wrap = session.middleware.wrap_middlewares
+
+    def counting_wrap(callback: Any, **kwargs: Any) -> Any:
+        wraps.append(1)
+        return wrap(callback, **kwargs)
+
+    monkeypatch.setattr(session.middleware, "wrap_middlewares", counting_wrap)
+    seen: list[str] = []
+    session.middleware(Recording("outer", seen))
+    call = AnswerCallbackQuery(callback_query_id="q")
+    for _ in range(3):
+        assert await bot(call) is True
+    assert (len(wraps), seen) == (1, ["outer"] * 3)
+    assert await bot(call, request_timeout=7) is True  # another timeout: its own chain
+    assert len(wraps) == 2 and timeouts[-1] == 7
+    inner = Recording("inner", seen)
+    session.middleware(inner)  # registered later (as the composition root does)
+    seen.clear()
+    await bot(call)
+    assert seen == ["outer", "inner"] and len(wraps) == 3
+    session.middleware.unregister(inner)
+    seen.clear()
+    await bot(call)
+    assert seen == ["outer"] and timeouts == [None, None, None, 7, None, None]
+
+
+async def test_the_call_counter_counts_each_outcome_and_asks_labels_once_each() -> None:
+    metrics = Metrics()
+    counter = BotApiCallCounter(metrics)
+    asked: list[tuple[str, ...]] = []
+    labels = metrics.bot_api_calls.labels
+
+    def counting_labels(*values: str) -> Any:
+        asked.append(values)
+        return labels(*values)
+
+    metrics.bot_api_calls.labels = counting_labels  # type: ignore[method-assign,assignment]
+    bot = Bot(TOKEN)
+
+    async def ok(bot: Bot, method: TelegramMethod[Any]) -> Any:
+        return True
+
+    async def failing(bot: Bot, method: TelegramMethod[Any]) -> Any:
+        raise TelegramBadRequest(method=method, message="Bad Request: no")
+
+    for _ in range(3):
+        await counter(ok, bot, AnswerCallbackQuery(callback_query_id="q"))
+        with pytest.raises(TelegramBadRequest):
+            await counter(failing, bot, AnswerCallbackQuery(callback_query_id="q"))
+    await counter(ok, bot, SendMessage(chat_id=1, text="x"))
+
+    def sample(method: str, outcome: str) -> float | None:
+        return metrics.registry.get_sample_value(
+            "onesme_bot_api_calls_total", {"method": method, "outcome": outcome}
+        )
+
+    assert (sample("answerCallbackQuery", "ok"), sample("answerCallbackQuery", "error")) == (3, 3)
+    assert sample("sendMessage", "ok") == 1
+    assert sorted(asked) == [
+        ("answerCallbackQuery", "error"),
+        ("answerCallbackQuery", "ok"),
+        ("sendMessage", "ok"),
+    ]

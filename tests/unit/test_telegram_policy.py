@@ -102,6 +102,22 @@ async def test_a_429_is_waited_out_exactly_then_retried() -> None:
     )
 
 
+async def test_each_result_s_counter_child_is_looked_up_once() -> None:
+    run = Run(backoff_initial=0.0, jitter=0.0)
+    asked: list[str] = []
+    labels = run.metrics.bot_api_sends.labels
+
+    def counting_labels(result: str) -> Any:
+        asked.append(result)
+        return labels(result)
+
+    run.metrics.bot_api_sends.labels = counting_labels  # type: ignore[method-assign,assignment]
+    for _ in range(3):
+        assert await run.send(Script(retry_after(1), server_error, ok)) == "sent"
+    assert (run.count("429"), run.count("retry"), run.count("ok")) == (3, 3, 3)
+    assert sorted(asked) == ["429", "ok", "retry"]
+
+
 async def test_5xx_timeouts_and_garbled_answers_back_off_with_jitter() -> None:
     run = Run(backoff_initial=0.5, backoff_max=8.0, jitter=0.5)
     garbled: Outcome = lambda m: ClientDecodeError("not JSON", ValueError(), "<html>502</html>")  # noqa: E731
