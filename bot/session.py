@@ -27,13 +27,7 @@
    them: 140–160 ms instead of 280–310 ms (docs/performance.md).
 6. :meth:`BotSession.json_body` lets pydantic leave out the ``None`` fields and walks only
    what is not a string, number or boolean through aiogram's ``prepare_value``.
-7. A JSON call goes out through :class:`bot.bot_api_http.JsonPoster` (keep-alive HTTP/1.1,
-   one request written in one piece, the answer read by its length) instead of aiohttp's
-   ``ClientSession``, which builds a request and a response object per call (about 150 µs of
-   CPU more per call, docs/performance.md, round 7). Its errors become aiogram's
-   ``TelegramNetworkError`` as aiohttp's do. A session with a proxy, and calls that upload a
-   file, stay on aiohttp.
-8. aiogram wraps the session's middlewares around ``make_request`` anew for every call (a
+7. aiogram wraps the session's middlewares around ``make_request`` anew for every call (a
    ``functools.partial`` per middleware); :meth:`BotSession.__call__` keeps the chain per
    request timeout and builds it again only when the middlewares registered change.
 """
@@ -66,10 +60,7 @@ from aiogram.types import (
     Update,
 )
 from aiohttp import ClientError, ClientTimeout
-from aiohttp.http import SERVER_SOFTWARE
 from pydantic import ValidationError
-
-from bot.bot_api_http import JsonPoster
 
 __all__ = ["BotSession"]
 
@@ -109,8 +100,7 @@ class BotSession(AiohttpSession):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._poster: JsonPoster | None = None
-        #: per request timeout: the middlewares it was built with, the chain (see 8. above)
+        #: per request timeout: the middlewares it was built with, the chain (see 7. above)
         self._chains: dict[Any, tuple[list[Any], Any]] = {}
 
     async def __call__(
@@ -129,23 +119,6 @@ class BotSession(AiohttpSession):
                 self._chains.clear()
             built = self._chains[timeout] = (list(registered), chain)
         return cast(TelegramType, await built[1](bot, method))
-
-    def _json_poster(self) -> JsonPoster:
-        poster = self._poster
-        if poster is None or poster.closed:
-            from aiogram import __version__
-
-            poster = self._poster = JsonPoster(
-                user_agent=f"{SERVER_SOFTWARE} aiogram/{__version__}",
-                ssl=self._connector_init.get("ssl"),
-                limit=self._connector_init.get("limit", 100),
-            )
-        return poster
-
-    async def close(self) -> None:
-        if self._poster is not None:
-            await self._poster.close()
-        await super().close()
 
     @classmethod
     def prepare_types(cls) -> None:
@@ -264,32 +237,8 @@ class BotSession(AiohttpSession):
         body = self.json_body(bot, method)
         if body is None:
             return await super().make_request(bot, method, timeout)
-        url = self.api.api_url(token=bot.token, method=method.__api_method__)
-        if self._proxy is not None:
-            return await self._aiohttp_json(bot, method, url, body, timeout)
-        try:
-            answer = await self._json_poster().post(
-                url, body.encode(), self.timeout if timeout is None else timeout
-            )
-        except TimeoutError as e:  # asyncio.TimeoutError, as aiogram catches it
-            raise TelegramNetworkError(method=method, message="Request timeout error") from e
-        except OSError as e:  # a refused or broken connection, a malformed answer
-            raise TelegramNetworkError(method=method, message=f"{type(e).__name__}: {e}") from e
-        response = self.check_response(
-            bot=bot, method=method, status_code=answer.status, content=answer.text
-        )
-        return cast(TelegramType, response.result)
-
-    async def _aiohttp_json(
-        self,
-        bot: Bot,
-        method: TelegramMethod[TelegramType],
-        url: str,
-        body: str,
-        timeout: int | None,  # noqa: ASYNC109 - aiogram's
-    ) -> TelegramType:
-        """The JSON body through aiohttp (a session with a proxy)."""
         session = await self.create_session()
+        url = self.api.api_url(token=bot.token, method=method.__api_method__)
         try:
             async with session.post(
                 url,

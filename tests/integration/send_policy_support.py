@@ -23,8 +23,6 @@ class QuickSession(BotSession):
     """The bot's session without the 250 ms pause aiogram's close() keeps for TLS connections."""
 
     async def close(self) -> None:
-        if self._poster is not None:
-            await self._poster.close()
         if self._session is not None and not self._session.closed:
             await self._session.close()
 

@@ -243,7 +243,7 @@ async def test_a_flood_waiter_whose_cancel_is_lost_does_not_wait_on_for_a_slot()
     real_try = limiter._try
     entered = asyncio.Event()
 
-    async def try_losing_a_cancel(chat: str, token: str, ticket: int) -> tuple[float, int]:
+    async def try_losing_a_cancel(chat: str, token: str, ticket: int) -> tuple[float, int, bool]:
         result = await real_try(chat, token, ticket)
         if not entered.is_set():
             entered.set()

@@ -220,7 +220,7 @@ def test_transient_errors() -> None:
 
 async def test_flood_control_failing_lets_the_message_through() -> None:
     class Down(FloodLimiter):
-        async def _try(self, chat: str, token: str, ticket: int) -> tuple[float, int]:
+        async def _try(self, chat: str, token: str, ticket: int) -> tuple[float, int, bool]:
             raise ConnectionError("Redis is down")
 
     run = Run()
