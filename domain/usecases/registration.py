@@ -10,6 +10,7 @@ the link outside that transaction (no database transaction is held open over HTT
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -33,7 +34,14 @@ from domain.model import (
     UserId,
 )
 from domain.orders import invoice_for, subscription_for
-from domain.payments import GatewayError, PaymentGateway, PaymentRequest
+from domain.payments import (
+    GatewayError,
+    GatewayRejected,
+    GatewayTimeout,
+    PaymentGateway,
+    PaymentLink,
+    PaymentRequest,
+)
 from domain.policy import Permission
 from domain.ports import Clock, UnitOfWork
 from domain.pricing import CheckoutOffer, PromotionUsage, Quote
@@ -50,6 +58,7 @@ from domain.usecases.payments import (
     RetryPaymentRequest,
     RetryResult,
     RetryStatus,
+    next_attempt_number,
 )
 from domain.validation import (
     validate_address,
@@ -59,6 +68,8 @@ from domain.validation import (
     validate_phone,
     validate_tax_code,
 )
+
+log = logging.getLogger(__name__)
 
 
 def _check_fields(req: OrderRequest) -> None:
@@ -349,10 +360,26 @@ class StartPayment:
         first = attempt.merchant_order_id == f"{order.code}-1"
         try:
             link = await self._gateway.create_payment(request)
-        except GatewayError:
+        except GatewayError as error:
+            fresh = await self._fresh_attempt(order, attempt) if _spent(error) else None
+            if fresh is not None:  # once: the spent id replaced, the link asked for again
+                try:
+                    link = await self._gateway.create_payment(
+                        replace(request, merchant_order_id=fresh.merchant_order_id)
+                    )
+                except GatewayError:
+                    pass
+                else:
+                    return await self._linked(order, fresh, link, first=first)
             if first and attempt.status is PaymentAttemptStatus.CREATED:
                 await self._tell_owners(order, "")
-            return PaymentStart(order.code, attempt.merchant_order_id, "")
+            failed = fresh or attempt
+            return PaymentStart(order.code, failed.merchant_order_id, "")
+        return await self._linked(order, attempt, link, first=first)
+
+    async def _linked(
+        self, order: Order, attempt: PaymentAttempt, link: PaymentLink, *, first: bool
+    ) -> PaymentStart:
         async with self._uow() as uow:
             moved = await uow.payments.mark_pending(attempt.id, link.redirect_url, link.create_date)
             if (
@@ -365,12 +392,56 @@ class StartPayment:
             await uow.commit()
         return PaymentStart(order.code, attempt.merchant_order_id, link.redirect_url)
 
+    async def _fresh_attempt(self, order: Order, spent: PaymentAttempt) -> PaymentAttempt | None:
+        """A new attempt for ``order`` in place of ``spent``, whose merchant order id the gateway
+        will not take again (it already has it: a replica died between the gateway's answer and
+        recording the link, or the answer was lost); None when ``spent`` is no longer the
+        order's open attempt without a link (another handling moved on)."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            locked = await uow.orders.get(order.id, for_update=True)
+            attempts = await uow.payments.for_order(order.id)
+            current = next((a for a in attempts if a.id == spent.id), None)
+            if (
+                locked is None
+                or locked.status is not OrderStatus.PENDING_PAYMENT
+                or current is None
+                or not current.status.is_open
+                or current.redirect_url
+                or any(a.status.is_open and a.id != spent.id for a in attempts)
+            ):
+                return None
+            await uow.payments.mark_expired(spent.id, at=now)
+            fresh = await uow.payments.add(
+                PaymentAttempt(
+                    order_id=order.id,
+                    merchant_order_id=f"{order.code}-{next_attempt_number(order, attempts)}",
+                    amount=spent.amount,
+                    method=PaymentMethod.VNPTPAY,
+                    created_at=now,
+                )
+            )
+            await uow.commit()
+        log.warning(
+            "payment %s spent at the gateway without a recorded link: %s asked for instead",
+            spent.merchant_order_id,
+            fresh.merchant_order_id,
+        )
+        return fresh
+
     async def _tell_owners(self, order: Order, url: str) -> None:
         """The link could not be had: the owners are told so (with **Thanh toán lại**)."""
         async with self._uow() as uow:
             if await _by_staff(uow, order):
                 await notices.agent_registered(uow, order, self._clock.now(), url)
                 await uow.commit()
+
+
+def _spent(error: GatewayError) -> bool:
+    """The attempt's merchant order id can never get a link: the gateway has it already."""
+    return isinstance(error, GatewayTimeout) or (
+        isinstance(error, GatewayRejected) and error.response_code == "03"
+    )
 
 
 async def _by_staff(uow: UnitOfWork, order: Order) -> bool:

@@ -31,6 +31,11 @@ from domain.model import (
 )
 from domain.outbox import Notice, NoticeKind
 from domain.payments import (
+    GatewayError,
+    GatewayRejected,
+    GatewayTimeout,
+    PaymentLink,
+    PaymentRequest,
     PaymentStatus,
 )
 from domain.pricing import Quote
@@ -630,3 +635,59 @@ async def test_reconciliation_told_of_another_amount_records_it_and_applies_noth
     assert [n.chat_id for n in told(world, NoticeKind.PAYMENT_AMOUNT_MISMATCH)] == [OWNER_CHAT]
     [attempt] = await world.attempts(placed.order_id)
     assert attempt.status is PaymentAttemptStatus.PENDING
+
+
+class SpentGateway(ScriptedGateway):
+    """A gateway that already has some merchant order ids (their first INIT landed, its answer
+    never recorded: a replica died): asked again, it answers ``03`` duplicate order id."""
+
+    def __init__(self, *spent: str, error: GatewayError | None = None) -> None:
+        super().__init__()
+        self.spent = set(spent)
+        self.error = error or GatewayRejected("03", "duplicate order id")
+        self.asked: list[str] = []
+
+    async def create_payment(self, req: PaymentRequest) -> PaymentLink:
+        self.asked.append(req.merchant_order_id)
+        if req.merchant_order_id in self.spent:
+            raise self.error
+        return await super().create_payment(req)
+
+
+@pytest.mark.parametrize(
+    "error", [GatewayRejected("03", "duplicate"), GatewayTimeout("lost", merchant_order_id="x")]
+)
+async def test_a_spent_merchant_order_id_is_replaced_once_and_the_link_asked_again(
+    world: World, error: GatewayError
+) -> None:
+    placed = await world.place()
+    assert placed.order_id is not None
+    first = f"{placed.order_code}-1"
+    gateway = SpentGateway(first, error=error)
+
+    started = await StartPayment(world.uow, gateway, world.clock)(placed.order_id)
+
+    second = f"{placed.order_code}-2"
+    assert gateway.asked == [first, second]
+    assert started.merchant_order_id == second and started.redirect_url.endswith(second)
+    attempts = {a.merchant_order_id: a.status for a in await world.attempts(placed.order_id)}
+    assert attempts == {first: PaymentAttemptStatus.EXPIRED, second: PaymentAttemptStatus.PENDING}
+    # asked again (a redelivery): the link is there, the gateway is not asked
+    again = await StartPayment(world.uow, gateway, world.clock)(placed.order_id)
+    assert again.redirect_url == started.redirect_url and len(gateway.asked) == 2
+
+
+async def test_a_refused_order_id_is_not_replaced_and_a_second_spent_one_gives_up(
+    world: World,
+) -> None:
+    placed = await world.place()
+    assert placed.order_id is not None
+    first, second = f"{placed.order_code}-1", f"{placed.order_code}-2"
+    refused = SpentGateway(first, error=GatewayRejected("06", "system error"))
+    started = await StartPayment(world.uow, refused, world.clock)(placed.order_id)
+    assert (started.redirect_url, refused.asked) == ("", [first])  # not spent: kept
+    both = SpentGateway(first, second)
+    started = await StartPayment(world.uow, both, world.clock)(placed.order_id)
+    assert started.redirect_url == "" and both.asked == [first, second]  # once, no loop
+    attempts = {a.merchant_order_id: a.status for a in await world.attempts(placed.order_id)}
+    assert attempts == {first: PaymentAttemptStatus.EXPIRED, second: PaymentAttemptStatus.CREATED}

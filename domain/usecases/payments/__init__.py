@@ -59,6 +59,7 @@ from domain.usecases.payments.failures import (
     RetryPaymentRequest,
     RetryResult,
     RetryStatus,
+    next_attempt_number,
 )
 from domain.usecases.payments.reconcile import (
     ExpireOrders,
@@ -102,5 +103,6 @@ __all__ = [
     "RetryResult",
     "RetryStatus",
     "may_retry",
+    "next_attempt_number",
     "subscription_period",
 ]

@@ -215,7 +215,7 @@ class RetryPayment:
                 )
             for stale in open_:
                 await uow.payments.mark_expired(stale.id, at=now)
-            moid = f"{order.code}-{_next_attempt_number(order, attempts)}"
+            moid = f"{order.code}-{next_attempt_number(order, attempts)}"
             await uow.payments.add(
                 PaymentAttempt(
                     order_id=order.id,
@@ -245,7 +245,7 @@ class RetryPayment:
         return replace(result, merchant_order_id=moid)
 
 
-def _next_attempt_number(order: Order, attempts: list[PaymentAttempt]) -> int:
+def next_attempt_number(order: Order, attempts: list[PaymentAttempt]) -> int:
     prefix = f"{order.code}-"
     numbers = [
         int(a.merchant_order_id[len(prefix) :])
