@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -26,8 +27,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 
-from storage.db import create_engine
+from storage.db import create_engine, is_sqlite
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -65,7 +69,27 @@ async def _process_lock() -> AsyncIterator[None]:
         _PROCESS_LOCK.release()
 
 
+#: how often a migration that found a SQLite database locked is tried again (replicas starting
+#: at once on a new file: SQLite can answer "database is locked" without waiting, e.g. while
+#: another process switches the new file to WAL); the run is one transaction, so a failed one
+#: changed nothing
+SQLITE_LOCKED_RETRIES = 3
+
+
 async def _in_migration_transaction(url: str, work: Callable[[Connection], Any]) -> Any:
+    for attempt in range(SQLITE_LOCKED_RETRIES + 1):
+        try:
+            return await _migration_transaction(url, work)
+        except OperationalError as error:
+            locked = "database is locked" in str(error) and is_sqlite(url)
+            if not locked or attempt == SQLITE_LOCKED_RETRIES:
+                raise
+            log.warning("migration: the SQLite database was locked; trying again")
+            await asyncio.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+async def _migration_transaction(url: str, work: Callable[[Connection], Any]) -> Any:
     # Foreign keys off on SQLite: batch migrations rebuild tables by copy-and-rename.
     engine = create_engine(url, sqlite_foreign_keys=False, null_pool=True)
     try:

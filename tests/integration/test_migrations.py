@@ -4,15 +4,19 @@ with the models, undo cleanly, and several processes may run them at once."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 
+from storage import migrate
 from storage.db import create_engine
 from storage.migrate import current_revision, downgrade_to_base, head_revision, upgrade_to_head
 from storage.models import Base
@@ -118,3 +122,45 @@ async def test_postgres_upgrade_waits_for_the_advisory_lock(pg_empty_db_url: str
     finally:
         await holder.close()
     assert await current_revision(pg_empty_db_url) == head_revision()
+
+
+async def test_a_migration_that_finds_sqlite_locked_is_tried_again(
+    empty_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite can refuse at once ("database is locked") while another process sets a new file
+    up; the migration (one transaction, nothing changed) is tried again. Other errors, and a
+    lock message from PostgreSQL, are raised at once."""
+    real = migrate._migration_transaction
+    calls: list[str] = []
+
+    async def locked_once(url: str, work: Any) -> Any:
+        calls.append(url)
+        if len(calls) == 1:
+            raise OperationalError(
+                "BEGIN IMMEDIATE", {}, sqlite3.OperationalError("database is locked")
+            )
+        return await real(url, work)
+
+    monkeypatch.setattr(migrate, "_migration_transaction", locked_once)
+    monkeypatch.setattr(asyncio, "sleep", _no_sleep)
+    if empty_db_url.startswith("sqlite"):
+        await upgrade_to_head(empty_db_url)
+        assert len(calls) == 2 and await current_revision(empty_db_url) == head_revision()
+    else:
+        with pytest.raises(OperationalError):
+            await upgrade_to_head(empty_db_url)
+        assert len(calls) == 1
+
+    async def broken(url: str, work: Any) -> Any:
+        calls.append(url)
+        raise OperationalError("CREATE", {}, sqlite3.OperationalError("no such table: x"))
+
+    monkeypatch.setattr(migrate, "_migration_transaction", broken)
+    calls.clear()
+    with pytest.raises(OperationalError):
+        await upgrade_to_head(empty_db_url)
+    assert len(calls) == 1
+
+
+async def _no_sleep(_seconds: float) -> None:
+    return None
