@@ -58,7 +58,7 @@ from domain.usecases.payments import (
     RetryPaymentRequest,
     RetryResult,
     RetryStatus,
-    next_attempt_number,
+    supersede,
 )
 from domain.validation import (
     validate_address,
@@ -411,16 +411,7 @@ class StartPayment:
                 or any(a.status.is_open and a.id != spent.id for a in attempts)
             ):
                 return None
-            await uow.payments.mark_expired(spent.id, at=now)
-            fresh = await uow.payments.add(
-                PaymentAttempt(
-                    order_id=order.id,
-                    merchant_order_id=f"{order.code}-{next_attempt_number(order, attempts)}",
-                    amount=spent.amount,
-                    method=PaymentMethod.VNPTPAY,
-                    created_at=now,
-                )
-            )
+            fresh = await supersede(uow, order, attempts, [current], spent.amount, now)
             await uow.commit()
         log.warning(
             "payment %s spent at the gateway without a recorded link: %s asked for instead",

@@ -60,6 +60,7 @@ from domain.usecases.payments.failures import (
     RetryResult,
     RetryStatus,
     next_attempt_number,
+    supersede,
 )
 from domain.usecases.payments.reconcile import (
     ExpireOrders,
@@ -105,4 +106,5 @@ __all__ = [
     "may_retry",
     "next_attempt_number",
     "subscription_period",
+    "supersede",
 ]

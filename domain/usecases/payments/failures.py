@@ -21,7 +21,7 @@ from domain.model import (
 from domain.payments import (
     PaymentNotification,
 )
-from domain.ports import Clock
+from domain.ports import Clock, UnitOfWork
 from domain.usecases import notices
 from domain.usecases.payments.common import (
     CANCELLED_CODE,
@@ -213,18 +213,8 @@ class RetryPayment:
                     amount=payable.amount,
                     redirect_url=payable.redirect_url or "",
                 )
-            for stale in open_:
-                await uow.payments.mark_expired(stale.id, at=now)
-            moid = f"{order.code}-{next_attempt_number(order, attempts)}"
-            await uow.payments.add(
-                PaymentAttempt(
-                    order_id=order.id,
-                    merchant_order_id=moid,
-                    amount=order.total,
-                    method=PaymentMethod.VNPTPAY,
-                    created_at=now,
-                )
-            )
+            fresh = await supersede(uow, order, attempts, open_, order.total, now)
+            moid = fresh.merchant_order_id
             details: dict[str, object] = {"order": order.code, "merchant_order_id": moid}
             if req.invoice_id is not None:
                 details["invoice_id"] = req.invoice_id
@@ -243,6 +233,30 @@ class RetryPayment:
             )
             await uow.commit()
         return replace(result, merchant_order_id=moid)
+
+
+async def supersede(
+    uow: UnitOfWork,
+    order: Order,
+    attempts: list[PaymentAttempt],
+    stale: list[PaymentAttempt],
+    amount: int,
+    now: datetime,
+) -> PaymentAttempt:
+    """The order's ``stale`` attempts expired and a new online attempt for ``amount`` added
+    with the next merchant order id (``attempts``: all the order's, to number it); the caller
+    holds the order and commits."""
+    for attempt in stale:
+        await uow.payments.mark_expired(attempt.id, at=now)
+    return await uow.payments.add(
+        PaymentAttempt(
+            order_id=order.id,
+            merchant_order_id=f"{order.code}-{next_attempt_number(order, attempts)}",
+            amount=amount,
+            method=PaymentMethod.VNPTPAY,
+            created_at=now,
+        )
+    )
 
 
 def next_attempt_number(order: Order, attempts: list[PaymentAttempt]) -> int:
