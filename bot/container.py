@@ -351,6 +351,10 @@ class Container:
         deduper, cache = self.state.deduper, self.contacts.cache
         if isinstance(deduper, RedisUpdateDeduper) and isinstance(cache, RedisContactCache):
             assert self.redis is not None
+            turns = self.state.turns
+            if isinstance(turns, RedisUpdateTurns) and turns.store is not None:
+                # the read also takes the turn's lock of the sender's private chat
+                return RedisFirstRead(self.redis, deduper, cache, turns, self.bot.id)
             return RedisFirstRead(self.redis, deduper, cache)
         return None
 

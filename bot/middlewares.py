@@ -42,6 +42,11 @@ class FirstRead(Protocol):
 
     async def __call__(self, update_id: int, user_id: int) -> tuple[bool, str | None]: ...
 
+    async def leave(self) -> None:
+        """Called once the update read is handled or skipped (what the read took is given
+        back); never raises."""
+        ...
+
 
 class UpdateGate(BaseMiddleware):
     """Skips an update handled before, records its sender (``contacts``: see
@@ -82,27 +87,35 @@ class UpdateGate(BaseMiddleware):
                 log.warning("update %s: first read failed (%s), asking apart", update_id, error)
         if not read:
             handled = await done(self.deduper, update_id)
-        if handled:
-            self.metrics.duplicates.inc()
-            log.info("update %s handled before: skipped", update_id)
-            return None
-        started = time.perf_counter()
         try:
-            if contacts is not None:
-                member = event.my_chat_member
-                if member is not None:
-                    if member.chat.type == "private" and member.new_chat_member.status == "kicked":
-                        await contacts.blocked(member.from_user.id)
-                elif contact is not None:
-                    if read:
-                        await contacts.seen_as(contact, cached)
-                    else:
-                        await contacts.seen(contact)
-            result = await handler(event, data)
+            if handled:
+                self.metrics.duplicates.inc()
+                log.info("update %s handled before: skipped", update_id)
+                return None
+            started = time.perf_counter()
+            try:
+                if contacts is not None:
+                    member = event.my_chat_member
+                    if member is not None:
+                        if (
+                            member.chat.type == "private"
+                            and member.new_chat_member.status == "kicked"
+                        ):
+                            await contacts.blocked(member.from_user.id)
+                    elif contact is not None:
+                        if read:
+                            await contacts.seen_as(contact, cached)
+                        else:
+                            await contacts.seen(contact)
+                result = await handler(event, data)
+            finally:
+                self.metrics.latency.observe(time.perf_counter() - started)
+            await mark_done(self.deduper, update_id)
+            return result
         finally:
-            self.metrics.latency.observe(time.perf_counter() - started)
-        await mark_done(self.deduper, update_id)
-        return result
+            if read and self.first_read is not None:
+                # a chat lock the read took for the update's turn, if no turn took it over
+                await self.first_read.leave()
 
 
 async def done(deduper: UpdateDeduper, update_id: int) -> bool:

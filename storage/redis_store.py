@@ -314,25 +314,46 @@ class RedisChatLock:
         ``reads`` (with ``done_key``: a draft's key, then a journal's) held then, read in the
         same script: [the draft's string or None, the journal's flat field/value list]."""
         keys = [name, queue] if done_key is None else [name, queue, done_key, *reads]
-        wait_ms = max(1, int(self._wait * 1000))
+        deadline = asyncio.get_running_loop().time() + self._wait
         raw, taken, done, *held = await self._enqueue_acquire(
-            keys=keys, args=[score, secrets.token_hex(16), wait_ms, self._ttl_ms]
+            keys=keys, args=[score, secrets.token_hex(16), self.wait_ms, self._ttl_ms]
         )
         member = raw.decode() if isinstance(raw, bytes) else str(raw)
+        if taken:
+            return member, bool(done), held
+        return await self.wait_for(keys, member, deadline)
+
+    @property
+    def wait_ms(self) -> int:
+        """Milliseconds a waiter waits for the lock before giving up (its queue entry's
+        deadline)."""
+        return max(1, int(self._wait * 1000))
+
+    @property
+    def ttl_ms(self) -> int:
+        return self._ttl_ms
+
+    async def wait_for(
+        self, keys: Sequence[str], member: str, deadline: float
+    ) -> tuple[str, bool, list[Any]]:
+        """:meth:`take` for a waiter already queued as ``member`` (``keys``: the lock, the
+        queue and what it reads), looking again until it heads the queue and the lock is free,
+        or ``deadline`` (the event loop's time) passes: then ``LockTimeout``."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._wait
         delay = self._retry
         try:
-            while not taken:
+            while True:
                 await asyncio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.2)
                 taken, done, *held = await self._acquire(keys=keys, args=[member, self._ttl_ms])
-                if not taken and loop.time() >= deadline:
-                    raise LockTimeout(f"chat {name.removeprefix(self._lock_prefix)} is busy")
+                if taken:
+                    return member, bool(done), held
+                if loop.time() >= deadline:
+                    chat = keys[0].removeprefix(self._lock_prefix)
+                    raise LockTimeout(f"chat {chat} is busy")
         except BaseException:
-            await self._redis.zrem(queue, member)
+            await self._redis.zrem(keys[1], member)
             raise
-        return member, bool(done), held
 
     @asynccontextmanager
     async def lock(self, key: str, order: int | None = None) -> AsyncIterator[None]:

@@ -6,18 +6,30 @@ update's journal; the script that ends the turn saves the draft, marks the updat
 its journal and releases the lock, atomically. Between the two, the draft is read from what
 the first script returned (``RedisConversationStore`` answers from the turn) and the
 journal's start is written with its first request (``RedisUpdateJournal``).
+
+The update gate's first read (``bot.contacts.RedisFirstRead``: the done check and the sender's
+contact cache entry) can take the turn's lock in its own script
+(:meth:`RedisUpdateTurns.first_read`): the turn of that update at that chat, in the same task,
+then starts from it instead of a round trip of its own; the gate releases a lock no turn took
+(:meth:`RedisUpdateTurns.release_unclaimed`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from domain.ports import UpdateTurn
 from storage.redis_store import (
+    _NOW_MS,
+    _TAKE_IF_HEAD,
     CURRENT_DRAFT,
     DEFAULT_PREFIX,
     RedisChatLock,
@@ -30,6 +42,8 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 __all__ = ["RedisUpdateJournal", "RedisUpdateTurns"]
+
+log = logging.getLogger(__name__)
 
 #: KEYS: lock, done mark[, journal][, draft]. ARGV: member, mark's ttl (s), "1" when the
 #: journal's key is given, the draft's fate ("-" kept, "s" set to ARGV[6] for ARGV[7]
@@ -116,6 +130,72 @@ def _current(journal: RedisUpdateJournal, update_id: int) -> _TurnReads | None:
     return None
 
 
+#: KEYS: lock, queue, done mark, draft, journal, contact cache entry. ARGV: score (update id),
+#: token, wait_ms, ttl_ms. The gate's first read: the contact entry and, for an update not
+#: done, the chat's queue joined and its lock tried as the turn's lock script does. Returns
+#: {1, contact} for an update done, else {0, contact, member, taken, done, draft, journal}.
+_FIRST_READ_TAKE = (
+    _NOW_MS
+    + """
+local contact = redis.call("get", KEYS[6])
+if redis.call("exists", KEYS[3]) == 1 then
+    return {1, contact}
+end
+local member = ARGV[2] .. "|" .. tostring(now + tonumber(ARGV[3]))
+local ttl = ARGV[4]
+redis.call("zadd", KEYS[2], ARGV[1], member)
+redis.call("pexpire", KEYS[2], tonumber(ARGV[3]) * 2)
+"""
+    + _TAKE_IF_HEAD
+    + "return {0, contact, member, taken, done, draft, journal}\n"
+)
+
+
+class _Pretaken:
+    """A turn's lock taken (or its queue joined) by the gate's first read, until the turn of
+    that update at that chat claims it or the gate releases it."""
+
+    __slots__ = (
+        "claimed",
+        "deadline",
+        "done",
+        "held",
+        "key",
+        "keys",
+        "member",
+        "taken",
+        "update_id",
+        "watchdog",
+    )
+
+    def __init__(
+        self,
+        key: str,
+        update_id: int,
+        keys: list[str],
+        member: str,
+        taken: bool,
+        done: bool,
+        held: list[Any],
+        deadline: float,
+        watchdog: Watchdog | None,
+    ) -> None:
+        self.key = key
+        self.update_id = update_id
+        self.keys = keys
+        self.member = member
+        self.taken = taken
+        self.done = done
+        self.held = held
+        self.deadline = deadline
+        self.watchdog = watchdog
+        self.claimed = False
+
+
+#: the lock the gate's first read took in this task (:meth:`RedisUpdateTurns.first_read`)
+_PRETAKEN: ContextVar[_Pretaken | None] = ContextVar("onesme_pretaken_turn", default=None)
+
+
 class RedisUpdateTurns:
     """:class:`domain.ports.UpdateTurns` on Redis (see the module doc): two round trips for a
     free chat's turn, against seven for the lock, the de-duplicator, the draft and the journal
@@ -136,6 +216,71 @@ class RedisUpdateTurns:
         self.journal = journal
         self.store = store
         self._end = lock._redis.register_script(_END_TURN)
+        self._first_read = lock._redis.register_script(_FIRST_READ_TAKE)
+
+    async def first_read(
+        self, key: str, update_id: int, extra: str
+    ) -> tuple[bool, bytes | str | None]:
+        """Whether ``update_id`` was handled to the end, and the string at ``extra`` (the
+        sender's contact cache entry), in one script that also joins the chat ``key``'s queue
+        and takes its lock when free, with the turn's reads, for the turn of ``update_id`` at
+        ``key`` in this task to start from (:meth:`turn`). The caller must call
+        :meth:`release_unclaimed` once the update is handled (or skipped). Needs the store and
+        the journal (else one of them is read apart: plain reads, nothing taken)."""
+        lock, deduper, store, journal = self.chat_lock, self.deduper, self.store, self.journal
+        if store is None or journal is None:
+            raise ValueError("first_read needs the turns' store and journal")
+        name, queue = lock.names(key)
+        keys = [name, queue, deduper.key(update_id), store.name(key), journal.key(update_id)]
+        deadline = asyncio.get_running_loop().time() + lock.wait_ms / 1000
+        found = await self._first_read(
+            keys=[*keys, extra],
+            args=[update_id, secrets.token_hex(16), lock.wait_ms, lock.ttl_ms],
+        )
+        if int(found[0]) == 1:
+            return True, found[1]
+        _, contact, raw, taken, done, *held = found
+        member = raw.decode() if isinstance(raw, bytes) else str(raw)
+        watchdog = Watchdog(lock, name, member) if taken else None
+        _PRETAKEN.set(
+            _Pretaken(
+                key, update_id, keys, member, bool(taken), bool(done), held, deadline, watchdog
+            )
+        )
+        return False, contact
+
+    async def release_unclaimed(self) -> None:
+        """Releases the lock (or leaves the queue) the first read took in this task, unless
+        the update's turn took it over. Never raises: the lock expires by itself."""
+        pretaken = _PRETAKEN.get()
+        if pretaken is None:
+            return
+        _PRETAKEN.set(None)
+        if pretaken.claimed:
+            return
+        pretaken.claimed = True  # nor taken over later (a task started meanwhile sees it)
+        lock = self.chat_lock
+        try:
+            if pretaken.watchdog is not None:
+                await pretaken.watchdog.stop()
+            if pretaken.taken:
+                await lock._release(keys=[pretaken.keys[0]], args=[pretaken.member])
+            else:
+                await lock._redis.zrem(pretaken.keys[1], pretaken.member)
+        except Exception as error:
+            log.warning("chat lock %s not released: %s", pretaken.keys[0], error)
+
+    def _claim(self, key: str, update_id: int) -> _Pretaken | None:
+        pretaken = _PRETAKEN.get()
+        if (
+            pretaken is None
+            or pretaken.claimed
+            or pretaken.key != key
+            or pretaken.update_id != update_id
+        ):
+            return None
+        pretaken.claimed = True
+        return pretaken
 
     @asynccontextmanager
     async def turn(self, key: str, update_id: int) -> AsyncIterator[UpdateTurn]:
@@ -146,7 +291,19 @@ class RedisUpdateTurns:
             reads.append(store.name(key))
             if journal is not None:
                 reads.append(journal.key(update_id))
-        member, done, held = await lock.take(name, queue, update_id, deduper.key(update_id), reads)
+        pretaken = self._claim(key, update_id)
+        watchdog: Watchdog | None = None
+        if pretaken is None:
+            member, done, held = await lock.take(
+                name, queue, update_id, deduper.key(update_id), reads
+            )
+        elif pretaken.taken:
+            member, done, held = pretaken.member, pretaken.done, pretaken.held
+            watchdog = pretaken.watchdog
+        else:
+            member, done, held = await lock.wait_for(
+                pretaken.keys, pretaken.member, pretaken.deadline
+            )
         turn = UpdateTurn(done or deduper.knows(update_id))
         state: _TurnReads | None = None
         if store is not None and not done:
@@ -159,7 +316,8 @@ class RedisUpdateTurns:
                 held[1] if len(reads) > 1 else None,
             )
             token = CURRENT_DRAFT.set(state)
-        watchdog = Watchdog(lock, name, member)
+        if watchdog is None:
+            watchdog = Watchdog(lock, name, member)
         try:
             yield turn
         finally:

@@ -103,10 +103,14 @@ async def test_the_gate_asks_apart_when_the_first_read_fails(
     recorded = Recorded()
     recorder = ContactRecorder(recorded, cache, blocked=nobody_blocked)  # type: ignore[arg-type]
 
-    async def broken(update_id: int, user_id: int) -> tuple[bool, str | None]:
-        raise ConnectionError("no script")
+    class Broken:
+        async def __call__(self, update_id: int, user_id: int) -> tuple[bool, str | None]:
+            raise ConnectionError("no script")
 
-    gate = UpdateGate(deduper, Metrics(), recorder, broken)
+        async def leave(self) -> None:  # pragma: no cover
+            raise AssertionError("nothing was read")
+
+    gate = UpdateGate(deduper, Metrics(), recorder, Broken())
     handled: list[int] = []
 
     async def handler(event: Any, data: dict[str, Any]) -> None:
