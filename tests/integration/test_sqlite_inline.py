@@ -256,8 +256,10 @@ async def test_an_idle_pooled_connection_is_taken_without_the_greenlet(
     monkeypatch.setattr(type(engine), "raw_connection", lambda self: no_greenlet())
     again = await sqlite_inline.checkout(engine)
     try:
-        assert again.dbapi_connection is given_back
-        cursor = again.dbapi_connection.cursor()
+        connection = again.dbapi_connection
+        assert connection is given_back
+        assert connection is not None
+        cursor = connection.cursor()
         cursor.execute("SELECT value FROM counters")
         assert cursor.fetchall() == [(0,)]
         cursor.close()
