@@ -31,7 +31,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.expression import BindParameter, Select
 
-from storage.sqlite_inline import patiently
+from storage.sqlite_inline import checkout, patiently
 
 __all__ = ["NONE", "Compiled", "DirectRead", "own_value"]
 
@@ -133,7 +133,7 @@ class DirectRead:
         return sql, parameters
 
     async def _on_sqlite(self, sql: str, parameters: tuple[Any, ...]) -> Sequence[Any]:
-        proxy = await self._engine.raw_connection()
+        proxy = await checkout(self._engine)
         try:
             connection: Any = proxy.dbapi_connection
             cursor = connection.cursor()

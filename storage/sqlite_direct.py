@@ -28,7 +28,7 @@ from sqlalchemy.sql.expression import UpdateBase
 
 from storage.db import write_turns
 from storage.direct_read import NONE, own_value
-from storage.sqlite_inline import patiently
+from storage.sqlite_inline import checkout, patiently
 
 __all__ = ["DirectWrite"]
 
@@ -76,7 +76,7 @@ class DirectWrite:
         parameters = self.parameters(values)
         # the pool connection first, then the turn: the order of SQLAlchemy's transactions
         # (a connection, then the ``begin`` event's turn), so neither waits for the other
-        proxy = await self._engine.raw_connection()
+        proxy = await checkout(self._engine)
         try:
             connection = proxy.dbapi_connection
             took = await self._turns.take()

@@ -33,10 +33,18 @@ from sqlalchemy import pool
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import await_only
 from sqlalchemy.util.concurrency import in_greenlet
 
-__all__ = ["DRIVER", "SQLiteDialect_inline", "patiently", "wait_for_locks_on_the_loop"]
+__all__ = [
+    "DRIVER",
+    "SQLiteDialect_inline",
+    "checkout",
+    "patiently",
+    "wait_for_locks_on_the_loop",
+]
 
 #: the driver name in URLs: ``sqlite+onesme_inline://``
 DRIVER = "onesme_inline"
@@ -252,3 +260,20 @@ class SQLiteDialect_inline(SQLiteDialect_pysqlite):
 
 
 registry.register(f"sqlite.{DRIVER}", __name__, "SQLiteDialect_inline")
+
+
+async def checkout(engine: AsyncEngine) -> PoolProxiedConnection:
+    """A connection of ``engine``'s pool (SQLite on this dialect), as
+    ``await engine.raw_connection()`` returns it; give it back with ``close()``.
+
+    ``AsyncEngine.raw_connection`` runs the pool's checkout in a greenlet (about 16 µs of CPU
+    of its 28, measured alone), for what on this dialect never awaits when the pool holds an
+    idle connection: taking it from the queue, and the checkout's events, run in the loop's
+    thread as every statement here does. So an idle connection is taken directly; when
+    none is idle (a new one to open, or a wait for one given back) the checkout goes through
+    the greenlet as before, where the pool may wait."""
+    sync_engine = engine.sync_engine
+    queue = sync_engine.pool
+    if isinstance(queue, pool.QueuePool) and queue.checkedin() > 0:
+        return sync_engine.raw_connection()
+    return await engine.raw_connection()

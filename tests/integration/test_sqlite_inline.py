@@ -240,3 +240,49 @@ async def test_executemany_keeps_the_busy_handler_off_afterwards(database: Datab
     async with database.engine.connect() as connection:
         total = (await connection.execute(text("SELECT sum(value) FROM counters"))).scalar_one()
     assert total == 2
+
+
+async def test_an_idle_pooled_connection_is_taken_without_the_greenlet(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = database.engine
+    first = await sqlite_inline.checkout(engine)  # none idle yet, or one: either way
+    given_back = first.dbapi_connection
+    first.close()
+
+    async def no_greenlet() -> None:
+        raise AssertionError("the idle connection went through AsyncEngine.raw_connection")
+
+    monkeypatch.setattr(type(engine), "raw_connection", lambda self: no_greenlet())
+    again = await sqlite_inline.checkout(engine)
+    try:
+        connection = again.dbapi_connection
+        assert connection is given_back
+        assert connection is not None
+        cursor = connection.cursor()
+        cursor.execute("SELECT value FROM counters")
+        assert cursor.fetchall() == [(0,)]
+        cursor.close()
+    finally:
+        again.close()
+
+
+async def test_with_no_idle_connection_the_checkout_waits_for_one_given_back(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "one.db"
+    shutil.copyfile(sqlite_template, path)
+    database = Database(sqlite_url(path), pool_size=1, max_overflow=0, pool_timeout=5)
+    try:
+        held = await sqlite_inline.checkout(database.engine)
+        waiting = asyncio.create_task(sqlite_inline.checkout(database.engine))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # the pool's wait, in the greenlet, not an error
+        connection = held.dbapi_connection
+        held.close()
+        async with asyncio.timeout(5):
+            taken = await waiting
+        assert taken.dbapi_connection is connection
+        taken.close()
+    finally:
+        await database.dispose()

@@ -43,7 +43,7 @@ from aiogram.types import (
 
 from bot.metrics import Metrics
 from bot.middlewares import BotApiCallCounter
-from bot.session import BotSession
+from bot.session import BotSession, json_dumps, json_loads
 
 TOKEN = "42:session-test-token"
 MESSAGE = {
@@ -135,9 +135,10 @@ def form_of(session: BotSession, bot: Bot, method: TelegramMethod[Any]) -> dict[
 
 
 def as_form(body: dict[str, Any]) -> dict[str, str]:
-    """A JSON body's fields as aiogram's form writes them (objects and numbers as JSON)."""
+    """A JSON body's fields as aiogram's form writes them (objects and numbers as JSON, with
+    the session's ``json_dumps``)."""
     return {
-        key: value if isinstance(value, str) else json.dumps(value) for key, value in body.items()
+        key: value if isinstance(value, str) else json_dumps(value) for key, value in body.items()
     }
 
 
@@ -308,3 +309,60 @@ async def test_the_call_counter_counts_each_outcome_and_asks_labels_once_each() 
         ("answerCallbackQuery", "ok"),
         ("sendMessage", "ok"),
     ]
+
+
+# the JSON of bodies and answers (bot/session.py 8.)
+
+
+class Label(str):
+    """A subclass of ``str``: orjson hands it to ``json``."""
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"chat_id": -1001234567890, "text": "<b>Chọn gói</b> ✓ 😀", "parse_mode": "HTML"},
+        {"reply_markup": {"inline_keyboard": [[{"text": "Gói 1", "callback_data": "f:p:1:7"}]]}},
+        {"n": 2**70, "f": 2.5, "b": True, "none": None, "empty": [], "s": "\ud800"[:0] + "a"},
+        {"lone": "\ud800"},
+        {"label": Label("x")},
+        [1, "two", {"three": 3}],
+    ],
+)
+def test_json_dumps_writes_the_value_json_writes(value: Any) -> None:
+    written = json_dumps(value)
+    assert isinstance(written, str)
+    assert json.loads(written) == json.loads(json.dumps(value))
+
+
+def test_json_dumps_fails_where_json_fails() -> None:
+    with pytest.raises(TypeError):
+        json_dumps({"at": datetime(2030, 1, 2, tzinfo=UTC)})
+    # keys that are not strings: orjson refuses them, json writes them
+    assert json_dumps({2: "a", 1.5: "b"}) == json.dumps({2: "a", 1.5: "b"})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"ok": true, "result": {"message_id": 7, "text": "Ch\\u1ecdn"}}',
+        '{"ok":true,"result":[{"update_id":1}]}',
+        '{"lone": "\\ud800"}',
+        '{"id": -1001234567890, "max": 9223372036854775807, "min": -9223372036854775808}',
+        '{"nan": NaN}',
+    ],
+)
+def test_json_loads_reads_what_json_reads(text: str) -> None:
+    assert repr(json_loads(text)) == repr(json.loads(text))
+    assert repr(json_loads(text.encode())) == repr(json.loads(text))
+
+
+def test_json_loads_fails_as_json_fails() -> None:
+    with pytest.raises(json.JSONDecodeError):
+        json_loads("<html>502 Bad Gateway</html>")
+
+
+def test_the_session_uses_them_unless_given_its_own() -> None:
+    assert BotSession().json_dumps is json_dumps
+    assert BotSession().json_loads is json_loads
+    assert BotSession(json_dumps=json.dumps).json_dumps is json.dumps
