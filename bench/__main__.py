@@ -120,7 +120,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if not args.think_typed >= 0 or args.think_typed > args.timeout:
         parser.error("--think-typed must be between 0 and --timeout seconds")
     if args.think_typed and args.rate is not None:
-        parser.error("--think-typed is for the closed loop: the open loop (--rate) sends on a clock")
+        parser.error("--think-typed is for the closed loop (--rate sends on a clock)")
     args.bot_names, args.mode_list = names, modes
     return args
 
