@@ -5,7 +5,7 @@
     python -m bench --bots product,product-pg-redis,aiogram,ptb --repeat 3 --out bench.json
     python -m bench --users 20 --inflight 5 --modes polling   # a quick look
     python -m bench --rate 20 --users 200             # open loop: 20 updates/s, ≤ 50 users at once
-    python -m bench --think-typed 1.5                 # users take 1.5 s to type each answer
+    python -m bench --think-typed 1.5                 # users take 1.5-3 s to type each answer
 
 Prints a Markdown table (and ratios product/bare per repeat) and writes the JSON document.
 """
@@ -84,9 +84,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="closed loop: each user waits SECONDS before each typed answer (the name, phone"
-        " and e-mail; not /services), as a person reading the question and typing would; not"
-        " counted in the latency. Default 0: answers at once, as in the published tables",
+        help="closed loop: each user waits SECONDS to twice SECONDS (uniformly) before each"
+        " typed answer (the name, phone and e-mail; not /services), as a person reading the"
+        " question and typing would; not counted in the latency. Default 0: answers at once,"
+        " as in the published tables",
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs of every bot and mode")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait a reply")

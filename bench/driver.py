@@ -70,7 +70,8 @@ class RunConfig:
     #: the open loop's gaps: "poisson" (exponential) or "fixed"
     arrival: str = "poisson"
     timeout: float = 30.0
-    #: closed loop: seconds a user waits before each typed answer (0: answers at once)
+    #: closed loop: a user waits this to twice this many seconds before each typed answer
+    #: (0: answers at once)
     think_typed: float = 0.0
     settle: float = 1.0
     workdir: Path | None = None
@@ -301,6 +302,7 @@ async def _measure(
     load_started = time.perf_counter()
     if config.rate is None:
         gate = asyncio.Semaphore(config.inflight)
+        thinking = random.Random(bot_id)
 
         async def user(user_id: int) -> None:
             async with gate:
@@ -314,6 +316,7 @@ async def _measure(
                         config.timeout,
                         by_step,
                         think_typed=config.think_typed,
+                        rng=thinking,
                     )
                 except Exception as error:
                     failed(user_id, error)

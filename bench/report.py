@@ -140,7 +140,7 @@ def table(document: dict[str, Any], repeats: int) -> str:
     if think:
         lines.append("")
         lines.append(
-            f"Users waited {think:g} s before each typed answer (--think-typed), not counted"
-            " in the latency: not comparable with runs where they answer at once."
+            f"Users waited {think:g}–{2 * think:g} s before each typed answer (--think-typed),"
+            " not counted in the latency: not comparable with runs where they answer at once."
         )
     return "\n".join(lines)
