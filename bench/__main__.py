@@ -5,6 +5,7 @@
     python -m bench --bots product,product-pg-redis,aiogram,ptb --repeat 3 --out bench.json
     python -m bench --users 20 --inflight 5 --modes polling   # a quick look
     python -m bench --rate 20 --users 200             # open loop: 20 updates/s, ≤ 50 users at once
+    python -m bench --think-typed 1.5                 # users take 1.5-3 s to type each answer
 
 Prints a Markdown table (and ratios product/bare per repeat) and writes the JSON document.
 """
@@ -78,6 +79,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="poisson",
         help="with --rate: exponential (Poisson) or even gaps between updates",
     )
+    parser.add_argument(
+        "--think-typed",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="closed loop: each user waits SECONDS to twice SECONDS (uniformly) before each"
+        " typed answer (the name, phone and e-mail; not /services), as a person reading the"
+        " question and typing would; not counted in the latency. Default 0: answers at once,"
+        " as in the published tables",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs of every bot and mode")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait a reply")
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
@@ -107,6 +118,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--users, --inflight and --repeat must be at least 1")
     if args.rate is not None and not args.rate > 0:
         parser.error("--rate must be above 0 updates a second")
+    if not args.think_typed >= 0 or args.think_typed > args.timeout:
+        parser.error("--think-typed must be between 0 and --timeout seconds")
+    if args.think_typed and args.rate is not None:
+        parser.error("--think-typed is for the closed loop (--rate sends on a clock)")
     args.bot_names, args.mode_list = names, modes
     return args
 
@@ -118,6 +133,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         rate=args.rate,
         arrival=args.arrival,
         timeout=args.timeout,
+        think_typed=args.think_typed,
         py_spy=args.py_spy,
         cprofile=args.cprofile,
     )
@@ -130,6 +146,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "inflight": args.inflight,
             "rate": args.rate,
             "arrival": args.arrival if args.rate is not None else None,
+            "think_typed": args.think_typed,
             "repeat": args.repeat,
             "bots": [b.name for b in bots],
             "modes": args.mode_list,

@@ -70,6 +70,9 @@ class RunConfig:
     #: the open loop's gaps: "poisson" (exponential) or "fixed"
     arrival: str = "poisson"
     timeout: float = 30.0
+    #: closed loop: a user waits this to twice this many seconds before each typed answer
+    #: (0: answers at once)
+    think_typed: float = 0.0
     settle: float = 1.0
     workdir: Path | None = None
     py_spy: Path | None = None
@@ -82,6 +85,8 @@ class RunResult:
     mode: str
     users: int
     inflight: int
+    #: closed loop: the users' wait before each typed answer, in seconds
+    think_typed: float = 0.0
     finished_users: int = 0
     failed_users: int = 0
     updates: int = 0
@@ -166,7 +171,12 @@ async def _wait_idle(
 async def run_one(spec: BotSpec, mode: str, config: RunConfig) -> RunResult:
     """Start ``spec``'s bot in ``mode``, load it, measure it, stop it."""
     result = RunResult(
-        bot=spec.name, mode=mode, users=config.users, inflight=config.inflight, rate=config.rate
+        bot=spec.name,
+        mode=mode,
+        users=config.users,
+        inflight=config.inflight,
+        rate=config.rate,
+        think_typed=config.think_typed,
     )
     bot_id = random.randint(6_000_000_000, 6_999_999_999)
     token = f"{bot_id}:AAE-bench_token_for_the_local_bot_api_00"
@@ -292,12 +302,21 @@ async def _measure(
     load_started = time.perf_counter()
     if config.rate is None:
         gate = asyncio.Semaphore(config.inflight)
+        thinking = random.Random(bot_id)
 
         async def user(user_id: int) -> None:
             async with gate:
                 try:
                     await play(
-                        state, bot_id, user_id, wizard.SCRIPT, latencies, config.timeout, by_step
+                        state,
+                        bot_id,
+                        user_id,
+                        wizard.SCRIPT,
+                        latencies,
+                        config.timeout,
+                        by_step,
+                        think_typed=config.think_typed,
+                        rng=thinking,
                     )
                 except Exception as error:
                     failed(user_id, error)

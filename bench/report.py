@@ -136,4 +136,11 @@ def table(document: dict[str, Any], repeats: int) -> str:
     if spread:
         lines.append("")
         lines.append(f"Each cell: median (min–max) over {repeats} repeats.")
+    think = document.get("config", {}).get("think_typed")
+    if think:
+        lines.append("")
+        lines.append(
+            f"Users waited {think:g}–{2 * think:g} s before each typed answer (--think-typed),"
+            " not counted in the latency: not comparable with runs where they answer at once."
+        )
     return "\n".join(lines)

@@ -73,11 +73,19 @@ async def play(
     latencies: list[float],
     timeout: float,  # noqa: ASYNC109
     by_step: dict[int, list[float]] | None = None,
+    think_typed: float = 0.0,
+    rng: random.Random | None = None,
 ) -> None:
     """One user through ``steps``, each action at once after the reply to the one before
     (closed loop), recording the time from each update to the reply (also per step index in
-    ``by_step``)."""
+    ``by_step``). With ``think_typed`` the user first waits before each typed answer (a text
+    sent after the first step: a person reading the question and typing a name or a phone
+    number), between ``think_typed`` and twice that, uniformly (``rng``): users who all waited
+    the same would stay in step and send their answers in bursts. The wait is not part of the
+    measured latency."""
     for index, step in enumerate(steps):
+        if think_typed > 0 and index > 0 and step[0] == "send":
+            await asyncio.sleep(think_typed * (1.0 + (rng or random).random()))
         latencies.append(await act(state, bot_id, user_id, step, timeout))
         if by_step is not None:
             by_step.setdefault(index, []).append(latencies[-1])

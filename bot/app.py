@@ -247,8 +247,13 @@ class BotApp:
                 url=settings.webhook_url,
                 secret_token=secret.get_secret_value() if secret else None,
                 allowed_updates=list(ALLOWED_UPDATES),
+                max_connections=settings.webhook_max_connections,
             )
-            log.info("webhook set: %s", settings.webhook_url)
+            log.info(
+                "webhook set: %s (up to %d at once)",
+                settings.webhook_url,
+                settings.webhook_max_connections,
+            )
         else:
             await self.bot.delete_webhook(drop_pending_updates=False)
             self._poller = asyncio.create_task(self._poll(), name="telegram-polling")

@@ -50,6 +50,7 @@ _RULES: dict[str, str] = {
     "flood_global_rate": "must be a whole number ≥ 1",
     "telegram_retry_attempts": "must be a whole number ≥ 1",
     "telegram_retry_max_seconds": "must be a number of seconds ≥ 0, e.g. 60",
+    "webhook_max_connections": "must be a whole number between 1 and 100",
 }
 
 
@@ -105,6 +106,11 @@ class Settings(BaseSettings):
     redis_prefix: str = "onesme:"
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
+    #: setWebhook's ``max_connections``: webhook requests Telegram keeps open at once. The
+    #: answer to an update is the webhook's answer, and a reply that waits for its chat's flood
+    #: slot (up to ``flood_chat_interval``) holds its request open, so Telegram's default of
+    #: 40 made other chats' updates queue behind such waits (docs/performance.md, round 8)
+    webhook_max_connections: int = 100
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     public_url: str = "http://127.0.0.1:8080"
@@ -146,6 +152,11 @@ class Settings(BaseSettings):
     @classmethod
     def _port(cls, value: object) -> int:
         return _whole_number(value, 1, 65535, _RULES["http_port"])
+
+    @field_validator("webhook_max_connections", mode="before")
+    @classmethod
+    def _max_connections(cls, value: object) -> int:
+        return _whole_number(value, 1, 100, _RULES["webhook_max_connections"])
 
     @field_validator(
         "draft_ttl_hours",

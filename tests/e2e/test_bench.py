@@ -193,6 +193,67 @@ def test_the_report_compares_bots_of_the_same_repeat() -> None:
     assert "| polling | aiogram | asyncio | 1000 (1000–1000) |" in shown
 
 
+async def test_a_think_time_comes_before_each_typed_answer_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    steps = (("send", "/start"), ("press", "A"), ("send", "a name"), ("send", "a phone"))
+    seen: list[str] = []
+    real_sleep = asyncio.sleep
+
+    async def fake_act(
+        state: object,
+        bot_id: int,
+        user_id: int,
+        step: tuple[str, str],
+        timeout: float,  # noqa: ASYNC109
+    ) -> float:
+        seen.append(step[1])
+        return 0.001
+
+    thoughts: list[float] = []
+
+    async def recorded_sleep(seconds: float) -> None:
+        seen.append("think")
+        thoughts.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(users, "act", fake_act)
+    monkeypatch.setattr(asyncio, "sleep", recorded_sleep)  # the one bench.users awaits
+    latencies: list[float] = []
+    rng = random.Random(7)
+    await users.play(None, 1, 2, steps, latencies, 1.0, think_typed=1.5, rng=rng)  # type: ignore[arg-type]
+    assert seen == ["/start", "A", "think", "a name", "think", "a phone"]
+    # between the time asked and twice it, not all alike (users in step would send in bursts)
+    assert all(1.5 <= t <= 3.0 for t in thoughts) and len(set(thoughts)) == 2
+    assert latencies == [0.001] * 4  # the thinking is not part of the latency
+    seen.clear()
+    await users.play(None, 1, 2, steps, [], 1.0)  # type: ignore[arg-type]
+    assert seen == ["/start", "A", "a name", "a phone"]  # by default users answer at once
+
+
+def test_the_think_time_is_shown_under_the_table() -> None:
+    runs = [(0, RunResult(bot="product", mode="polling", users=1, inflight=1, think_typed=2.0))]
+    document = {**aggregate(runs), "config": {"think_typed": 2.0}}
+    assert "Users waited 2–4 s before each typed answer" in table(document, repeats=1)
+    assert "Users waited" not in table(aggregate(runs), repeats=1)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--think-typed", "-1"], "--think-typed must be between 0 and --timeout seconds"),
+        (["--think-typed", "1", "--rate", "20"], "--think-typed is for the closed loop"),
+    ],
+)
+def test_a_bad_think_time_is_one_clear_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        bench_main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
 def test_bad_usage_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         bench_main(["--bots", "product,telethon"])

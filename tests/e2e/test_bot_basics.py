@@ -243,6 +243,8 @@ async def test_webhook_checks_the_secret_and_serves_updates(
         assert response.status == 401
     webhooks = harness.api_calls(predicate=lambda c: c.method == "setWebhook")
     assert [c.params.get("secret_token") for c in webhooks] == [WEBHOOK_SECRET]
+    # a reply waiting for its chat's flood slot holds its webhook request: not Telegram's 40
+    assert [c.params.get("max_connections") for c in webhooks] == [100]
 
     user = harness.user("Vy")
     await user.send("/start")
@@ -258,6 +260,15 @@ async def test_webhook_checks_the_secret_and_serves_updates(
     assert registry.get_sample_value("onesme_bot_api_calls_total", sent) is None
     assert registry.get_sample_value("onesme_bot_api_calls_total", replied) == 1.0
     assert not harness.api_calls(predicate=lambda c: c.method == "getUpdates")
+
+
+async def test_webhook_max_connections_is_asked_of_telegram(make_bot: BotFactory) -> None:
+    harness = await make_bot("webhook", settings={"webhook_max_connections": 7})
+    webhooks = harness.api_calls(predicate=lambda c: c.method == "setWebhook")
+    assert [int(c.params["max_connections"]) for c in webhooks] == [7]
+    user = harness.user("Vy")
+    await user.send("/start")
+    assert user.last_text().startswith("Count: 0")
 
 
 async def test_a_webhook_update_delivered_three_times_at_once_is_handled_once(

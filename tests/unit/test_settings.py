@@ -37,6 +37,7 @@ def test_defaults_are_the_contracts() -> None:
     assert s.redis_url is None
     assert s.webhook_url is None
     assert s.webhook_secret is None
+    assert s.webhook_max_connections == 100
     assert (s.http_host, s.http_port) == ("127.0.0.1", 8080)
     assert s.public_url == "http://127.0.0.1:8080"
     assert s.vnptpay_url is None
@@ -121,6 +122,12 @@ def test_overrides_win_over_environment(monkeypatch: pytest.MonkeyPatch) -> None
     assert load_settings(admin_ids=[7, 8]).admin_ids == (7, 8)
 
 
+def test_webhook_max_connections_takes_telegrams_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBHOOK_MAX_CONNECTIONS", "40")
+    assert load_settings().webhook_max_connections == 40
+    assert load_settings(webhook_max_connections=1).webhook_max_connections == 1
+
+
 def test_admin_ids_single_and_empty(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ADMIN_IDS", "42")
     assert load_settings().admin_ids == (42,)
@@ -154,6 +161,9 @@ def test_http_port_message_matches_the_contract_example() -> None:
         ("OUTBOX_POLL_SECONDS", "0", "OUTBOX_POLL_SECONDS: must be a number of seconds between"),
         ("OUTBOX_POLL_SECONDS", "soon", "OUTBOX_POLL_SECONDS: input should be a valid number"),
         ("OUTBOX_LEASE_SECONDS", "1", "OUTBOX_LEASE_SECONDS: must be a number of seconds between"),
+        ("WEBHOOK_MAX_CONNECTIONS", "0", "WEBHOOK_MAX_CONNECTIONS: must be a whole number between"),
+        ("WEBHOOK_MAX_CONNECTIONS", "101", "WEBHOOK_MAX_CONNECTIONS: must be a whole number"),
+        ("WEBHOOK_MAX_CONNECTIONS", "many", "WEBHOOK_MAX_CONNECTIONS: must be a whole number"),
     ],
 )
 def test_each_bad_value_gives_one_clear_line(
