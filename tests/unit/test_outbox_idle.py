@@ -94,7 +94,8 @@ async def test_a_row_due_soon_is_looked_for_at_its_due_time_not_at_the_next_poll
     clock = Clock()
     soon = Outlook(1, NOW, NOW + timedelta(milliseconds=20))
     claim = Claim(soon, [_row(1)])
-    outbox = worker(claim, Depth(), clock, sent := [])
+    sent: list[int] = []
+    outbox = worker(claim, Depth(), clock, sent)
     await outbox.start()
     try:
         await claim.until_call(1)
@@ -107,7 +108,8 @@ async def test_a_row_due_soon_is_looked_for_at_its_due_time_not_at_the_next_poll
 
 async def test_nothing_pending_sleeps_the_poll_interval_until_woken() -> None:
     claim = Claim(Outlook(0, None, None), [_row(1)])
-    outbox = worker(claim, Depth(), Clock(), sent := [])
+    sent: list[int] = []
+    outbox = worker(claim, Depth(), Clock(), sent)
     await outbox.start()
     try:
         await claim.until_call(1)
