@@ -45,7 +45,7 @@ from bot.invoice_pdf import InvoicePdf, InvoicePdfFile
 from bot.lifecycle import SubscriptionLifecycle
 from bot.metrics import Metrics, count_statements
 from bot.middlewares import BotApiCallCounter, FirstRead
-from bot.outbox import OutboxWorker, worker_name
+from bot.outbox import OutboxWorker, poll_interval, worker_name
 from bot.payments_http import (
     PaymentServices,
     TelegramChatUrl,
@@ -438,7 +438,7 @@ class Container:
             metrics=self.metrics,
             default_locale=settings.default_locale,
             on_forbidden=self.contacts.forget,
-            poll_interval=settings.outbox_poll_seconds,
+            poll_interval=poll_interval(settings.outbox_poll_seconds, outbox_database.is_sqlite),
         )
         self.database.uow.after_outbox_commit.append(worker.wake)
         return worker

@@ -31,8 +31,13 @@ that fails would need this bound anyway (see docs/operations.md).
 Rows of one chat go in order, one at a time; chats are served concurrently (at most
 ``concurrency``).
 
-The worker wakes at once when a commit in this process wrote outbox rows (``wake``), and
-otherwise looks every ``poll_interval`` seconds (rows written by other processes, retries).
+The worker wakes at once when a commit in this process wrote outbox rows (``wake``), looks
+again right after a round that sent something, and otherwise sleeps until the next pending
+row becomes due (a retry's ``available_at``, the end of a dead process' lease: the look tells
+when) but at most ``poll_interval`` seconds (rows written by other processes; the composition
+root makes it short on PostgreSQL, where other replicas write, and long on SQLite, where only
+this process does). The depth gauges are taken from that look while the worker sleeps (no
+round, no wake since), and read from the database otherwise.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -62,7 +68,7 @@ from bot.telegram_policy import send_deadline
 from conversations.notices import notice_screen
 from conversations.session import Outgoing
 from domain.catalog import Catalog
-from domain.outbox import OutboxMessage, OutboxStatus
+from domain.outbox import OutboxMessage, OutboxStats, OutboxStatus, PendingOutlook
 from domain.ports import Clock
 from domain.usecases.outbox import (
     ClaimNotices,
@@ -71,7 +77,7 @@ from domain.usecases.outbox import (
     SettleDelivery,
 )
 
-__all__ = ["LEASE_MARGIN", "OutboxWorker", "lease_margin", "worker_name"]
+__all__ = ["LEASE_MARGIN", "OutboxWorker", "lease_margin", "poll_interval", "worker_name"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +88,22 @@ STATS_EVERY = 5.0
 #: a send ends this long before its lease (clocks of replicas differ a little; cancelling a
 #: request and settling the row take a moment)
 LEASE_MARGIN = timedelta(seconds=10)
+#: a sleep until a row's due time ends this much later (not a hair early, which would look
+#: once more for nothing)
+DUE_MARGIN = 0.01
+
+
+#: the worker's longest sleep by default (``OUTBOX_POLL_SECONDS`` unset): on PostgreSQL other
+#: replicas write rows it is not woken for; on SQLite only this process writes (it wakes the
+#: worker), so the look is a safety net
+POLL_SECONDS_POSTGRES = 1.0
+POLL_SECONDS_SQLITE = 30.0
+
+
+def poll_interval(configured: float | None, sqlite: bool) -> float:
+    if configured is not None:
+        return configured
+    return POLL_SECONDS_SQLITE if sqlite else POLL_SECONDS_POSTGRES
 
 
 def lease_margin(lease: timedelta) -> timedelta:
@@ -152,6 +174,9 @@ class OutboxWorker:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._stats_task: asyncio.Task[None] | None = None
+        #: the last look's outlook and when it was taken (monotonic), while the worker sleeps
+        #: after it; None during a round and after a wake
+        self._seen: tuple[PendingOutlook, float] | None = None
         self.sent = 0
 
     @property
@@ -160,6 +185,7 @@ class OutboxWorker:
 
     def wake(self) -> None:
         """Look now (a commit in this process wrote outbox rows)."""
+        self._seen = None
         self._wake.set()
 
     async def start(self) -> None:
@@ -189,21 +215,39 @@ class OutboxWorker:
     async def _loop(self) -> None:
         while not self._stopping:
             self._wake.clear()
+            self._seen = None
             try:
-                busy = await self.run_once()
+                claimed = await self._round()
             except Exception:
                 log.exception("outbox round failed; trying again shortly")
-                busy = False
-            if busy or self._stopping:
-                continue
+                claimed = 0
+            if claimed or self._stopping:
+                continue  # the next look also tells when the retries just scheduled are due
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+                await asyncio.wait_for(self._wake.wait(), timeout=self._idle_wait())
+
+    def _idle_wait(self) -> float:
+        """Until the next pending row is due, at most ``poll_interval``; the whole interval
+        when the round's claim found nothing although the look saw a row due (another worker
+        took it) or failed."""
+        outlook = self._claim.outlook
+        if outlook is None:
+            return self.poll_interval
+        self._seen = (outlook, time.monotonic())
+        if outlook.next_due is None:
+            return self.poll_interval
+        due_in = (outlook.next_due - self._clock.now()).total_seconds() + DUE_MARGIN
+        return min(max(due_in, 0.0), self.poll_interval)
 
     async def run_once(self) -> bool:
         """One round; True when it had a full batch (more may be waiting)."""
+        return await self._round() >= self._batch
+
+    async def _round(self) -> int:
+        """One round; how many rows it claimed."""
         claimed = await self._claim(self._batch)
         if not claimed:
-            return False
+            return 0
         by_chat: dict[int, list[OutboxMessage]] = {}
         for message in claimed:
             if message.status is OutboxStatus.FORBIDDEN:  # closed by the claim: not sent
@@ -216,7 +260,7 @@ class OutboxWorker:
                 continue
             by_chat.setdefault(message.notice.chat_id, []).append(message)
         await asyncio.gather(*(self._chat(rows) for rows in by_chat.values()))
-        return len(claimed) >= self._batch
+        return len(claimed)
 
     async def _chat(self, rows: list[OutboxMessage]) -> None:
         async with self._slots:
@@ -323,7 +367,7 @@ class OutboxWorker:
         Telegram is slow, which is when they matter)."""
         while not self._stopping:
             try:
-                stats = await self._depth()
+                stats = self._known_stats() or await self._depth()
             except Exception as error:
                 log.warning("outbox depth unavailable: %s", error)
             else:
@@ -331,6 +375,19 @@ class OutboxWorker:
                 self._metrics.outbox_oldest_age.set(stats.oldest_age_seconds)
             if not self._stopping:
                 await asyncio.sleep(STATS_EVERY)
+
+    def _known_stats(self) -> OutboxStats | None:
+        """The depth as the worker's last look saw it, while nothing can have changed it
+        since: the worker sleeps after that look (no round), no commit of this process wrote
+        rows since (a wake), and the look is recent (other processes' rows: the worker looks
+        every ``poll_interval``)."""
+        seen = self._seen
+        if seen is None:
+            return None
+        outlook, at = seen
+        if time.monotonic() - at > self.poll_interval + STATS_EVERY:
+            return None
+        return outlook.stats(self._clock.now())
 
 
 def _describe(error: BaseException) -> str:

@@ -131,9 +131,11 @@ class Settings(BaseSettings):
     order_expiry_minutes: int = 30
     reconcile_after_minutes: int = 5
     catalog_refresh_seconds: int = 30
-    #: how often the outbox worker looks for rows written by other processes and for retries
-    #: (rows written by this process wake it at once)
-    outbox_poll_seconds: float = 1.0
+    #: how often at least the outbox worker looks for rows written by other processes (rows
+    #: written by this process wake it at once; retries and expired leases are looked for when
+    #: they are due); None: 1 s on PostgreSQL (other replicas write), 30 s on SQLite (one
+    #: process, so only a safety net)
+    outbox_poll_seconds: float | None = None
     #: how long a claimed outbox row is held by one process before another may take it
     #: (a process that died mid-send leaves its rows for that long)
     outbox_lease_seconds: float = 120.0
@@ -194,8 +196,8 @@ class Settings(BaseSettings):
 
     @field_validator("outbox_poll_seconds", mode="after")
     @classmethod
-    def _poll(cls, value: float) -> float:
-        if not 0.05 <= value <= 60:
+    def _poll(cls, value: float | None) -> float | None:
+        if value is not None and not 0.05 <= value <= 60:
             raise ValueError("must be a number of seconds between 0.05 and 60")
         return value
 

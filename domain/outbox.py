@@ -35,6 +35,7 @@ __all__ = [
     "OutboxRepository",
     "OutboxStats",
     "OutboxStatus",
+    "PendingOutlook",
     "retry_delay",
 ]
 
@@ -127,6 +128,23 @@ class OutboxStats:
     oldest_age_seconds: float
 
 
+@dataclass(frozen=True, slots=True)
+class PendingOutlook:
+    """The PENDING rows as one look saw them."""
+
+    #: how many (claimed or not)
+    depth: int
+    #: when the oldest was written; None when none is pending
+    oldest: datetime | None
+    #: the earliest moment one of them may be claimed (its ``available_at``, or the end of its
+    #: lease when that is later); None when none is pending
+    next_due: datetime | None
+
+    def stats(self, now: datetime) -> OutboxStats:
+        age = max((now - self.oldest).total_seconds(), 0.0) if self.oldest is not None else 0.0
+        return OutboxStats(depth=self.depth, oldest_age_seconds=age)
+
+
 #: retries of a transient failure: 1 s, 2 s, 4 s … capped at 5 min
 _BASE_DELAY = timedelta(seconds=1)
 _MAX_DELAY = timedelta(minutes=5)
@@ -182,8 +200,8 @@ class OutboxRepository(Protocol):
 
 
 class DueProbe(Protocol):
-    async def __call__(self, now: datetime) -> bool:
-        """Whether a row may be claimable at ``now`` (PENDING, available, not under a live
-        lease): a read that locks nothing, for a worker deciding whether to claim. A claim may
-        still find none (another worker took them meanwhile)."""
+    async def __call__(self) -> PendingOutlook:
+        """The PENDING rows now: a read that locks nothing, for a worker deciding whether to
+        claim (``next_due`` at or before now) or how long it may sleep. A claim may still find
+        none (another worker took them meanwhile)."""
         ...

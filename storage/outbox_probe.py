@@ -1,35 +1,47 @@
-"""The outbox worker's look between rounds (:class:`domain.outbox.DueProbe`): is any row
-claimable now?
+"""The outbox worker's look between rounds (:class:`domain.outbox.DueProbe`): how many rows
+are pending, since when, and when the first of them may be claimed.
 
 Most rounds of an idle worker find nothing. The claim is a write transaction (on SQLite the
 process' write turn and ``BEGIN IMMEDIATE``; on PostgreSQL ``FOR UPDATE SKIP LOCKED``) and
-builds its statements anew; this look is one ``SELECT … LIMIT 1`` built once (the time is a
-bound parameter, so neither the statement nor its cache key is built per look), on a
-connection of its own in a read transaction (SQLite ``BEGIN DEFERRED``) that takes no lock.
+builds its statements anew; this look is one aggregate ``SELECT`` over the PENDING rows (the
+``status`` index), built once, on a connection of its own in a read transaction (SQLite
+``BEGIN DEFERRED``) that takes no lock. Its ``next_due`` is the claim's condition turned into
+a time: a row is claimable once ``available_at`` has passed and its lease (if any) is over.
+PENDING rows are few unless Telegram is refusing or slow (a backlog): then the look reads
+each of them, once per round of up to 50 sends.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import case, func, select
 
-from domain.outbox import OutboxStatus
+from domain.outbox import OutboxStatus, PendingOutlook
 from storage.db import SQLITE_BEGIN_OPTION, Database
 from storage.models import OutboxRow
 
 __all__ = ["SqlDueProbe"]
 
-#: the claim's condition (storage.repositories.outbox), with ``now`` bound at each look
-_DUE = (
-    select(OutboxRow.id)
-    .where(
-        OutboxRow.status == OutboxStatus.PENDING.value,
-        OutboxRow.available_at <= bindparam("now"),
-        or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until <= bindparam("now")),
-    )
-    .limit(1)
-)
+_LOOK = select(
+    func.count(),
+    func.min(OutboxRow.created_at),
+    func.min(
+        case(
+            (OutboxRow.lease_until > OutboxRow.available_at, OutboxRow.lease_until),
+            else_=OutboxRow.available_at,
+        )
+    ),
+).where(OutboxRow.status == OutboxStatus.PENDING.value)
+
+
+def _utc(value: datetime | str | None) -> datetime | None:
+    """SQLite's ``min()`` returns the stored text or a naive datetime (no column type)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 class SqlDueProbe:
@@ -37,9 +49,9 @@ class SqlDueProbe:
         self._engine = database.engine
         self._sqlite = database.is_sqlite
 
-    async def __call__(self, now: datetime) -> bool:
+    async def __call__(self) -> PendingOutlook:
         async with self._engine.connect() as connection:
             if self._sqlite:
                 connection = await connection.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
-            row = (await connection.execute(_DUE, {"now": now})).first()
-        return row is not None
+            depth, oldest, next_due = (await connection.execute(_LOOK)).one()
+        return PendingOutlook(int(depth), _utc(oldest), _utc(next_due))

@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from domain.model import User, UserId
-from domain.outbox import DueProbe, OutboxMessage, OutboxStats, OutboxStatus, retry_delay
+from domain.outbox import (
+    DueProbe,
+    OutboxMessage,
+    OutboxStats,
+    OutboxStatus,
+    PendingOutlook,
+    retry_delay,
+)
 from domain.ports import Clock, UowFactory
 
 __all__ = [
@@ -41,7 +48,8 @@ MAX_ATTEMPTS = 8
 class ClaimNotices:
     """With a ``due`` probe, a round that finds nothing due ends after that read: no write
     transaction (on SQLite the process' write turn and ``BEGIN IMMEDIATE``) for the idle
-    polling of every worker."""
+    polling of every worker. Such a round leaves what the probe saw in ``outlook`` (when the
+    next row becomes due, how deep the outbox is); any other round leaves None there."""
 
     def __init__(
         self,
@@ -57,10 +65,15 @@ class ClaimNotices:
         self._due = due
         self.worker = worker
         self.lease = lease
+        self.outlook: PendingOutlook | None = None
 
     async def __call__(self, limit: int) -> list[OutboxMessage]:
-        if self._due is not None and not await self._due(self._clock.now()):
-            return []
+        self.outlook = None
+        if self._due is not None:
+            outlook = await self._due()
+            if outlook.next_due is None or outlook.next_due > self._clock.now():
+                self.outlook = outlook
+                return []
         async with self._uow() as uow:
             claimed = await uow.outbox.claim(self.worker, self._clock.now(), self.lease, limit)
             await uow.commit()

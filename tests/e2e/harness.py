@@ -17,7 +17,7 @@ starts (so a restart keeps the data, and the statement counter stays attached); 
 its Bot session, Redis client and background tasks and closes them on stop.
 
 Costs are attributed to updates, not to time windows. The bot keeps working in the background
-(the outbox worker polls every second; the reconciler, the change rounds and the catalog
+(the outbox worker looks for due rows; the reconciler, the change rounds and the catalog
 refresher run at start and then every 30 to 60 s), and on a loaded machine a press can last
 long enough for any of them to run meanwhile. So the
 harness wraps each app's ``process_update``: the update's id is held in a context variable

@@ -6,7 +6,7 @@ caller lives in one layer (``conversations``, ``bot``) and whose callee lives in
 (``bot``, ``domain.usecases``). Each coroutine counts once however often it resumes.
 
 Both are counted for the press's update only (the harness's :class:`UpdateWindow`): the bot's
-background work shares the thread and the engine (the outbox worker claims rows every second,
+background work shares the thread and the engine (the outbox worker looks for due rows,
 the reconciler runs its rounds), and on a loaded machine it ran during the press."""
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from domain.model import User, UserId
-from domain.outbox import Notice, NoticeKind, OutboxStatus, retry_delay
+from domain.outbox import Notice, NoticeKind, OutboxStatus, PendingOutlook, retry_delay
 from domain.usecases.outbox import (
     MAX_ATTEMPTS,
     ClaimNotices,
@@ -187,21 +187,41 @@ async def test_depth_and_oldest_age(uow: SqlUnitOfWork) -> None:
     assert stats.depth == 1 and stats.oldest_age_seconds == pytest.approx(60.0)
 
 
-async def test_the_due_probe_sees_exactly_what_a_claim_would_take(database: Database) -> None:
+async def test_the_due_probe_says_when_a_claim_would_take_a_row(database: Database) -> None:
     uow = database.uow
     clock = Clock()
     due = SqlDueProbe(database)
     claim = ClaimNotices(lambda: uow, clock, "w", LEASE)
-    assert not await due(NOW)
+    assert await due() == PendingOutlook(0, None, None)
     await add(uow, notice(1), at=NOW + timedelta(seconds=5))
-    assert not await due(NOW)  # not yet available
-    assert await due(NOW + timedelta(seconds=5))
+    assert await due() == PendingOutlook(1, NOW + timedelta(seconds=5), NOW + timedelta(seconds=5))
+    assert await claim(5) == []  # not yet available
     clock.advance(timedelta(seconds=5))
     [message] = await claim(5)
-    assert not await due(clock.now())  # under a live lease
-    assert await due(clock.now() + LEASE)  # the lease is over: claimable again
-    await SettleDelivery(lambda: uow, clock, "w")(message, DeliveryResult.SENT)
-    assert not await due(clock.now() + LEASE)  # sent
+    # under a live lease: due when the lease is over, and claimable again then
+    assert (await due()).next_due == clock.now() + LEASE
+    assert await claim(5) == []
+    clock.advance(LEASE)
+    [again] = await claim(5)
+    assert again.id == message.id
+    await SettleDelivery(lambda: uow, clock, "w")(again, DeliveryResult.TRANSIENT)
+    retry = await due()  # given back: due after its backoff, no longer leased
+    assert retry.depth == 1 and retry.next_due is not None and retry.next_due > clock.now()
+    clock.advance(retry.next_due - clock.now())
+    [last] = await claim(5)
+    await SettleDelivery(lambda: uow, clock, "w")(last, DeliveryResult.SENT)
+    assert await due() == PendingOutlook(0, None, None)  # sent
+
+
+async def test_the_due_probe_sees_the_depth_the_stats_see(database: Database) -> None:
+    clock = Clock(NOW + timedelta(seconds=90))
+    due = SqlDueProbe(database)
+    await add(database.uow, notice(1), at=NOW)
+    await add(database.uow, notice(2), at=NOW + timedelta(seconds=30))
+    await ClaimNotices(lambda: database.uow, clock, "w", LEASE)(1)  # claimed: still pending
+    seen = await due()
+    assert seen.stats(clock.now()) == await OutboxDepth(lambda: database.uow, clock)()
+    assert seen.depth == 2 and seen.next_due == NOW + timedelta(seconds=30)
 
 
 async def test_a_claim_with_a_due_probe_opens_no_transaction_when_nothing_is_due(
@@ -214,17 +234,21 @@ async def test_a_claim_with_a_due_probe_opens_no_transaction_when_nothing_is_due
         opened += 1
         return uow
 
-    answers: list[bool] = []
+    answers: list[PendingOutlook] = []
 
-    async def due(now: datetime) -> bool:
+    async def due() -> PendingOutlook:
         return answers.pop(0)
 
     await add(uow, notice(1))
-    claim = ClaimNotices(counting, Clock(), "w", LEASE, due=due)
-    answers.append(False)
+    clock = Clock()
+    claim = ClaimNotices(counting, clock, "w", LEASE, due=due)
+    later = PendingOutlook(1, NOW, clock.now() + timedelta(seconds=1))
+    answers.append(later)
     assert await claim(5) == [] and opened == 0
-    answers.append(True)
+    assert claim.outlook == later  # what the worker sleeps on
+    answers.append(PendingOutlook(1, NOW, clock.now()))
     assert [m.notice.chat_id for m in await claim(5)] == [1] and opened == 1
+    assert claim.outlook is None
 
 
 async def test_a_rolled_back_transaction_leaves_no_row(uow: SqlUnitOfWork) -> None:

@@ -166,6 +166,7 @@ def _row(row_id: int, chat: int) -> OutboxMessage:
 class Claim:
     worker = "w"
     lease = 120.0
+    outlook = None
 
     def __init__(self, *rounds: list[OutboxMessage]) -> None:
         self._rounds = list(rounds)
