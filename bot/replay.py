@@ -17,14 +17,19 @@ from. When the update comes again:
   the new handling knows the message id the user already sees), and the requests past the
   journal's end are sent for real.
 
-A request is journaled as "on its way" before it is sent, and with Telegram's answer after.
-One that was on its way when the first handling broke off has an unknown outcome: it is sent
-again (logged as a warning): a message may then show twice, and a repeated edit that had
-landed is refused by Telegram as "message is not modified", which the renderer takes as done.
-A lost screen would be worse than either. An ``answerCallbackQuery`` is the exception: it is
+A request is journaled with Telegram's answer once it has one. A request whose answer is not
+in the journal when the first handling broke off may have been on its way: it is sent again
+(logged as a warning when it was the next request after the journal's end): a message may
+then show twice, and a repeated edit that had landed is refused by Telegram as "message is not
+modified", which the renderer takes as done. A lost screen would be worse than either. The
+update's first journaled request is also journaled as "on its way" before it is sent (with
+the start: a journal that holds nothing says no handling got as far as a request, so one
+dying in its first request is still logged when sent again). An ``answerCallbackQuery`` is
 journaled only as it goes out (its answer is always True, so a second write would say
 nothing new) and is never repeated, landed or not (Telegram takes one answer; the spinner
-ends by itself); the handling replays on past it.
+ends by itself); the handling replays on past it. So a press (the answer, then an edit)
+writes twice and a typed answer (a message) twice: the "on its way" of a later request
+would only tell "in flight" from "not sent yet" in the log, for a Redis write each.
 Without Redis there is one process, no redelivery to another replica, and no journal.
 """
 
@@ -89,6 +94,9 @@ class Replay:
         self.done_before = False
         self.replaying = False
         self.replayed = 0
+        #: the journal in Redis holds a request of this update: a handling that breaks off
+        #: from now on is replayed, and the request after the journal's end logged as sent again
+        self.written = False
         self._next = 0
 
     async def begin(self, state: str) -> bool:
@@ -107,6 +115,7 @@ class Replay:
             return True
         self.started = True
         self.replaying = len(self.recorded) > 1
+        self.written = self.replaying
         return True
 
     def next_position(self) -> str:
@@ -117,6 +126,7 @@ class Replay:
     async def record(self, position: str, value: str) -> None:
         try:
             await self.journal.write(self.update_id, position, value)
+            self.written = True
         except Exception as error:
             log.warning("update %s: request not journaled: %s", self.update_id, error)
 
@@ -163,11 +173,11 @@ class ReplayGuard(BaseRequestMiddleware):
         if replay is None or not replay.started:
             return await make_request(bot, method)
         name = _name(method)
+        once = name in _ONCE_ONLY
         position = replay.next_position()
         if replay.replaying:
             raw = replay.recorded.get(position)
             entry = json.loads(raw) if raw is not None else {}
-            once = name in _ONCE_ONLY
             if entry.get("method") == name and ("result" in entry or once):
                 replay.replayed += 1
                 if self.metrics is not None:
@@ -177,16 +187,26 @@ class ReplayGuard(BaseRequestMiddleware):
                 )
                 return cast(Response[TelegramType], answer.result)
             replay.replaying = False  # past what the first handling did: real requests
-            if entry.get("method") == name:  # it was on its way when that handling broke off
+            # the next request after the journal's end: it was on its way when that handling
+            # broke off ("on its way" recorded, or, past the first request, nothing: only
+            # answers are) or not sent yet; either way it is sent
+            if entry.get("method") == name:
                 log.warning(
                     "update %s: %s was in flight when its handling broke off: sent again",
                     replay.update_id,
                     name,
                 )
-        await replay.record(position, json.dumps({"method": name}))  # on its way
+            elif not entry and not once:  # a callback answer is journaled before it goes out
+                log.warning(
+                    "update %s: %s may have been in flight when its handling broke off: sent again",
+                    replay.update_id,
+                    name,
+                )
+        if once or not replay.written:  # on its way: see the module doc
+            await replay.record(position, json.dumps({"method": name}))
         # despite its annotation, aiogram's next step returns the result itself
         result: Any = await make_request(bot, method)
-        if name not in _ONCE_ONLY:  # its answer is True: "on its way" says all
+        if not once:  # its answer is True: "on its way" says all
             await replay.record(position, json.dumps({"method": name, "result": _plain(result)}))
         return cast(Response[TelegramType], result)
 

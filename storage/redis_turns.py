@@ -441,7 +441,7 @@ class RedisUpdateJournal:
         return _pairs(flat)
 
     async def write(self, update_id: int, field: str, value: str) -> None:
-        # one script call (atomic, as the MULTI/EXEC pipeline it replaces): about 3.5 writes
+        # one script call (atomic, as the MULTI/EXEC pipeline it replaces): about 2 writes
         # per update, and a pipeline cost the client several times a single command
         turn = _current(self, update_id)
         pending = turn.pending if turn is not None else None
