@@ -190,6 +190,15 @@ local t = redis.call("time")
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
+#: joins the chat's queue (KEYS[2]) as ARGV[1] (score: the update id) with a member naming the
+#: token ARGV[2] and its deadline (now + ARGV[3] ms); ``ttl`` (ARGV[4]) for the lock taken next
+_JOIN_QUEUE = """
+local member = ARGV[2] .. "|" .. tostring(now + tonumber(ARGV[3]))
+local ttl = ARGV[4]
+redis.call("zadd", KEYS[2], ARGV[1], member)
+redis.call("pexpire", KEYS[2], tonumber(ARGV[3]) * 2)
+"""
+
 #: needs ``now``, ``member`` and ``ttl``; sets ``taken``, ``done`` (whether the key
 #: ``KEYS[3]``, when given, exists once the lock is taken: an update's done mark), and, once
 #: taken for an update not done, ``draft`` (the string ``KEYS[4]``, when given, or false) and
@@ -246,15 +255,7 @@ local ttl = ARGV[2]
 #: Joins the queue, then tries the lock as :data:`_ACQUIRE` does (one round trip when the chat
 #: is free); returns {the member name, 1 when the lock was taken else 0, done, draft, journal}.
 _ENQUEUE_ACQUIRE = (
-    _NOW_MS
-    + """
-local member = ARGV[2] .. "|" .. tostring(now + tonumber(ARGV[3]))
-local ttl = ARGV[4]
-redis.call("zadd", KEYS[2], ARGV[1], member)
-redis.call("pexpire", KEYS[2], tonumber(ARGV[3]) * 2)
-"""
-    + _TAKE_IF_HEAD
-    + "return {member, taken, done, draft, journal}\n"
+    _NOW_MS + _JOIN_QUEUE + _TAKE_IF_HEAD + "return {member, taken, done, draft, journal}\n"
 )
 
 _EXTEND = """

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from domain.ports import UpdateTurn
 from storage.redis_store import (
+    _JOIN_QUEUE,
     _NOW_MS,
     _TAKE_IF_HEAD,
     CURRENT_DRAFT,
@@ -141,11 +142,8 @@ local contact = redis.call("get", KEYS[6])
 if redis.call("exists", KEYS[3]) == 1 then
     return {1, contact}
 end
-local member = ARGV[2] .. "|" .. tostring(now + tonumber(ARGV[3]))
-local ttl = ARGV[4]
-redis.call("zadd", KEYS[2], ARGV[1], member)
-redis.call("pexpire", KEYS[2], tonumber(ARGV[3]) * 2)
 """
+    + _JOIN_QUEUE
     + _TAKE_IF_HEAD
     + "return {0, contact, member, taken, done, draft, journal}\n"
 )
