@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from aiogram.types import Chat, Update, User
 
+from bot.handlers import chat_key
 from domain.usecases.outbox import Contact, MarkUnreachable, RecordContact
 
 if TYPE_CHECKING:
@@ -189,17 +190,15 @@ class RedisFirstRead:
         self._deduper = deduper
         self._cache = cache
         self._read = redis.register_script(_FIRST_READ)
-        self._turns = turns if bot_id is not None else None
-        self._bot_id = bot_id
+        #: the turns and this bot's id, both or neither
+        self._turns = (turns, bot_id) if turns is not None and bot_id is not None else None
 
     async def __call__(self, update_id: int, user_id: int) -> tuple[bool, str | None]:
         if self._deduper.knows(update_id):
             return True, None
-        turns = self._turns
-        if turns is not None:
-            # the key of the private chat's turn (``bot.handlers.UpdateRoute.key``: the chat
-            # id of a private chat is its user's id)
-            key = f"{self._bot_id}:{user_id}"
+        if self._turns is not None:
+            turns, bot_id = self._turns
+            key = chat_key(bot_id, user_id)  # the sender's private chat
             done, value = await turns.first_read(key, update_id, self._cache.key(user_id))
         else:
             done, value = await self._read(
@@ -213,4 +212,4 @@ class RedisFirstRead:
         """The update was handled (or skipped): a chat lock the first read took and no turn
         took over is released."""
         if self._turns is not None:
-            await self._turns.release_unclaimed()
+            await self._turns[0].release_unclaimed()

@@ -56,6 +56,7 @@ __all__ = [
     "UpdateRoute",
     "actor_of",
     "button_event",
+    "chat_key",
     "flow_callback",
     "parse_command",
     "record_of",
@@ -156,7 +157,7 @@ class ChatFlow:
         self.default_locale = default_locale
 
     def key(self, chat_id: int) -> str:
-        return f"{self.bot_id}:{chat_id}"
+        return chat_key(self.bot_id, chat_id)
 
     def language_of(self, actor: Actor) -> str:
         return normalize_language(actor.language_code) or self.default_locale
@@ -363,6 +364,12 @@ class Gate(Protocol):
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any: ...
+
+
+def chat_key(bot_id: int, chat_id: int) -> str:
+    """The key of a chat's turns (its lock, queue and draft) for this bot; a private chat's id
+    is its user's id."""
+    return f"{bot_id}:{chat_id}"
 
 
 class UpdateRoute:
