@@ -224,7 +224,10 @@ async def test_an_update_whose_chat_stays_locked_is_refused_for_a_redelivery(
     await user.settle(timeout=15)  # the Bot API server's own redelivery now goes through
     assert user.last_text().startswith("Count: 1")
     answers = harness.api_calls(predicate=lambda c: c.method == "answerCallbackQuery")
-    assert len(answers) == 1
+    assert len(answers) == 1  # by the delivery that went through, in its webhook answer
+    registry = harness.running.metrics.registry
+    replied = {"method": "answerCallbackQuery", "outcome": "webhook_reply"}
+    assert registry.get_sample_value("onesme_bot_api_calls_total", replied) == 1.0
     state = harness.state
     refused = [v.description for v in state.violations if v.method == "webhook"]
     assert refused and all("429" in d for d in refused), refused

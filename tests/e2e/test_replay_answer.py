@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from aiogram.types import Update
 
 from storage.redis_turns import RedisUpdateTurns
 from tests.e2e.conftest import BotFactory
@@ -120,9 +121,8 @@ async def test_died_after_the_edit_before_the_save_the_edit_is_replayed_and_answ
     assert user.last_text().startswith("Count: 1")
     requests = [c.method for c in harness.api_calls(before)]
     assert requests == ["editMessageText", "answerCallbackQuery"]  # the answer: the webhook's
-    assert harness.running.metrics.registry.get_sample_value(
-        "onesme_replayed_requests_total"
-    ) == (1.0)
+    registry = harness.running.metrics.registry
+    assert registry.get_sample_value("onesme_replayed_requests_total") == 1.0  # the edit
     answered_once(harness, user, deliveries)
     await user.press("+1")  # the redelivery saved the state: the count goes on from 1
     assert user.last_text().startswith("Count: 2")
@@ -207,4 +207,54 @@ async def test_a_handler_that_raised_answers_in_the_webhook_answer(
     assert [c.method for c in harness.api_calls(before)] == ["answerCallbackQuery"]
     registry = harness.running.metrics.registry
     assert registry.get_sample_value("onesme_bot_api_calls_total", REPLIED) == 1.0
+    harness.assert_no_violations()
+
+
+async def test_first_by_webhook_again_by_polling_the_edit_is_sent_again(
+    make_bot: BotFactory,  # noqa: F811
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    """The mode switched while a replica was dead: by webhook the answer took no position in
+    the journal, by polling it is a request and takes the edit's; the edit is then not
+    replayed but sent again, Telegram refuses it as "message is not modified" and the renderer
+    takes that as done; the query is answered once (the first answer never left)."""
+    harness = await make_bot("webhook", redis_url=redis_url, redis_prefix=redis_prefix)
+    user = harness.user("Sen", strict=False)
+    await user.send("/start")
+    app = harness.running
+    fail(app.flow.store, "put")  # the state is not saved: the redelivery runs it again
+    harness.state.webhook_retry_delays = ()  # not again by webhook: by polling, below
+    delivered: list[dict[str, Any]] = []
+    feed = app.feed_webhook
+
+    async def recording(data: dict[str, Any]) -> dict[str, Any] | None:
+        delivered.append(data)
+        return await feed(data)
+
+    app.feed_webhook = recording  # type: ignore[method-assign]
+    deliveries = die_before_answering(harness)
+    before = len(harness.state.calls)
+    await user.press("+1", wait=False)
+    await harness.state.wait_until(lambda: len(deliveries.answers) == 1, 15)
+    assert user.callback_answers() == []
+
+    # what polling does with the update getUpdates hands over again
+    await app.process_update(Update.model_validate(delivered[0], context={"bot": app.bot}))
+
+    assert [c.method for c in harness.api_calls(before)] == [
+        "editMessageText",
+        "answerCallbackQuery",
+        "editMessageText",
+    ]
+    assert len(user.callback_answers()) == 1
+    state = harness.state
+    refused = [(v.method, v.description) for v in state.violations if v.method != "webhook"]
+    assert [(m, d.split(":")[1].strip()) for m, d in refused] == [
+        ("editMessageText", "message is not modified")
+    ]
+    state.violations[:] = []
+    assert user.last_text().startswith("Count: 1")
+    await user.press("+1")  # taken as done: the state was saved, the count goes on
+    assert user.last_text().startswith("Count: 2")
     harness.assert_no_violations()
