@@ -281,12 +281,15 @@ class BotApp:
         except ValueError as error:
             log.warning("webhook update %s could not be read: %s", data.get("update_id"), error)
             return None
-        # With a journal (replicas on Redis) every request goes through the session, where the
-        # journal records it; a webhook's answer is not recorded, so a redelivery after a dead
-        # replica could not tell that the callback query was already answered.
-        query_id = webhook_reply.callback_query_id(data) if self.flow.journal is None else None
-        with webhook_reply.collecting(query_id) as reply:
+        # With a journal (replicas on Redis) too: the answer leaves only with the webhook's
+        # answer, after the update's turn ended, so a replica that dies before has answered
+        # nothing and the redelivery answers in its own webhook answer (bot/webhook_reply.py).
+        with webhook_reply.collecting(webhook_reply.callback_query_id(data)) as reply:
             await self.process_update(update)
+            if reply is not None:
+                # skipped as handled before: an earlier delivery's answer, if any, was in a
+                # webhook answer Telegram did not take (else it would not deliver it again)
+                webhook_reply.offer(reply.callback_query_id, {})
         if reply is None or reply.method is None:
             return None
         self.metrics.bot_api_calls.labels(reply.method["method"], "webhook_reply").inc()

@@ -203,7 +203,7 @@ class ChatFlow:
                 # webhook: the update is refused (429) and Telegram delivers it again later,
                 # e.g. once the lock of a replica that died holding it has expired
                 log.warning("chat %s is busy: update %s refused for a redelivery", key, order)
-                answer = False
+                answer = False  # the delivery that is handled answers (the 429 carries nothing)
                 raise
             log.warning("chat %s is busy: update dropped with an apology", key)
             await self._apologise(bot, self.language_of(actor), origin, stage="lock")

@@ -27,9 +27,19 @@ the start: a journal that holds nothing says no handling got as far as a request
 dying in its first request is still logged when sent again). An ``answerCallbackQuery`` is
 journaled only as it goes out (its answer is always True, so a second write would say
 nothing new) and is never repeated, landed or not (Telegram takes one answer; the spinner
-ends by itself); the handling replays on past it. So a press (the answer, then an edit)
-writes twice and a typed answer (a message) twice: the "on its way" of a later request
+ends by itself); the handling replays on past it. So a press by polling (the answer, then an
+edit) writes twice and a typed answer (a message) twice: the "on its way" of a later request
 would only tell "in flight" from "not sent yet" in the log, for a Redis write each.
+
+By webhook a press's callback query is answered in the webhook's answer (``bot/webhook_reply.py``),
+which leaves only once the update is marked handled: it is no request, takes no position,
+and a redelivery answers the query again in its own webhook answer (the first answer was lost
+with the replica). The edit is then the update's first request: a press by webhook writes
+twice too (the edit on its way, then with its answer) and makes one request. The positions
+differ between the modes by that answer, so an update handled first by webhook and again by
+polling (or the other way round: the bot's mode switched while a replica was dead) replays
+nothing past the answer: the edit is sent again (Telegram refuses it as "message is not
+modified", taken as done) and a later message may show twice.
 Without Redis there is one process, no redelivery to another replica, and no journal.
 """
 
@@ -90,7 +100,8 @@ class Replay:
         self.update_id = update_id
         self.recorded: dict[str, str] = {}
         self.started = False
-        #: an earlier handling finished the update (its callback query was answered then)
+        #: an earlier handling finished the update (its callback query was answered then, by
+        #: a request; by webhook the redelivery answers it: bot.app.BotApp.feed_webhook)
         self.done_before = False
         self.replaying = False
         self.replayed = 0

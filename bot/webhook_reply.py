@@ -10,6 +10,17 @@ right after the edit it acknowledges instead of just before it.
 Only the update's own callback query is answered this way (the slot names it), only once, and
 never after the webhook was answered (the slot is closed first), so a task the handling
 spawned cannot lose an answer into a reply already sent.
+
+With replicas on Redis too (``bot/replay.py``): the answer is no Bot API request, so the
+request journal does not see it and it takes no position there. The webhook is answered only
+after the update's turn ended (marked handled), so a replica that dies before has answered
+nothing; Telegram delivers the update again, and the redelivery offers its answer into its own
+webhook answer: the query is answered once, by the delivery Telegram took. A callback update
+whose handling answered nothing (skipped as handled before, at the gate or by the journal) is
+answered, without text, in the webhook's answer all the same: Telegram delivers an update again
+only when it did not take the earlier webhook answer, and with it that delivery's callback
+answer (``bot.app.BotApp.feed_webhook``); a second answer Telegram did take is refused by
+Telegram without a word (a method in a webhook answer reports no result).
 """
 
 from __future__ import annotations

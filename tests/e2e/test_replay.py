@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiogram.types import Update
 
 from bot.http import SECRET_HEADER, WEBHOOK_PATH
 from storage.redis_store import RedisChatLock
@@ -27,9 +28,9 @@ def capture_updates(harness: BotHarness) -> list[dict[str, Any]]:
     seen: list[dict[str, Any]] = []
     feed = app.feed_webhook
 
-    async def capturing(data: dict[str, Any]) -> None:
+    async def capturing(data: dict[str, Any]) -> dict[str, Any] | None:
         seen.append(data)
-        await feed(data)
+        return await feed(data)  # the webhook's answer: the callback query's answer
 
     app.feed_webhook = capturing  # type: ignore[method-assign]
     return seen
@@ -72,31 +73,35 @@ async def test_died_after_answering_before_saving_the_repeat_sends_nothing(
     fail(harness.running.flow.store, "put")  # the state is not saved
     await user.press("+1")
     assert user.last_text().startswith("Count: 1")
-    assert user.calls_since_action() == ["answerCallbackQuery", "editMessageText"]
+    # one request; the callback query is answered in the webhook's answer
+    assert user.calls_since_action() == ["editMessageText", "answerCallbackQuery"]
     before = len(harness.state.calls)
 
     assert await deliver_again(harness, updates[-1]) == 200
 
-    assert harness.api_calls(before) == []  # both requests answered from the journal
+    assert harness.api_calls(before) == []  # the edit answered from the journal
     await user.press("+1")  # the repeat saved the state: the count goes on from 1
     assert user.last_text().startswith("Count: 2")
     harness.assert_no_violations()
 
 
-async def test_a_callback_answer_is_journaled_once_and_never_sent_again(
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+async def test_a_press_journals_two_writes_and_its_repeat_sends_nothing(
     make_bot: BotFactory,  # noqa: F811
     redis_url: str,
     redis_prefix: str,
+    mode: str,
 ) -> None:
-    """``answerCallbackQuery`` is journaled as it goes out, not again with its answer (always
-    True), the edit after it with its answer only; a replica dying after it, before the state
-    was saved, repeats neither it nor the edit after it, which is replayed from the journal
-    past the answer."""
-    harness = await make_bot("webhook", redis_url=redis_url, redis_prefix=redis_prefix)
+    """By polling, ``answerCallbackQuery`` is journaled as it goes out, not again with its
+    answer (always True), the edit after it with its answer only. By webhook the answer is no
+    request (it leaves in the webhook's answer) and takes no position: the edit is the first
+    request, journaled on its way and with its answer. A replica dying after them, before the
+    state was saved, repeats nothing: the requests are replayed from the journal."""
+    harness = await make_bot(mode, redis_url=redis_url, redis_prefix=redis_prefix)
     user = harness.user("Lan")
     await user.send("/start")
-    updates = capture_updates(harness)
-    flow = harness.running.flow
+    app = harness.running
+    flow = app.flow
     journal = flow.journal
     assert journal is not None
     written: list[tuple[str, str, bool]] = []
@@ -110,15 +115,28 @@ async def test_a_callback_answer_is_journaled_once_and_never_sent_again(
 
     journal.write = recording  # type: ignore[method-assign]
     fail(flow.store, "put")  # the replica dies before the state is saved
+    updates = capture_updates(harness) if mode == "webhook" else []
+    handled: list[Update] = []
+    process_update = app.process_update
+
+    async def capturing(update: Update) -> None:
+        handled.append(update)
+        await process_update(update)
+
+    app.process_update = capturing  # type: ignore[method-assign]
     await user.press("+1")
     assert user.last_text().startswith("Count: 1")
-    assert written == [  # the edit after it only with its answer: two writes a press
-        ("0", "answerCallbackQuery", False),
-        ("1", "editMessageText", True),
-    ]
+    if mode == "polling":
+        assert written == [("0", "answerCallbackQuery", False), ("1", "editMessageText", True)]
+        assert user.calls_since_action() == ["answerCallbackQuery", "editMessageText"]
+    else:
+        assert written == [("0", "editMessageText", False), ("0", "editMessageText", True)]
+        assert user.calls_since_action() == ["editMessageText", "answerCallbackQuery"]
     before = len(harness.state.calls)
-
-    assert await deliver_again(harness, updates[-1]) == 200
+    if mode == "webhook":
+        assert await deliver_again(harness, updates[-1]) == 200
+    else:  # what polling does with an update getUpdates returned again
+        await app.process_update(handled[-1])
 
     assert harness.api_calls(before) == []
     assert written[2:] == []  # replayed, nothing journaled again
@@ -206,7 +224,10 @@ async def test_an_update_whose_chat_stays_locked_is_refused_for_a_redelivery(
     await user.settle(timeout=15)  # the Bot API server's own redelivery now goes through
     assert user.last_text().startswith("Count: 1")
     answers = harness.api_calls(predicate=lambda c: c.method == "answerCallbackQuery")
-    assert len(answers) == 1
+    assert len(answers) == 1  # by the delivery that went through, in its webhook answer
+    registry = harness.running.metrics.registry
+    replied = {"method": "answerCallbackQuery", "outcome": "webhook_reply"}
+    assert registry.get_sample_value("onesme_bot_api_calls_total", replied) == 1.0
     state = harness.state
     refused = [v.description for v in state.violations if v.method == "webhook"]
     assert refused and all("429" in d for d in refused), refused
