@@ -22,6 +22,7 @@ from aiogram.types import Chat, Update, User
 
 from bot.handlers import chat_key
 from domain.usecases.outbox import Contact, MarkUnreachable, RecordContact
+from storage.redis_scripts import RedisScript
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -189,7 +190,7 @@ class RedisFirstRead:
     ) -> None:
         self._deduper = deduper
         self._cache = cache
-        self._read = redis.register_script(_FIRST_READ)
+        self._read = RedisScript(redis, _FIRST_READ)
         #: the turns and this bot's id, both or neither
         self._turns = (turns, bot_id) if turns is not None and bot_id is not None else None
 

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.stopping import cancel_requested
+from storage.redis_scripts import RedisScript
 
 __all__ = [
     "FloodLimiter",
@@ -419,9 +420,9 @@ class RedisFloodLimiter(FloodLimiter):
         super().__init__(limits, clock=clock, sleep=sleep)
         self._redis = redis
         self._base = f"{prefix}flood:{bot_id}:"
-        self._acquire = redis.register_script(_ACQUIRE)
-        self._release_script = redis.register_script(_RELEASE)
-        self._leave_script = redis.register_script(_LEAVE)
+        self._acquire = RedisScript(redis, _ACQUIRE)
+        self._release_script = RedisScript(redis, _RELEASE)
+        self._leave_script = RedisScript(redis, _LEAVE)
 
     def _keys(self, chat: str) -> list[str]:
         base = self._base

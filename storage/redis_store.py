@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from domain.model import ConversationRecord
 from domain.ports import LockTimeout
+from storage.redis_scripts import RedisScript
 
 if TYPE_CHECKING:  # redis is imported when a client is made (not in SQLite-only mode)
     from redis.asyncio import Redis
@@ -295,10 +296,10 @@ class RedisChatLock:
         self._ttl_ms = max(3, int(_seconds(ttl) * 1000))
         self._wait = _seconds(wait_timeout)
         self._retry = retry_interval
-        self._release = redis.register_script(_RELEASE)
-        self._acquire = redis.register_script(_ACQUIRE)
-        self._enqueue_acquire = redis.register_script(_ENQUEUE_ACQUIRE)
-        self._extend = redis.register_script(_EXTEND)
+        self._release = RedisScript(redis, _RELEASE)
+        self._acquire = RedisScript(redis, _ACQUIRE)
+        self._enqueue_acquire = RedisScript(redis, _ENQUEUE_ACQUIRE)
+        self._extend = RedisScript(redis, _EXTEND)
         self.extensions = 0  # how many times a watchdog extended a lock (for tests, metrics)
         #: seconds between two extensions of a held lock
         self.watch_period = self._ttl_ms / 3000

@@ -27,6 +27,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from domain.ports import UpdateTurn
+from storage.redis_scripts import RedisScript
 from storage.redis_store import (
     _JOIN_QUEUE,
     _NOW_MS,
@@ -213,8 +214,8 @@ class RedisUpdateTurns:
         self.deduper = deduper
         self.journal = journal
         self.store = store
-        self._end = lock._redis.register_script(_END_TURN)
-        self._first_read = lock._redis.register_script(_FIRST_READ_TAKE)
+        self._end = RedisScript(lock._redis, _END_TURN)
+        self._first_read = RedisScript(lock._redis, _FIRST_READ_TAKE)
 
     async def first_read(
         self, key: str, update_id: int, extra: str
@@ -412,8 +413,8 @@ class RedisUpdateJournal:
         self._redis = redis
         self._prefix = f"{prefix}journal:"
         self._ttl = max(1, int(ttl.total_seconds()))
-        self._write = redis.register_script(_JOURNAL_WRITE)
-        self._start = redis.register_script(_JOURNAL_START)
+        self._write = RedisScript(redis, _JOURNAL_WRITE)
+        self._start = RedisScript(redis, _JOURNAL_START)
 
     def key(self, update_id: int) -> str:
         return f"{self._prefix}{update_id}"

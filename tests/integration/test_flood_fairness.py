@@ -122,7 +122,7 @@ async def test_a_released_chat_is_waited_for_with_one_more_look(
         looks.append(1)
         return await script(**kwargs)
 
-    limiter._acquire = counted
+    limiter._acquire = counted  # type: ignore[assignment]
     await limiter.release(await limiter.acquire("5"))
     answered = time.monotonic()
     looks.clear()

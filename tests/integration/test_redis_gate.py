@@ -13,6 +13,7 @@ from bot.metrics import Metrics
 from bot.middlewares import UpdateGate
 from domain.usecases.outbox import Contact
 from storage.redis_store import RedisUpdateDeduper
+from tests.integration.test_redis_turns import counting
 
 pytestmark = pytest.mark.redis
 
@@ -45,18 +46,6 @@ async def nobody_blocked(user_id: int) -> None:
     raise AssertionError("no one blocked the bot")  # pragma: no cover
 
 
-def counting(redis_client: Any) -> list[str]:
-    calls: list[str] = []
-    execute = redis_client.execute_command
-
-    async def counted(*args: Any, **options: Any) -> Any:
-        calls.append(str(args[0]))
-        return await execute(*args, **options)
-
-    redis_client.execute_command = counted
-    return calls
-
-
 async def test_the_gate_asks_once_records_new_senders_and_skips_repeats(
     redis_client: Any, redis_prefix: str
 ) -> None:
@@ -73,8 +62,7 @@ async def test_the_gate_asks_once_records_new_senders_and_skips_repeats(
     async def handler(event: Any, data: dict[str, Any]) -> None:
         handled.append(event.update_id)
 
-    calls = counting(redis_client)
-    try:
+    with counting(redis_client) as calls:
         await gate(handler, message(1, 42), {})  # a new sender: recorded, cached
         assert calls == ["EVALSHA", "SET", "SET"]  # the first read, the cache, the done mark
         del calls[:]
@@ -87,8 +75,6 @@ async def test_the_gate_asks_once_records_new_senders_and_skips_repeats(
         await other_replica.mark_done(4)
         await gate(handler, message(4, 42), {})  # handled elsewhere: skipped
         assert calls[-1:] == ["EVALSHA"]
-    finally:
-        del redis_client.execute_command
     assert handled == [1, 2, 3]
     assert [c.first_name for c in recorded.contacts] == ["Lan", "Lan Anh"]
     assert await cache.get(42) == "Lan Anh\x1f\x1f"

@@ -16,6 +16,7 @@ from storage.redis_store import (
     connect,
 )
 from storage.redis_turns import RedisUpdateJournal, RedisUpdateTurns
+from tests.integration.test_redis_turns import counting
 from tests.integration.test_storage_conversations import (
     check_mutual_exclusion,
     check_round_trip,
@@ -372,21 +373,11 @@ async def test_a_turn_ends_in_one_script_dropping_the_journal(
     turns = RedisUpdateTurns(RedisChatLock(redis_client, prefix=redis_prefix), deduper, journal)
     await journal.write(5, "start", "abc")
     await journal.write(6, "start", "abc")
-    calls: list[str] = []
-    execute = redis_client.execute_command
-
-    async def counted(*args: Any, **options: Any) -> Any:
-        calls.append(str(args[0]))
-        return await execute(*args, **options)
-
-    redis_client.execute_command = counted
-    try:
+    with counting(redis_client) as calls:
         async with turns.turn("c", 5) as turn:
             turn.finished = True
         async with turns.turn("c", 6):
             pass
-    finally:
-        del redis_client.execute_command
     assert calls == ["EVALSHA"] * 4
     assert await journal.load(5) == {}
     assert 0 < await redis_client.ttl(f"{redis_prefix}update:5") <= 300

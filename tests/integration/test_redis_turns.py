@@ -34,21 +34,33 @@ def parts(turns: RedisUpdateTurns) -> tuple[RedisConversationStore, RedisUpdateJ
     return turns.store, turns.journal
 
 
+_HANDSHAKE = frozenset({"HELLO", "AUTH", "CLIENT", "SELECT"})
+
+
 @contextmanager
 def counting(redis_client: Any) -> Iterator[list[str]]:
-    """The commands sent through ``redis_client`` inside the block."""
+    """The commands sent on ``redis_client``'s connections inside the block (as they go out:
+    ``storage.redis_scripts.RedisScript`` sends a script without ``execute_command``), but not
+    a new connection's handshake."""
     calls: list[str] = []
-    execute = redis_client.execute_command
+    connection_class = redis_client.connection_pool.connection_class
+    own = connection_class.__dict__.get("send_command")
+    send = connection_class.send_command
 
-    async def counted(*args: Any, **options: Any) -> Any:
-        calls.append(str(args[0]))
-        return await execute(*args, **options)
+    async def counted(self: Any, *args: Any, **options: Any) -> Any:
+        name = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
+        if name not in _HANDSHAKE:
+            calls.append(name)
+        return await send(self, *args, **options)
 
-    redis_client.execute_command = counted
+    connection_class.send_command = counted
     try:
         yield calls
     finally:
-        del redis_client.execute_command
+        if own is None:
+            del connection_class.send_command
+        else:
+            connection_class.send_command = own
 
 
 async def test_the_contract_holds_with_the_draft_read_by_the_lock(
