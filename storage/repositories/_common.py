@@ -83,19 +83,23 @@ class SqlRepository:
         compiled = _compiled(connection.dialect, statement, values, insert)
         sql, parameters = compiled.statement(values)
         adapted: Any = connection.connection.dbapi_connection
-        await _in_transaction(adapted)
         for listener in connection.engine.dispatch.before_cursor_execute:
             sql, parameters = listener(None, None, sql, parameters, None, False)
+        dbapi_error = adapted.dbapi.Error
         try:
-            return compiled.rows(await adapted.driver_connection.fetch(sql, *parameters))
-        except adapted.dbapi.asyncpg.PostgresError as error:
-            try:  # the adaptor's own translation (a unique violation: IntegrityError …)
+            try:
+                await _in_transaction(adapted)  # raises the adaptor's errors, translated
+                fetched = await adapted.driver_connection.fetch(sql, *parameters)
+            except dbapi_error:
+                raise
+            except Exception as error:
+                # the adaptor's own translation (a unique violation: IntegrityError, a lost
+                # connection: InterfaceError …); it re-raises what it does not know
                 adapted._handle_exception(error)
-            except adapted.dbapi.Error as translated:
-                raise exc.DBAPIError.instance(
-                    sql, parameters, translated, adapted.dbapi.Error
-                ) from translated
-            raise  # pragma: no cover (the adaptor always raises)
+                raise  # pragma: no cover (the adaptor always raises)
+        except dbapi_error as translated:
+            raise exc.DBAPIError.instance(sql, parameters, translated, dbapi_error) from translated
+        return compiled.rows(fetched)
 
     async def _on_sqlite(
         self, statement: Any, values: Mapping[str, Any], insert: bool

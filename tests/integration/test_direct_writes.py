@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Table, bindparam, event, exc, update
+from sqlalchemy import Table, bindparam, event, exc, text, update
 
-from domain.model import ConversationRecord, User, UserId
+from domain.model import ConversationRecord, HistoryEvent, User, UserId
 from domain.usecases.outbox import Contact, RecordContact
 from storage.conversation_store import SqlConversationStore
 from storage.db import Database
@@ -154,3 +154,27 @@ async def test_pg_direct_write_counts_rows_and_wraps_driver_errors(
         0,
         0,
     )
+
+
+@pytest.mark.postgres
+async def test_a_lost_connection_in_a_unit_of_work_on_the_driver_fails_as_sqlalchemy_fails(
+    pg_database: Database,
+) -> None:
+    """A statement the unit of work runs on asyncpg (``SqlRepository._rows``) whose connection
+    the server ended raises SQLAlchemy's ``DBAPIError``, the block rolls back without a second
+    error, and the next unit of work runs on a new connection."""
+    database = pg_database
+    event_ = HistoryEvent(action="x", created_at=NOW)
+    async with database.uow as uow:
+        await uow.history.add(event_)
+        pid = (await uow.session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        async with database.engine.connect() as other:
+            await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(exc.DBAPIError):
+            await uow.history.add(event_)
+    async with database.uow as uow:
+        await uow.history.add(event_)
+        await uow.commit()
+    async with database.engine.connect() as other:
+        count = (await other.execute(text("SELECT count(*) FROM history_events"))).scalar_one()
+    assert count == 1
