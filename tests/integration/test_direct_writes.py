@@ -1,7 +1,8 @@
 """One-statement writes outside a unit of work (storage/writes.py, storage/pg_direct.py) on
 SQLite and PostgreSQL: the contact's upsert stores what the repository's stores in a unit of
 work, announced to the statement listeners; on PostgreSQL it is one round trip (no ``BEGIN``,
-no ``COMMIT``), and so are the draft's upsert and delete; driver errors come wrapped."""
+no ``COMMIT``), and so are the draft's upsert and delete and the outbox worker's look; driver
+errors come wrapped, in a unit of work's statements on the driver too."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ import pytest
 from sqlalchemy import Table, bindparam, event, exc, text, update
 
 from domain.model import ConversationRecord, HistoryEvent, User, UserId
+from domain.outbox import PendingOutlook
 from domain.usecases.outbox import Contact, RecordContact
 from storage.conversation_store import SqlConversationStore
 from storage.db import Database
 from storage.models import CounterRow
+from storage.outbox_probe import SqlDueProbe
 from storage.pg_direct import PgDirectWrite, changed_rows
 from storage.writes import SqlContactWrites
 from tests.integration.test_storage_accounts import StatementLog
@@ -178,3 +181,15 @@ async def test_a_lost_connection_in_a_unit_of_work_on_the_driver_fails_as_sqlalc
     async with database.engine.connect() as other:
         count = (await other.execute(text("SELECT count(*) FROM history_events"))).scalar_one()
     assert count == 1
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_the_outbox_look_is_one_round_trip(pg_database: Database) -> None:
+    """The outbox worker's look (once a second on PostgreSQL) is one statement in autocommit:
+    no ``BEGIN`` and ``ROLLBACK`` around it."""
+    probe = SqlDueProbe(pg_database)
+    with pg_queries(pg_database) as sent:
+        outlook = await probe()
+        await asyncio.sleep(0)
+    assert outlook == PendingOutlook(0, None, None)
+    assert [q.split(" ", 1)[0] for q in sent] == ["SELECT"], sent
