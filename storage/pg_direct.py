@@ -13,14 +13,14 @@ read: one round trip, committed when it returns.
 
 The engine's ``before_cursor_execute`` listeners are given the statement (``None`` for the
 connection and context), so the statement counts (``onesme_sql_statements``, the tests'
-budgets) stay true. Driver errors are raised wrapped as SQLAlchemy wraps them
-(``sqlalchemy.exc.DBAPIError``), as ``DirectRead`` does.
+budgets) stay true. Driver errors are raised translated and wrapped as SQLAlchemy raises them
+(:func:`raise_wrapped`: ``sqlalchemy.exc.IntegrityError``, ``InterfaceError`` …).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import exc
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,7 +28,22 @@ from sqlalchemy.sql.expression import UpdateBase
 
 from storage.direct_read import Compiled
 
-__all__ = ["PgDirectWrite", "changed_rows"]
+__all__ = ["PgDirectWrite", "changed_rows", "raise_wrapped"]
+
+
+def raise_wrapped(adapted: Any, sql: str, parameters: Any, error: BaseException) -> NoReturn:
+    """Raise ``error`` (from asyncpg, on the connection of SQLAlchemy's asyncpg adaptor
+    ``adapted``) as SQLAlchemy raises it: translated by the adaptor (a unique violation:
+    ``IntegrityError``, a lost connection: ``InterfaceError`` …), wrapped in
+    ``sqlalchemy.exc.DBAPIError``'s subclass. What the adaptor does not know is raised as is."""
+    dbapi_error = adapted.dbapi.Error
+    try:
+        if isinstance(error, dbapi_error):
+            raise error
+        adapted._handle_exception(error)  # raises the translated error
+        raise error  # pragma: no cover
+    except dbapi_error as translated:
+        raise exc.DBAPIError.instance(sql, parameters, translated, dbapi_error) from translated
 
 
 def changed_rows(status: str) -> int:
@@ -54,8 +69,6 @@ class PgDirectWrite:
         return self._compiled.sql
 
     async def __call__(self, values: Mapping[str, Any]) -> int:
-        import asyncpg
-
         sql, parameters = self._compiled.statement(values)
         proxy = await self._engine.raw_connection()
         try:
@@ -64,10 +77,8 @@ class PgDirectWrite:
                 sql, parameters = listener(None, None, sql, parameters, None, False)
             try:
                 status = await connection.execute(sql, *parameters)
-            except asyncpg.PostgresError as error:
-                raise exc.DBAPIError.instance(
-                    sql, parameters, error, asyncpg.PostgresError
-                ) from error
+            except Exception as error:
+                raise_wrapped(proxy.dbapi_connection, sql, parameters, error)
         finally:
             proxy.close()
         return changed_rows(str(status))

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.model import Page
 from storage.direct_read import Compiled
+from storage.pg_direct import raise_wrapped
 from storage.sqlite_inline import patiently
 
 T = TypeVar("T")
@@ -85,20 +86,11 @@ class SqlRepository:
         adapted: Any = connection.connection.dbapi_connection
         for listener in connection.engine.dispatch.before_cursor_execute:
             sql, parameters = listener(None, None, sql, parameters, None, False)
-        dbapi_error = adapted.dbapi.Error
         try:
-            try:
-                await _in_transaction(adapted)  # raises the adaptor's errors, translated
-                fetched = await adapted.driver_connection.fetch(sql, *parameters)
-            except dbapi_error:
-                raise
-            except Exception as error:
-                # the adaptor's own translation (a unique violation: IntegrityError, a lost
-                # connection: InterfaceError …); it re-raises what it does not know
-                adapted._handle_exception(error)
-                raise  # pragma: no cover (the adaptor always raises)
-        except dbapi_error as translated:
-            raise exc.DBAPIError.instance(sql, parameters, translated, dbapi_error) from translated
+            await _in_transaction(adapted)  # raises the adaptor's errors, translated
+            fetched = await adapted.driver_connection.fetch(sql, *parameters)
+        except Exception as error:
+            raise_wrapped(adapted, sql, parameters, error)
         return compiled.rows(fetched)
 
     async def _on_sqlite(
