@@ -32,6 +32,7 @@ from storage.db import Database
 from storage.local_store import CachedConversationStore
 from storage.migrate import upgrade_to_head
 from storage.reads import SqlRegistrationReads
+from storage.writes import SqlContactWrites
 
 NOW = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
 DRAFT = {
@@ -105,7 +106,11 @@ async def main(db: str, calls: int, only: set[str] | None) -> None:
     # as before round 7: each read in a unit of work of its own
     registrants_uow = RegistrantDirectory(lambda: database.uow)
     checkout_uow = CheckoutOptions(lambda: database.uow, lambda: catalog)
-    record_contact = RecordContact(lambda: database.uow, _Clock())
+    # as the bot wires it: one statement outside a unit of work; and in a unit of work
+    record_contact = RecordContact(
+        lambda: database.uow, _Clock(), SqlContactWrites(database.engine)
+    )
+    record_contact_uow = RecordContact(lambda: database.uow, _Clock())
     place_order = PlaceOrder(lambda: database.uow, lambda: catalog, _Clock())
     # the bench's wizard: Wifi doanh nghiệp (an OS service: subscription and invoice at once)
     selection = Selection(service_code="WIFI-BIZ", plan_code="WIFI-SME", cycle_code="M1")
@@ -153,6 +158,9 @@ async def main(db: str, calls: int, only: set[str] | None) -> None:
         "usage_uow": lambda i: checkout_uow.usage(business.id),
         "access_uow": lambda i: registrants_uow.access(77),
         "record_contact": lambda i: record_contact(Contact(1000 + i % 100, "An", "an", "vi")),
+        "record_contact_uow": lambda i: record_contact_uow(
+            Contact(1000 + i % 100, "An", "an", "vi")
+        ),
         "empty_uow": empty_uow,
         "principal": principal,
         "place": place,

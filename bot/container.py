@@ -160,6 +160,7 @@ from storage.redis_store import (
 )
 from storage.redis_store import connect as connect_redis
 from storage.redis_turns import RedisUpdateJournal, RedisUpdateTurns
+from storage.writes import SqlContactWrites
 
 if TYPE_CHECKING:  # redis is imported only with REDIS_URL (storage.redis_store.connect)
     from redis.asyncio import Redis
@@ -368,7 +369,7 @@ class Container:
             else MemoryContactCache()
         )
         return ContactRecorder(
-            RecordContact(self.uow, self.clock),
+            RecordContact(self.uow, self.clock, SqlContactWrites(self.database.engine)),
             cache,
             blocked=MarkUnreachable(self.uow, self.clock),
         )

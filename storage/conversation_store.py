@@ -1,9 +1,10 @@
 """Conversation drafts in the SQL database (used when ``REDIS_URL`` is unset).
 
 Each call is one statement outside any unit of work: on PostgreSQL in autocommit mode (one
-round trip), on SQLite in its own short transaction. ``put`` is an upsert; on SQLite it and
-``delete`` (once per update and once per finished draft) run on the driver's connection
-(:class:`storage.sqlite_direct.DirectWrite`), committed as before.
+round trip), on SQLite in its own short transaction. ``put`` is an upsert; it and ``delete``
+(once per update and once per finished draft) run on the driver's connection
+(:class:`storage.sqlite_direct.DirectWrite` on SQLite, committed as before;
+:class:`storage.pg_direct.PgDirectWrite` on asyncpg, in autocommit as before).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from domain.model import ConversationRecord
 from storage.db import SQLITE_BEGIN_OPTION
 from storage.models import ConversationRow
+from storage.pg_direct import PgDirectWrite
 from storage.sqlite_direct import DirectWrite
 
 _TABLE = cast(Table, ConversationRow.__table__)
@@ -43,11 +45,14 @@ class SqlConversationStore:
             },
         )
         self._delete = delete(_TABLE).where(_TABLE.c.key == bindparam("key"))
-        self._direct_upsert: DirectWrite | None = None
-        self._direct_delete: DirectWrite | None = None
+        self._direct_upsert: DirectWrite | PgDirectWrite | None = None
+        self._direct_delete: DirectWrite | PgDirectWrite | None = None
         if engine.dialect.name == "sqlite":
             self._direct_upsert = DirectWrite(engine, self._upsert)
             self._direct_delete = DirectWrite(engine, self._delete)
+        elif engine.dialect.driver == "asyncpg":
+            self._direct_upsert = PgDirectWrite(engine, self._upsert)
+            self._direct_delete = PgDirectWrite(engine, self._delete)
 
     async def get(self, key: str) -> ConversationRecord | None:
         async with self._engine.connect() as connection:

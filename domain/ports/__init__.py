@@ -10,6 +10,7 @@ Methods named ``add`` take an entity built with ``id=0`` and return the stored c
 from __future__ import annotations
 
 from domain.ports.accounts import (
+    ContactWrites,
     EnterpriseRepository,
     InvitationRepository,
     JoinRequestRepository,
@@ -44,6 +45,7 @@ __all__ = [
     "CatalogRepository",
     "ChatLock",
     "Clock",
+    "ContactWrites",
     "ConversationStore",
     "CounterRepository",
     "EmployeeRepository",

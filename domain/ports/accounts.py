@@ -137,6 +137,17 @@ class JoinRequestRepository(Protocol):
         ...
 
 
+class ContactWrites(Protocol):
+    """Recording that a user wrote to the bot (:class:`domain.usecases.outbox.RecordContact`)
+    outside any unit of work: the write is one statement (an upsert of the user's profile),
+    committed when the call returns. A transaction around it would add nothing but its
+    ``BEGIN`` and ``COMMIT``."""
+
+    async def record_contact(self, user: User, now: datetime) -> None:
+        """As ``UserRepository.record_contact``, committed."""
+        ...
+
+
 class RegistrationReads(Protocol):
     """What the registration steps read before **Xác nhận** (who the user is, a business's
     details, the uses of promotions), each read one statement outside any unit of work: what

@@ -26,7 +26,7 @@ from domain.outbox import (
     PendingOutlook,
     retry_delay,
 )
-from domain.ports import Clock, UowFactory
+from domain.ports import Clock, ContactWrites, UowFactory
 
 __all__ = [
     "MAX_ATTEMPTS",
@@ -150,11 +150,15 @@ class Contact:
 
 class RecordContact:
     """One statement and a commit. Callers skip it when nothing changed since they last
-    recorded the same contact (the bot keeps that cache), so a known user costs nothing."""
+    recorded the same contact (the bot keeps that cache), so a known user costs nothing.
 
-    def __init__(self, uow: UowFactory, clock: Clock) -> None:
+    With ``writes`` the statement runs outside a unit of work, committed on its own (on
+    PostgreSQL one round trip instead of ``BEGIN``, the statement and ``COMMIT``)."""
+
+    def __init__(self, uow: UowFactory, clock: Clock, writes: ContactWrites | None = None) -> None:
         self._uow = uow
         self._clock = clock
+        self._writes = writes
 
     async def __call__(self, contact: Contact) -> None:
         now = self._clock.now()
@@ -165,6 +169,9 @@ class RecordContact:
             language_code=(contact.language_code or None),
             created_at=now,
         )
+        if self._writes is not None:
+            await self._writes.record_contact(user, now)
+            return
         async with self._uow() as uow:
             await uow.users.record_contact(user, now)
             await uow.commit()

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.model import Page
 from storage.direct_read import Compiled
+from storage.pg_direct import raise_wrapped
 from storage.sqlite_inline import patiently
 
 T = TypeVar("T")
@@ -63,18 +64,40 @@ class SqlRepository:
         SQLAlchemy's (``session.connection()`` opens it: the writer's turn and ``BEGIN
         IMMEDIATE``); the engine's ``before_cursor_execute`` listeners are given the statement
         (the statement counts stay true); driver errors are raised wrapped as SQLAlchemy wraps
-        them. Elsewhere through the session."""
-        if self._dialect != "sqlite":
-            return list((await self._session.execute(statement, values)).all())
+        them.
+
+        On PostgreSQL with asyncpg on the transaction's asyncpg connection (``fetch``), the
+        transaction SQLAlchemy's adaptor opens (its ``BEGIN``, sent before the first statement
+        as it would be, and its ``COMMIT`` or ``ROLLBACK``: :func:`_in_transaction`). Elsewhere
+        through the session."""
+        if self._dialect == "sqlite":
+            return await self._on_sqlite(statement, values, insert)
+        if self._dialect == "postgresql":
+            connection = cast(Connection, (await self._session.connection()).sync_connection)
+            if connection.dialect.driver == "asyncpg":
+                return await self._on_asyncpg(connection, statement, values, insert)
+        return list((await self._session.execute(statement, values)).all())
+
+    async def _on_asyncpg(
+        self, connection: Connection, statement: Any, values: Mapping[str, Any], insert: bool
+    ) -> list[Any]:
+        compiled = _compiled(connection.dialect, statement, values, insert)
+        sql, parameters = compiled.statement(values)
+        adapted: Any = connection.connection.dbapi_connection
+        for listener in connection.engine.dispatch.before_cursor_execute:
+            sql, parameters = listener(None, None, sql, parameters, None, False)
+        try:
+            await _in_transaction(adapted)  # raises the adaptor's errors, translated
+            fetched = await adapted.driver_connection.fetch(sql, *parameters)
+        except Exception as error:
+            raise_wrapped(adapted, sql, parameters, error)
+        return compiled.rows(fetched)
+
+    async def _on_sqlite(
+        self, statement: Any, values: Mapping[str, Any], insert: bool
+    ) -> list[Any]:
         connection = cast(Connection, (await self._session.connection()).sync_connection)
-        dialect = connection.dialect
-        keys = tuple(values) if insert else None
-        by_statement = _COMPILED.get(dialect)
-        if by_statement is None:
-            by_statement = _COMPILED[dialect] = {}
-        compiled = by_statement.get((id(statement), keys))
-        if compiled is None:
-            compiled = by_statement[(id(statement), keys)] = Compiled(statement, dialect, keys)
+        compiled = _compiled(connection.dialect, statement, values, insert)
         sql, parameters = compiled.statement(values)
         dbapi_connection: Any = connection.connection.dbapi_connection
         cursor = dbapi_connection.cursor()
@@ -104,6 +127,33 @@ class SqlRepository:
         else:
             total = await self._count(statement)
         return Page.of((mapper(r) for r in rows), total, offset, limit)
+
+
+def _compiled(
+    dialect: Dialect, statement: Any, values: Mapping[str, Any], insert: bool
+) -> Compiled:
+    keys = tuple(values) if insert else None
+    by_statement = _COMPILED.get(dialect)
+    if by_statement is None:
+        by_statement = _COMPILED[dialect] = {}
+    compiled = by_statement.get((id(statement), keys))
+    if compiled is None:
+        compiled = by_statement[(id(statement), keys)] = Compiled(statement, dialect, keys)
+    return compiled
+
+
+async def _in_transaction(adapted: Any) -> None:
+    """Open the transaction of SQLAlchemy's asyncpg adaptor on its connection (``adapted``,
+    ``AsyncAdapt_asyncpg_connection``) if its first statement has not yet: the adaptor sends
+    ``BEGIN`` lazily, with the first statement it runs, and its commit and rollback end only a
+    transaction it opened, so a statement sent on the asyncpg connection before that would run
+    in autocommit, outside the unit of work. (SQLAlchemy's private ``_transaction`` and
+    ``_start_transaction``, the same in 2.0 and 2.1; test_registration_reads.py checks that the
+    order's statements are rolled back with their unit of work.)"""
+    if adapted._transaction is None:
+        async with adapted._execute_mutex:
+            if adapted._transaction is None:
+                await adapted._start_transaction()
 
 
 def per_dialect(build: Callable[[Callable[[Any], Any]], T]) -> dict[str, T]:

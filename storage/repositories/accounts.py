@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, or_, select, update
+from sqlalchemy import Table, bindparam, delete, func, null, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.model import (
@@ -114,7 +114,9 @@ def _record_contact(insert: Any) -> Any:
         is_agent=False,
         created_at=now,
         chat_seen_at=now,
-        unreachable_at=None,
+        # NULL in the SQL, not a parameter: the statement also runs on the driver
+        # (storage.writes), which sends the parameters it is given by name
+        unreachable_at=null(),
     )
     excluded = stmt.excluded
     return stmt.on_conflict_do_update(
@@ -124,7 +126,7 @@ def _record_contact(insert: Any) -> Any:
             "username": excluded.username,
             "language_code": excluded.language_code,
             "chat_seen_at": excluded.chat_seen_at,
-            "unreachable_at": None,
+            "unreachable_at": null(),
         },
     )
 
@@ -133,6 +135,22 @@ _RECORD_CONTACT = {
     "sqlite": _record_contact(sqlite.insert),
     "postgresql": _record_contact(postgresql.insert),
 }
+
+
+def record_contact_statement(dialect: str) -> Any:
+    """The contact's upsert for ``dialect`` (``sqlite`` or ``postgresql``), built once."""
+    return _RECORD_CONTACT[dialect]
+
+
+def contact_values(user: User, now: datetime) -> dict[str, Any]:
+    """The parameters of :func:`record_contact_statement` for ``user`` seen at ``now``."""
+    return {
+        "id": user.id,
+        "first_name": user.first_name,
+        "username": user.username,
+        "language_code": user.language_code,
+        "now": now,
+    }
 
 
 class SqlUserRepository(SqlRepository):
@@ -189,16 +207,7 @@ class SqlUserRepository(SqlRepository):
         return user
 
     async def record_contact(self, user: User, now: datetime) -> None:
-        await self._session.execute(
-            _RECORD_CONTACT[self._dialect],
-            {
-                "id": user.id,
-                "first_name": user.first_name,
-                "username": user.username,
-                "language_code": user.language_code,
-                "now": now,
-            },
-        )
+        await self._session.execute(_RECORD_CONTACT[self._dialect], contact_values(user, now))
 
     async def mark_unreachable(self, user_id: UserId, now: datetime) -> None:
         await self._session.execute(

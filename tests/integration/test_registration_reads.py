@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.dml import ValuesBase
 
 from domain.model import (
@@ -27,7 +27,7 @@ from domain.model import (
     UserId,
 )
 from domain.usecases.checkout import CheckoutOptions, RegistrantDirectory
-from storage.db import Database
+from storage.db import SQLITE_BEGIN_OPTION, Database
 from storage.models import Base
 from storage.reads import SqlRegistrationReads
 from tests.integration.test_payment_usecases import CATALOG, World
@@ -172,12 +172,13 @@ async def test_placing_an_order_builds_no_insert_statement(
     assert [t for t in built if t != "payment_attempts"] == []
 
 
-async def test_placing_an_order_on_sqlite_runs_its_statements_on_the_driver(
+async def test_placing_an_order_runs_its_statements_on_the_driver(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """On SQLite the statements of placing an order (without promotions) run on the
-    transaction's driver connection, not through SQLAlchemy's execution; the statement
-    listeners still see each of them, and the order is stored as before."""
+    """On SQLite and on PostgreSQL (asyncpg) the statements of placing an order (without
+    promotions) run on the transaction's driver connection, not through SQLAlchemy's
+    execution; the statement listeners still see each of them, and the order is stored as
+    before."""
     executed: list[str] = []
     execute = AsyncSession.execute
 
@@ -198,10 +199,7 @@ async def test_placing_an_order_on_sqlite_runs_its_statements_on_the_driver(
         "INSERT INTO invoices",
         "INSERT INTO history_events",
     ]
-    if world.db.is_sqlite:
-        assert executed == []
-    else:
-        assert len(executed) == len(log.statements)
+    assert executed == []
     async with world.db.uow as uow:
         order = await uow.orders.by_idempotency_key("key-1-SETUP-Y1")
         assert order is not None and order.code == placed.order_code
@@ -212,6 +210,37 @@ async def test_placing_an_order_on_sqlite_runs_its_statements_on_the_driver(
         events = await uow.history.list_for_order(order.id)
     assert [e.action for e in events] == ["order.created", "subscription.created"]
     assert events[0].details == {"order": order.code, "total": order.total, "kind": "OS"}
+
+
+async def _events(connection: AsyncConnection) -> int:
+    """The history events committed (on SQLite a reader's transaction, without the lock)."""
+    reader = await connection.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
+    return int((await reader.exec_driver_sql("SELECT count(*) FROM history_events")).scalar_one())
+
+
+async def test_statements_on_the_driver_are_in_the_unit_of_work_s_transaction(
+    database: Database,
+) -> None:
+    """A statement run on the driver (``SqlRepository._rows``) as the unit of work's first is
+    inside its transaction: not seen by others before the commit, gone with a rollback (on
+    PostgreSQL the adaptor's ``BEGIN`` is sent first, else it would run in autocommit)."""
+    await _seed(database)
+    event = HistoryEvent(action="x", created_at=NOW, actor_id=UserId(1))
+    async with database.uow as uow:
+        await uow.history.add(event)  # the first statement of the transaction
+        second = await uow.history.add(event)
+        async with database.engine.connect() as other:
+            seen = await _events(other)
+        assert seen == 0
+    async with database.engine.connect() as other:
+        left = await _events(other)
+    assert left == 0  # rolled back: no commit
+    async with database.uow as uow:
+        await uow.history.add(event)
+        await uow.commit()
+    async with database.engine.connect() as other:
+        kept = await _events(other)
+    assert kept == 1 and second.id > 0
 
 
 async def test_a_driver_error_is_raised_as_sqlalchemy_raises_it(database: Database) -> None:
