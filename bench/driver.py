@@ -254,7 +254,7 @@ async def run_one(spec: BotSpec, mode: str, config: RunConfig) -> RunResult:
         if spec.kind == "product" and spec.db == "postgres":
             await drop_postgres_database(pg_name)
         if spec.redis:
-            await drop_redis_keys(bot_id)
+            await drop_redis_keys(token)
         if result.errors or result.failed_users:
             result.errors.append(f"the bot's log and files are kept in {workdir}")
         else:

@@ -23,6 +23,14 @@ CATALOG = ROOT / "catalog.sample.yaml"
 #: BENCH_REDIS_URL: another server, e.g. a private one whose INFO commandstats count the
 #: bot's Redis calls alone
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def redis_prefix(token: str) -> str:
+    """The Redis key prefix of one run's product (its bot id in it): a run never finds an
+    earlier run's keys (contacts, done marks, drafts) and its own are dropped after it."""
+    return f"onesme-bench:{token.partition(':')[0]}:"
+
+
 WEBHOOK_SECRET = "bench-webhook-secret"
 
 
@@ -63,10 +71,18 @@ def product_launch(
         LOG_LEVEL=os.environ.get("BENCH_BOT_LOG_LEVEL", "WARNING"),
         DEFAULT_LOCALE="vi",
     )
-    for name in ("REDIS_URL", "ADMIN_IDS", "VNPTPAY_URL", "WEBHOOK_URL", "WEBHOOK_SECRET"):
+    for name in (
+        "REDIS_URL",
+        "REDIS_PREFIX",
+        "ADMIN_IDS",
+        "VNPTPAY_URL",
+        "WEBHOOK_URL",
+        "WEBHOOK_SECRET",
+    ):
         env.pop(name, None)
     if redis:
         env["REDIS_URL"] = REDIS_URL
+        env["REDIS_PREFIX"] = redis_prefix(token)
     if mode == "webhook":
         env["WEBHOOK_URL"] = f"http://127.0.0.1:{port}/telegram/webhook"
         env["WEBHOOK_SECRET"] = WEBHOOK_SECRET

@@ -11,7 +11,7 @@ import signal
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
-from bench.processes import REDIS_URL, Launch
+from bench.processes import REDIS_URL, Launch, redis_prefix
 
 if TYPE_CHECKING:
     from bench.driver import BotSpec
@@ -75,12 +75,14 @@ async def drop_postgres_database(name: str) -> None:
         await conn.close()
 
 
-async def drop_redis_keys(bot_id: int) -> None:
+async def drop_redis_keys(token: str) -> None:
+    """Every key of the run's product (its own prefix, see ``redis_prefix``)."""
     from redis.asyncio import Redis
 
     client = Redis.from_url(REDIS_URL)
     try:
-        keys = [key async for key in client.scan_iter(match=f"onesme:*{bot_id}:*", count=500)]
+        match = f"{redis_prefix(token)}*"
+        keys = [key async for key in client.scan_iter(match=match, count=500)]
         for start in range(0, len(keys), 500):
             await client.delete(*keys[start : start + 500])
     finally:
@@ -94,7 +96,8 @@ async def product_state_bytes(spec: BotSpec, database_url: str, key: str) -> int
 
         client = Redis.from_url(REDIS_URL)
         try:
-            return int(await client.strlen(f"onesme:conv:{key}")) or None
+            prefix = redis_prefix(key)  # the chat key, "{bot id}:{chat id}", starts as the token
+            return int(await client.strlen(f"{prefix}conv:{key}")) or None
         finally:
             await client.aclose()
     if spec.db == "postgres":

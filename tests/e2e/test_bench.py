@@ -56,6 +56,29 @@ async def test_a_short_run_reports_sane_figures(spec: BotSpec, mode: str, tmp_pa
 
 
 @pytest.mark.slow
+async def test_a_run_on_postgres_and_redis_keeps_its_redis_keys_to_itself(tmp_path: Path) -> None:
+    """Each run's product writes under its own Redis prefix (an earlier run's contacts and
+    done marks would change what a later run measures) and its keys are dropped after it;
+    the stored draft's size is read under that prefix."""
+    from redis.asyncio import Redis
+
+    from bench.processes import REDIS_URL
+
+    client = Redis.from_url(REDIS_URL)
+    try:
+        before = {key async for key in client.scan_iter(match="onesme-bench:*", count=500)}
+        spec = BotSpec("product-pg-redis", "product", db="postgres", redis=True)
+        result = await run_one(
+            spec, "polling", RunConfig(users=USERS, inflight=2, workdir=tmp_path)
+        )
+        check_sane(result)  # the draft's size found under the run's prefix
+        after = {key async for key in client.scan_iter(match="onesme-bench:*", count=500)}
+        assert after <= before
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.slow
 async def test_an_open_loop_run_reports_the_same_figures_and_the_rate(tmp_path: Path) -> None:
     config = RunConfig(users=USERS, inflight=2, rate=40.0, arrival="fixed", workdir=tmp_path)
     result = await run_one(BotSpec("product", "product"), "polling", config)
