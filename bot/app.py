@@ -168,6 +168,9 @@ class BotApp:
         self._update_tasks: set[asyncio.Task[None]] = set()
         self._chat_tails: dict[int, asyncio.Task[None]] = {}
         self._next_offset: int | None = None
+        self._allowed_updates = list(ALLOWED_UPDATES)
+        #: ``onesme_bot_api_calls``' children of the long poll by outcome (:meth:`_get_updates`)
+        self._poll_counts: dict[str, Any] = {}
         self._stopping = False
         self._stopped = asyncio.Event()
         self.http_port: int | None = None
@@ -303,12 +306,7 @@ class BotApp:
         failures = 0
         while not self._stopping:
             try:
-                updates = await self.bot.get_updates(
-                    offset=self._next_offset,
-                    timeout=POLL_TIMEOUT_SECONDS,
-                    allowed_updates=list(ALLOWED_UPDATES),
-                    request_timeout=POLL_TIMEOUT_SECONDS + 15,
-                )
+                updates = await self._get_updates()
             except TelegramUnauthorizedError:
                 log.error("Telegram refused the bot token: polling stops")
                 raise
@@ -325,6 +323,40 @@ class BotApp:
             for update in updates:
                 self._next_offset = update.update_id + 1
                 self._schedule(update)
+
+    async def _get_updates(self) -> list[Update]:
+        """One long poll. The product's own session reads it without aiogram's per-call
+        machinery (:meth:`BotSession.poll_updates`: polled one at a time, each update paid a
+        whole round), counted here as the session's call counter counts a call."""
+        session = self.bot.session
+        if not isinstance(session, BotSession):  # a test's session: aiogram's way
+            return await self.bot.get_updates(
+                offset=self._next_offset,
+                timeout=POLL_TIMEOUT_SECONDS,
+                allowed_updates=list(ALLOWED_UPDATES),
+                request_timeout=POLL_TIMEOUT_SECONDS + 15,
+            )
+        try:
+            updates = await session.poll_updates(
+                self.bot,
+                offset=self._next_offset,
+                timeout=POLL_TIMEOUT_SECONDS,
+                allowed_updates=self._allowed_updates,
+                request_timeout=POLL_TIMEOUT_SECONDS + 15,
+            )
+        except Exception:
+            self._count_poll("error")
+            raise
+        self._count_poll("ok")
+        return updates
+
+    def _count_poll(self, outcome: str) -> None:
+        child = self._poll_counts.get(outcome)
+        if child is None:
+            child = self._poll_counts[outcome] = self.metrics.bot_api_calls.labels(
+                "getUpdates", outcome
+            )
+        child.inc()
 
     def _schedule(self, update: Update) -> None:
         chat = _chat_of(update)

@@ -39,6 +39,15 @@
    it cannot read, go to ``json`` as before, which writes or reads it, or fails, as it did.
    One difference is left: orjson reads an integer beyond 64 bits as a float, where ``json``
    reads an ``int``; the Bot API's integers have at most 52 significant bits.
+9. :meth:`BotSession.poll_updates` is the polling loop's ``getUpdates``, without aiogram's
+   method model, the middleware chain and ``Response[list[Update]]``: the body written from
+   the four values it carries, the answer read once and each update validated as aiogram
+   validates it (the same ``Update`` model and context). Polled one update at a time, each
+   update paid a whole round; these parts were about a fifth of it (docs/performance.md,
+   round 9). The session's middlewares do nothing with ``getUpdates`` (the replay guard acts
+   inside an update's handling only, the send policy exempts it) except the call counter,
+   which the caller counts for. Any other answer (an error, a malformed one) goes to
+   aiogram's ``check_response``, which raises what it raised before.
 """
 
 from __future__ import annotations
@@ -76,6 +85,8 @@ from pydantic import ValidationError
 __all__ = ["BotSession", "json_dumps", "json_loads"]
 
 _JSON = {"Content-Type": "application/json"}
+#: ``getUpdates`` as the polling loop sends it (see 9. above)
+_GET_UPDATES = GetUpdates.__api_method__
 
 #: calls whose successful answer is not read (see 3. above): ``True`` stands for it
 _RESULT_UNREAD = frozenset({"editMessageText", "editMessageReplyMarkup"})
@@ -295,6 +306,67 @@ class BotSession(AiohttpSession):
             content=raw_result,
         )
         return cast(TelegramType, response.result)
+
+    async def poll_updates(
+        self,
+        bot: Bot,
+        *,
+        offset: int | None,
+        timeout: int,  # noqa: ASYNC109 - the long poll's, sent to the Bot API
+        allowed_updates: list[str],
+        request_timeout: int,
+    ) -> list[Update]:
+        """``bot.get_updates(offset=..., timeout=..., allowed_updates=...,
+        request_timeout=...)`` for the polling loop, read as aiogram reads it but without
+        its per-call machinery (see 9. above); raises what that call raises."""
+        values: dict[str, Any] = {"timeout": timeout, "allowed_updates": allowed_updates}
+        if offset is not None:
+            values["offset"] = offset
+        session = await self.create_session()
+        url = self.api.api_url(token=bot.token, method=_GET_UPDATES)
+        try:
+            async with session.post(
+                url,
+                data=orjson.dumps(values),
+                headers=_JSON,
+                timeout=ClientTimeout(total=request_timeout),
+            ) as resp:
+                raw = await resp.read()
+                status = resp.status
+        except TimeoutError as e:  # asyncio.TimeoutError, as aiogram catches it
+            raise TelegramNetworkError(
+                method=GetUpdates(**values), message="Request timeout error"
+            ) from e
+        except ClientError as e:
+            raise TelegramNetworkError(
+                method=GetUpdates(**values), message=f"{type(e).__name__}: {e}"
+            ) from e
+        items = _updates_in(raw) if status == HTTPStatus.OK else None
+        if items is not None:
+            context = {"bot": bot}
+            try:
+                return [Update.model_validate(item, context=context) for item in items]
+            except ValidationError:
+                pass  # aiogram reads it, and reports what is wrong
+        response = self.check_response(
+            bot=bot,
+            method=GetUpdates(**values),
+            status_code=status,
+            content=raw.decode(errors="replace"),
+        )
+        return cast(list[Update], response.result)
+
+
+def _updates_in(raw: bytes) -> list[Any] | None:
+    """The updates of a successful ``getUpdates`` answer, unread; None when it is not one."""
+    try:
+        answer = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if type(answer) is not dict or answer.get("ok") is not True:
+        return None
+    result = answer.get("result")
+    return result if type(result) is list else None
 
 
 def _message_head(result: Any) -> dict[str, Any] | None:
