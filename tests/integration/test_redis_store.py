@@ -227,13 +227,26 @@ async def test_waiters_take_the_lock_in_update_order(redis_client: Any, redis_pr
             order.append(update_id)
             await asyncio.sleep(0.01)
 
+    queue = f"{redis_prefix}queue:c"
+
+    async def queued(count: int) -> None:
+        # each waiter has joined the queue before the next comes (a sleep alone was not
+        # always enough on a loaded machine: a late joiner missed its turn)
+        for _ in range(1000):
+            if await redis_client.zcard(queue) >= count:
+                return
+            await asyncio.sleep(0.005)
+        raise AssertionError(f"{count} waiters never queued")
+
     async with lock.lock("c", 1):
         waiters = []
-        for update_id, which in ((7, lock), (4, other), (9, other), (5, lock)):
+        for count, (update_id, which) in enumerate(
+            ((7, lock), (4, other), (9, other), (5, lock)), start=1
+        ):
             waiters.append(asyncio.create_task(update(which, update_id)))
-            await asyncio.sleep(0.03)  # they arrive out of order
+            await queued(count)  # they arrive out of order
         background = asyncio.create_task(update(other, 2**53))  # no id: after every update
-        await asyncio.sleep(0.03)
+        await queued(5)
     await asyncio.wait_for(asyncio.gather(*waiters, background), timeout=5)
     assert order == [4, 5, 7, 9, 2**53]
     assert await redis_client.exists(f"{redis_prefix}queue:c") == 0
