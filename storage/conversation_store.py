@@ -3,8 +3,8 @@
 Each call is one statement outside any unit of work: on PostgreSQL in autocommit mode (one
 round trip), on SQLite in its own short transaction. ``put`` is an upsert; it and ``delete``
 (once per update and once per finished draft) run on the driver's connection
-(:class:`storage.sqlite_direct.DirectWrite` on SQLite, committed as before;
-:class:`storage.pg_direct.PgDirectWrite` on asyncpg, in autocommit as before).
+(:class:`storage.writes.OneStatementWrite`: ``DirectWrite`` on an SQLite file, committed as
+before; ``PgDirectWrite`` on asyncpg, in autocommit as before).
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from domain.model import ConversationRecord
 from storage.db import SQLITE_BEGIN_OPTION
 from storage.models import ConversationRow
-from storage.pg_direct import PgDirectWrite
-from storage.sqlite_direct import DirectWrite
+from storage.writes import OneStatementWrite
 
 _TABLE = cast(Table, ConversationRow.__table__)
 
@@ -45,14 +44,8 @@ class SqlConversationStore:
             },
         )
         self._delete = delete(_TABLE).where(_TABLE.c.key == bindparam("key"))
-        self._direct_upsert: DirectWrite | PgDirectWrite | None = None
-        self._direct_delete: DirectWrite | PgDirectWrite | None = None
-        if engine.dialect.name == "sqlite":
-            self._direct_upsert = DirectWrite(engine, self._upsert)
-            self._direct_delete = DirectWrite(engine, self._delete)
-        elif engine.dialect.driver == "asyncpg":
-            self._direct_upsert = PgDirectWrite(engine, self._upsert)
-            self._direct_delete = PgDirectWrite(engine, self._delete)
+        self._put = OneStatementWrite(engine, self._upsert)
+        self._remove = OneStatementWrite(engine, self._delete)
 
     async def get(self, key: str) -> ConversationRecord | None:
         async with self._engine.connect() as connection:
@@ -76,18 +69,10 @@ class SqlConversationStore:
             "version": record.version,
             "updated_at": record.updated_at,
         }
-        if self._direct_upsert is not None:
-            await self._direct_upsert(values)
-            return
-        async with self._engine.begin() as connection:
-            await connection.execute(self._upsert, values)
+        await self._put(values)
 
     async def delete(self, key: str) -> None:
-        if self._direct_delete is not None:
-            await self._direct_delete({"key": key})
-            return
-        async with self._engine.begin() as connection:
-            await connection.execute(self._delete, {"key": key})
+        await self._remove({"key": key})
 
     async def purge(self, older_than: datetime) -> int:
         """Forget drafts untouched since ``older_than``; returns how many."""

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +24,7 @@ from storage.pg_direct import PgDirectWrite
 from storage.repositories.accounts import contact_values, record_contact_statement
 from storage.sqlite_direct import DirectWrite
 
-__all__ = ["SqlContactWrites", "direct_write"]
+__all__ = ["OneStatementWrite", "SqlContactWrites", "direct_write"]
 
 
 def direct_write(engine: AsyncEngine, statement: Any) -> DirectWrite | PgDirectWrite | None:
@@ -39,16 +40,28 @@ def direct_write(engine: AsyncEngine, statement: Any) -> DirectWrite | PgDirectW
     return None
 
 
-class SqlContactWrites:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._statement = record_contact_statement(engine.dialect.name)
-        self._direct = direct_write(engine, self._statement)
+class OneStatementWrite:
+    """``await write(values)``: ``statement`` committed on its own, on the driver where
+    :func:`direct_write` does it, else in a Core connection's transaction."""
 
-    async def record_contact(self, user: User, now: datetime) -> None:
-        values = contact_values(user, now)
+    __slots__ = ("_direct", "_engine", "_statement")
+
+    def __init__(self, engine: AsyncEngine, statement: Any) -> None:
+        self._engine = engine
+        self._statement = statement
+        self._direct = direct_write(engine, statement)
+
+    async def __call__(self, values: Mapping[str, Any]) -> None:
         if self._direct is not None:
             await self._direct(values)
             return
         async with self._engine.begin() as connection:
-            await connection.execute(self._statement, values)
+            await connection.execute(self._statement, dict(values))
+
+
+class SqlContactWrites:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._write = OneStatementWrite(engine, record_contact_statement(engine.dialect.name))
+
+    async def record_contact(self, user: User, now: datetime) -> None:
+        await self._write(contact_values(user, now))
