@@ -426,6 +426,10 @@ class BotHarness:
             and (predicate is None or predicate(c))
         ]
 
+    def metric(self, name: str, labels: dict[str, str] | None = None) -> float | None:
+        """A sample of the bot's metrics (None when it was never counted)."""
+        return self.running.metrics.registry.get_sample_value(name, labels)
+
     def assert_no_violations(self) -> None:
         listed = [f"{v.method}: {v.description}" for v in self.state.violations]
         assert listed == [], f"the bot sent requests Telegram would refuse: {listed}"

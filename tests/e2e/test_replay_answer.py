@@ -69,8 +69,7 @@ def answered_once(harness: BotHarness, user: Any, deliveries: Deliveries) -> Non
     assert reply is not None and reply["method"] == "answerCallbackQuery"
     answers = [a.callback_query_id for a in user.callback_answers()]
     assert answers.count(reply["callback_query_id"]) == 1
-    registry = harness.running.metrics.registry
-    assert registry.get_sample_value("onesme_bot_api_calls_total", SENT) is None
+    assert harness.metric("onesme_bot_api_calls_total", SENT) is None
     state = harness.state
     died = [v.description for v in state.violations if v.method == "webhook"]
     assert len(died) == 1 and "500" in died[0], died
@@ -96,9 +95,8 @@ async def test_a_press_by_webhook_on_redis_is_one_request(
     ]
     assert user.calls_since_action() == ["editMessageText", "answerCallbackQuery"]
     assert len(user.callback_answers()) == 1
-    registry = harness.running.metrics.registry
-    assert registry.get_sample_value("onesme_bot_api_calls_total", SENT) is None
-    assert registry.get_sample_value("onesme_bot_api_calls_total", REPLIED) == 1.0
+    assert harness.metric("onesme_bot_api_calls_total", SENT) is None
+    assert harness.metric("onesme_bot_api_calls_total", REPLIED) == 1.0
     harness.assert_no_violations()
 
 
@@ -121,8 +119,7 @@ async def test_died_after_the_edit_before_the_save_the_edit_is_replayed_and_answ
     assert user.last_text().startswith("Count: 1")
     requests = [c.method for c in harness.api_calls(before)]
     assert requests == ["editMessageText", "answerCallbackQuery"]  # the answer: the webhook's
-    registry = harness.running.metrics.registry
-    assert registry.get_sample_value("onesme_replayed_requests_total") == 1.0  # the edit
+    assert harness.metric("onesme_replayed_requests_total") == 1.0  # the edit
     answered_once(harness, user, deliveries)
     await user.press("+1")  # the redelivery saved the state: the count goes on from 1
     assert user.last_text().startswith("Count: 2")
@@ -148,7 +145,7 @@ async def test_died_after_marking_the_redelivery_is_skipped_and_answers(
         "editMessageText",
         "answerCallbackQuery",
     ]
-    assert harness.running.metrics.registry.get_sample_value("onesme_duplicate_updates_total")
+    assert harness.metric("onesme_duplicate_updates_total")
     answered_once(harness, user, deliveries)
 
 
@@ -181,9 +178,8 @@ async def test_died_after_saving_before_marking_the_redelivery_answers(
         "editMessageText",
         "answerCallbackQuery",
     ]
-    registry = harness.running.metrics.registry
-    assert not registry.get_sample_value("onesme_replayed_requests_total")  # nothing replayed
-    assert registry.get_sample_value("onesme_duplicate_updates_total") == 1.0  # done before
+    assert not harness.metric("onesme_replayed_requests_total")  # nothing replayed
+    assert harness.metric("onesme_duplicate_updates_total") == 1.0  # done before
     answered_once(harness, user, deliveries)
     await user.press("+1")
     assert user.last_text().startswith("Count: 2")
@@ -205,8 +201,7 @@ async def test_a_handler_that_raised_answers_in_the_webhook_answer(
     await harness.state.wait_until(lambda: len(user.callback_answers()) == 1, 15)
     assert user.last_text().startswith("Count: 0")
     assert [c.method for c in harness.api_calls(before)] == ["answerCallbackQuery"]
-    registry = harness.running.metrics.registry
-    assert registry.get_sample_value("onesme_bot_api_calls_total", REPLIED) == 1.0
+    assert harness.metric("onesme_bot_api_calls_total", REPLIED) == 1.0
     harness.assert_no_violations()
 
 
